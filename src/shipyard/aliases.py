@@ -1,0 +1,78 @@
+"""Aliases: mutable, audited pointers from a name to a version.
+
+Every move is recorded; ``rollback`` walks the history back like an undo stack,
+so rolling back twice after ``1 → 2 → 3`` lands on 1, not on 3 again.
+"""
+
+from __future__ import annotations
+
+from shipyard.errors import ShipyardError
+from shipyard.lineage import current_actor
+from shipyard.refs import check_alias_name
+from shipyard.store import AliasMove, Stores
+
+
+def set_alias(
+    stores: Stores,
+    model: str,
+    alias: str,
+    version: int,
+    *,
+    reason: str = "",
+    actor: str | None = None,
+) -> AliasMove | None:
+    """Point ``model@alias`` at ``version``; ``None`` if it already pointed there."""
+    check_alias_name(alias)
+    return stores.metadata.move_alias(
+        model, alias, version, action="set", actor=actor or current_actor(), reason=reason
+    )
+
+
+def delete_alias(
+    stores: Stores, model: str, alias: str, *, reason: str = "", actor: str | None = None
+) -> AliasMove | None:
+    """Remove an alias (its history is kept)."""
+    check_alias_name(alias)
+    stores.metadata.resolve_alias(model, alias)  # a clear error if it is not set
+    return stores.metadata.move_alias(
+        model, alias, None, action="delete", actor=actor or current_actor(), reason=reason
+    )
+
+
+def holders(history: list[AliasMove]) -> list[int]:
+    """The stack of versions an alias has held, current last, after replaying its history."""
+    stack: list[int] = []
+    for move in history:
+        if move.action == "set" and move.to_version is not None:
+            stack.append(move.to_version)
+        elif move.action == "rollback" and stack:
+            stack.pop()
+        elif move.action == "delete":
+            stack.clear()
+    return stack
+
+
+def rollback_alias(
+    stores: Stores, model: str, alias: str, *, reason: str = "", actor: str | None = None
+) -> AliasMove:
+    """Move an alias back to the version it held before its current one."""
+    check_alias_name(alias)
+    current = stores.metadata.resolve_alias(model, alias)
+    stack = holders(stores.metadata.alias_history(model, alias))
+    if len(stack) < 2:
+        raise ShipyardError(
+            f"{model}@{alias} has no previous version to roll back to (it holds v{current})",
+            hint=f"point it explicitly with `shipyard alias set {model} {alias} VERSION`",
+        )
+    move = stores.metadata.move_alias(
+        model,
+        alias,
+        stack[-2],
+        action="rollback",
+        actor=actor or current_actor(),
+        reason=reason,
+        expect_from=current,
+    )
+    if move is None:
+        raise ShipyardError(f"{model}@{alias} already points at v{stack[-2]}")
+    return move

@@ -1,0 +1,1 @@
+"""Command-line interface (typer): thin adapters over the services."""

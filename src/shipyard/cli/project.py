@@ -1,0 +1,174 @@
+"""``shipyard init`` and ``shipyard register``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from shipyard.aliases import set_alias
+from shipyard.cli.common import (
+    JSON_OPTION,
+    console,
+    describe_git,
+    err_console,
+    format_metrics,
+    parse_metrics,
+    parse_pairs,
+    parse_value,
+    print_json,
+    short,
+    stores,
+)
+from shipyard.errors import InvalidInputError
+from shipyard.flavors import FLAVOR_NAMES, TrustPolicy
+from shipyard.registry import RegisterOptions, Registration, register
+from shipyard.scaffold import init_project
+from shipyard.signature import Signature
+from shipyard.spec import ProjectSpec, find_spec, load_spec
+
+
+def init(
+    directory: Path = typer.Argument(Path(), help="Project directory (created if missing)."),
+    name: str | None = typer.Option(None, help="Model name (default: the directory's name)."),
+    force: bool = typer.Option(False, help="Overwrite files that already exist."),
+) -> None:
+    """Scaffold a project: shipyard.yaml, model.py, train.py and .gitignore, in a git repo."""
+    made = init_project(directory, name, force=force)
+    console.print(f"created {', '.join(made.files)} in {made.directory}")
+    if made.git_initialised:
+        console.print("initialised a git repository (branch main)")
+    console.print(
+        f"next: cd {made.directory} && python train.py && shipyard register", style="bold"
+    )
+
+
+def _read_metrics_file(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InvalidInputError(f"metrics file {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"metrics file {path}: expected a JSON object of name: number")
+    return parse_metrics({str(k): str(v) for k, v in data.items()}, option=f"{path}:")
+
+
+def _read_signature(path: Path) -> Signature:
+    try:
+        return Signature.from_dict(json.loads(path.read_text()), where=str(path))
+    except (OSError, json.JSONDecodeError) as err:
+        raise InvalidInputError(f"signature file {path}: {err}") from None
+
+
+def _options_from_spec(spec: ProjectSpec, root: Path) -> tuple[str, Path, RegisterOptions]:
+    """Defaults taken from the project's shipyard.yaml."""
+    options = RegisterOptions(
+        flavor=spec.model.flavor,
+        entrypoint=spec.model.entrypoint,
+        tags=dict(spec.model.tags),
+        description=spec.model.description,
+        trust=TrustPolicy(types=tuple(spec.model.trust)),
+        project_dir=root,
+    )
+    if spec.train is not None:
+        options.params = dict(spec.train.params)
+        metrics_file = root / spec.train.metrics
+        if metrics_file.is_file():
+            options.metrics = _read_metrics_file(metrics_file)
+    return spec.model.name, root / spec.model.path, options
+
+
+def _render(result: Registration) -> None:
+    v = result.version
+    lineage = v.draft.lineage
+    if result.created:
+        digest = short(v.draft.content_digest)
+        console.print(f"registered [bold]{v.model} v{v.version}[/] ({v.draft.flavor}, {digest})")
+    else:
+        console.print(
+            f"identical content is already [bold]{v.model} v{v.version}[/]: nothing registered"
+        )
+    if lineage.git_commit:
+        console.print(f"  from git {describe_git(lineage, 10)}")
+    if v.draft.metrics:
+        console.print(f"  metrics: {format_metrics(v.draft.metrics)}")
+
+
+def register_cmd(
+    path: Path | None = typer.Argument(
+        None, help="Model file or directory (default: model.path from shipyard.yaml)."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", "-n", help="Model name (default: from shipyard.yaml)."
+    ),
+    flavor: str | None = typer.Option(
+        None, help=f"One of {', '.join(FLAVOR_NAMES)}; guessed from the file if omitted."
+    ),
+    entrypoint: str | None = typer.Option(
+        None, help="Main file in a directory, or module:Class for a custom model."
+    ),
+    metric: list[str] | None = typer.Option(None, "--metric", "-m", help="NAME=NUMBER; repeat."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help="NAME=VALUE; repeat."),
+    tag: list[str] | None = typer.Option(None, "--tag", "-t", help="NAME=VALUE; repeat."),
+    metrics_file: Path | None = typer.Option(None, help="JSON file of {name: number} metrics."),
+    signature_file: Path | None = typer.Option(
+        None, "--signature", help="JSON file with the input/output signature."
+    ),
+    infer_signature: bool = typer.Option(True, help="Load the model to record its signature."),
+    description: str | None = typer.Option(None, help="What this version is."),
+    alias: str | None = typer.Option(None, help="Also point this alias at the version."),
+    reason: str = typer.Option("", help="Why (recorded with the alias move)."),
+    trust: list[str] | None = typer.Option(
+        None, help="Extra type a skops file may contain; repeat."
+    ),
+    trust_pickle: bool = typer.Option(
+        False, help="Allow pickle-based files (they can run any code)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Register a model file or directory as a new immutable version, with lineage."""
+    spec_path = find_spec(Path.cwd())
+    options = RegisterOptions()
+    source = path
+    spec_name = None
+    if spec_path is not None:
+        spec_name, spec_source, options = _options_from_spec(load_spec(spec_path), spec_path.parent)
+        source = source or spec_source
+    if source is None:
+        raise InvalidInputError(
+            "no model to register: give a PATH, or run inside a project with shipyard.yaml"
+        )
+    model_name = name or spec_name
+    if model_name is None:
+        raise InvalidInputError("no model name", hint="pass --name NAME")
+    options.flavor = flavor or options.flavor
+    options.entrypoint = entrypoint or options.entrypoint
+    options.params |= {k: parse_value(v) for k, v in parse_pairs(param, "--param").items()}
+    if metrics_file is not None:
+        options.metrics |= _read_metrics_file(metrics_file)
+    options.metrics |= parse_metrics(parse_pairs(metric, "--metric"))
+    options.tags |= parse_pairs(tag, "--tag")
+    options.description = description if description is not None else options.description
+    options.signature = _read_signature(signature_file) if signature_file else None
+    options.infer_signature = infer_signature
+    options.trust = TrustPolicy(types=(*options.trust.types, *(trust or [])), pickle=trust_pickle)
+    with stores() as opened:
+        result = register(opened, source, model_name, options)
+        moved = None
+        if alias is not None:
+            moved = set_alias(opened, model_name, alias, result.version.version, reason=reason)
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", style="yellow")
+    if as_json:
+        print_json(
+            {
+                "created": result.created,
+                "warnings": list(result.warnings),
+                **result.version.to_dict(),
+            }
+        )
+        return
+    _render(result)
+    if moved is not None:
+        console.print(f"  {model_name}@{alias} → v{result.version.version}")

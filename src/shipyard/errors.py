@@ -1,0 +1,63 @@
+"""Errors a user can act on.
+
+Every error Shipyard raises for a user's mistake or an environment problem is a
+``ShipyardError``: the CLI prints its message (and ``hint``) without a traceback
+and exits with its ``exit_code``. The codes are documented in the README so
+scripts can rely on them.
+"""
+
+from __future__ import annotations
+
+
+class ShipyardError(Exception):
+    """Base class: a problem the user can fix; ``hint`` says how."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message}\n  hint: {self.hint}"
+
+
+class InvalidInputError(ShipyardError):
+    """A value given on the command line or over the API is malformed."""
+
+    exit_code = 2
+
+
+class SpecError(InvalidInputError):
+    """``shipyard.yaml`` is missing, unreadable or does not match the schema."""
+
+
+class NotFoundError(ShipyardError):
+    """A model, version, alias or artifact that was asked for does not exist."""
+
+    exit_code = 4
+
+
+class IntegrityError(ShipyardError):
+    """Stored bytes no longer match their recorded sha256 digest."""
+
+    exit_code = 5
+
+
+class StoreError(ShipyardError):
+    """The metadata store cannot be used (corrupt, newer schema, locked)."""
+
+    exit_code = 6
+
+
+class UntrustedModelError(ShipyardError):
+    """Loading a model would execute code or types the user has not trusted."""
+
+    exit_code = 7
+
+
+class ConflictError(ShipyardError):
+    """Someone else changed the same thing first; re-read and try again."""
+
+    exit_code = 8

@@ -1,0 +1,173 @@
+"""The model registry service: register immutable versions with lineage, look them up.
+
+The CLI and the REST API both call these functions; they hold the rules, the
+stores hold the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
+from shipyard.flavors import TrustPolicy, detect_flavor, get_flavor
+from shipyard.lineage import (
+    current_actor,
+    git_state,
+    pinned_requirements,
+    platform_tag,
+    python_version,
+)
+from shipyard.refs import ModelRef, check_model_name
+from shipyard.signature import Signature
+from shipyard.store import ArtifactRef, Lineage, ModelVersion, Stores, VersionDraft
+
+# Never part of a model: editor and VCS litter that would change the digest for nothing.
+_IGNORED = {"__pycache__", ".git", ".DS_Store", ".ipynb_checkpoints", ".shipyard"}
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What ``register`` did: the version, whether it is new, and anything worth a warning."""
+
+    version: ModelVersion
+    created: bool
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RegisterOptions:
+    """Everything about a registration besides the files."""
+
+    flavor: str | None = None
+    entrypoint: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    signature: Signature | None = None
+    infer_signature: bool = True
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
+    project_dir: Path | None = None
+    data_digests: dict[str, str] = field(default_factory=dict)
+    actor: str | None = None
+
+
+def _model_files(source: Path) -> tuple[Path, list[tuple[str, Path]]]:
+    """The root the entrypoint is relative to, and each file with its path under it."""
+    if source.is_file():
+        return source.parent, [(source.name, source)]
+    if not source.is_dir():
+        raise NotFoundError(f"no such file or directory: {source}")
+    files = [
+        (p.relative_to(source).as_posix(), p)
+        for p in sorted(source.rglob("*"))
+        if p.is_file() and not _IGNORED.intersection(p.relative_to(source).parts)
+    ]
+    if not files:
+        raise InvalidInputError(f"{source} holds no files to register")
+    return source, files
+
+
+def content_digest(flavor: str, entrypoint: str, artifacts: list[ArtifactRef]) -> str:
+    """The identity of a version's content: flavor, entrypoint and every file's digest."""
+    canonical = json.dumps(
+        {
+            "flavor": flavor,
+            "entrypoint": entrypoint,
+            "files": [[a.path, a.digest] for a in artifacts],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def _choose_flavor(source: Path, options: RegisterOptions) -> tuple[str, str]:
+    if options.flavor is None:
+        flavor, detected = detect_flavor(source)
+        return flavor, options.entrypoint or detected
+    entrypoint = options.entrypoint or get_flavor(options.flavor).detect(source)
+    if entrypoint is None:
+        raise InvalidInputError(
+            f"{source} is not a {options.flavor} model that Shipyard can recognise",
+            hint="pass --entrypoint (the main file, or module:Class for a custom model)",
+        )
+    return options.flavor, entrypoint
+
+
+def register(stores: Stores, source: Path, name: str, options: RegisterOptions) -> Registration:
+    """Store a model's files and record them as the next immutable version of ``name``.
+
+    Files are written to the artifact store before the version row exists, so a
+    version never points at missing bytes. Registering content the model already
+    holds returns that version instead of making a new one.
+    """
+    check_model_name(name)
+    root, files = _model_files(source)
+    flavor_name, entrypoint = _choose_flavor(source, options)
+    if flavor_name != "custom" and not (root / entrypoint).is_file():
+        raise InvalidInputError(f"entrypoint {entrypoint!r} is not a file in {root}")
+    warnings: list[str] = []
+    signature = options.signature
+    if signature is None and options.infer_signature:
+        try:
+            signature = get_flavor(flavor_name).signature(root, entrypoint, options.trust)
+        except (ShipyardError, ImportError) as err:
+            warnings.append(f"input/output signature not recorded: {err}")
+    artifacts = []
+    for rel, path in files:
+        blob = stores.artifacts.put_file(path)
+        artifacts.append(ArtifactRef(rel, blob.digest, blob.size))
+    requirements = stores.artifacts.put_bytes(pinned_requirements().encode())
+    git = git_state(options.project_dir or root)
+    lineage = Lineage(
+        git_commit=git.commit if git else None,
+        git_branch=git.branch if git else None,
+        git_dirty=git.dirty if git else None,
+        source=str(source.resolve()),
+        python=python_version(),
+        platform=platform_tag(),
+        requirements_digest=requirements.digest,
+        data_digests=dict(options.data_digests),
+    )
+    draft = VersionDraft(
+        flavor=flavor_name,
+        entrypoint=entrypoint,
+        content_digest=content_digest(flavor_name, entrypoint, artifacts),
+        artifacts=tuple(artifacts),
+        lineage=lineage,
+        created_by=options.actor or current_actor(),
+        params=dict(options.params),
+        metrics=dict(options.metrics),
+        tags=dict(options.tags),
+        signature=signature,
+        description=options.description,
+    )
+    version, created = stores.metadata.add_version(name, draft)
+    return Registration(version, created, tuple(warnings))
+
+
+def resolve(stores: Stores, ref: ModelRef) -> ModelVersion:
+    """The version a reference names: a number, an alias's holder, or the latest."""
+    if ref.version is not None:
+        return stores.metadata.get_version(ref.model, ref.version)
+    if ref.alias is not None:
+        return stores.metadata.get_version(
+            ref.model, stores.metadata.resolve_alias(ref.model, ref.alias)
+        )
+    latest = stores.metadata.get_model(ref.model).latest_version
+    if latest is None:
+        raise NotFoundError(f"model {ref.model!r} has no versions yet")
+    return stores.metadata.get_version(ref.model, latest)
+
+
+def requirements_of(stores: Stores, version: ModelVersion) -> str:
+    """The pinned package list recorded with a version (digest-verified)."""
+    digest = version.draft.lineage.requirements_digest
+    if digest is None:
+        return ""
+    return stores.artifacts.read_bytes(digest).decode()

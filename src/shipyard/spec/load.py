@@ -1,0 +1,126 @@
+"""Reading ``shipyard.yaml`` into a ``ProjectSpec`` with errors that point at the line.
+
+PyYAML's node tree keeps every key's position; pydantic's errors carry a field
+path. Joining the two gives ``shipyard.yaml:4:3: unknown key 'trian' — did you
+mean 'train'?`` instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shipyard.errors import SpecError
+from shipyard.spec.schema import ProjectSpec
+
+SPEC_FILE = "shipyard.yaml"
+
+
+def find_spec(start: Path) -> Path | None:
+    """The nearest ``shipyard.yaml`` in ``start`` or a parent directory."""
+    for directory in (start, *start.parents):
+        candidate = directory / SPEC_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _node_at(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, bool]:
+    """The deepest node along ``loc``; the flag says whether it is the key of the last step."""
+    node = root
+    for i, step in enumerate(loc):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == step:
+                    if i == len(loc) - 1:
+                        return key, True
+                    node = value
+                    break
+            else:
+                return node, False
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
+            node = node.value[step]
+        else:
+            return node, False
+    return node, False
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed in the mapping that ``loc`` points into."""
+    current: Any = model
+    for step in loc:
+        field = current.model_fields.get(step) if isinstance(step, str) else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [
+            a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)
+        ]
+        current = next((a for a in candidates if issubclass(a, BaseModel)), None)
+        if current is None:
+            return []
+    return list(current.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = ".".join(str(p) for p in loc)
+    if error["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
+        allowed = _fields_at(ProjectSpec, loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        suggestion = f" — did you mean '{close[0]}'?" if close else ""
+        known = f" (allowed: {', '.join(allowed)})" if allowed and not close else ""
+        return f"unknown key '{key}' in {parent}{suggestion}{known}"
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    return f"{where}: {message[0].lower()}{message[1:]}"
+
+
+def parse_spec(text: str, source: str = SPEC_FILE) -> ProjectSpec:
+    """Parse and validate spec text; ``source`` names it in error messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        at = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise SpecError(f"{at}: invalid YAML: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{source}: invalid YAML: {err}") from None
+    if root is None or not isinstance(data, dict):
+        raise SpecError(
+            f"{source}: expected a mapping with at least a 'model' section",
+            hint="`shipyard init` writes a starter; `shipyard spec schema` prints the schema",
+        )
+    try:
+        return ProjectSpec.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for error in err.errors():
+            node, _ = _node_at(root, tuple(error["loc"]))
+            mark = node.start_mark
+            lines.append(f"{source}:{mark.line + 1}:{mark.column + 1}: {_describe(dict(error))}")
+        raise SpecError(
+            "\n".join(lines), hint="`shipyard spec schema` prints every key the spec accepts"
+        ) from None
+
+
+def load_spec(path: Path) -> ProjectSpec:
+    """Read and validate a ``shipyard.yaml`` file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file", hint="run `shipyard init` to create one") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: cannot be read: {err}") from None
+    return parse_spec(text, str(path))

@@ -1,0 +1,85 @@
+"""The metadata store interface.
+
+Each method is one unit of work: it runs in a single transaction and appends the
+matching audit events in that same transaction, so a state change and its event
+are never seen apart. SQLite implements it today; a PostgreSQL store can
+implement the same methods later without the services noticing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from shipyard.store.records import AliasMove, Event, ModelSummary, ModelVersion, VersionDraft
+
+
+class MetadataStore(Protocol):
+    """Models, versions, aliases and events."""
+
+    def add_version(self, model: str, draft: VersionDraft) -> tuple[ModelVersion, bool]:
+        """Register ``draft`` as the next version of ``model`` (created if new).
+
+        If the model already has a version with the same content digest, return
+        it with ``False`` and change nothing.
+        """
+        ...
+
+    def list_models(self) -> list[ModelSummary]:
+        """Every model, by name."""
+        ...
+
+    def get_model(self, model: str) -> ModelSummary:
+        """One model; ``NotFoundError`` if unknown."""
+        ...
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        """One version; ``NotFoundError`` if unknown."""
+        ...
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        ...
+
+    def resolve_alias(self, model: str, alias: str) -> int:
+        """The version an alias points at; ``NotFoundError`` if unset."""
+        ...
+
+    def move_alias(
+        self,
+        model: str,
+        alias: str,
+        to_version: int | None,
+        *,
+        action: str,
+        actor: str,
+        reason: str,
+        expect_from: int | Literal["any"] | None = "any",
+    ) -> AliasMove | None:
+        """Point ``alias`` at ``to_version`` (``None`` deletes it) and record the move.
+
+        Returns ``None``, recording nothing, when the alias already points there.
+
+        Unless ``expect_from`` is ``"any"``, the move happens only if the alias still
+        points there (compare-and-set); otherwise ``ConflictError``.
+        """
+        ...
+
+    def alias_history(self, model: str, alias: str | None = None) -> list[AliasMove]:
+        """Every move of one alias (or of all of a model's aliases), oldest first."""
+        ...
+
+    def append_event(
+        self, kind: str, actor: str, *, model: str | None, version: int | None, data: dict[str, Any]
+    ) -> Event:
+        """Append an audit event on its own."""
+        ...
+
+    def list_events(
+        self, *, model: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Events oldest first; ``limit`` keeps the newest ``limit`` of them."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

@@ -1,0 +1,85 @@
+"""Schema migrations for the SQLite metadata store.
+
+``PRAGMA user_version`` holds the number of migrations applied. Migrations are
+append-only: never edit a released one, add the next. Each is a list of
+statements applied in one transaction.
+"""
+
+from __future__ import annotations
+
+# 'SHPY' in ASCII: marks a database as Shipyard's, so a foreign SQLite file is refused.
+APPLICATION_ID = 0x53485059
+
+MIGRATIONS: list[list[str]] = [
+    # 1: registry — models, immutable versions, aliases with history, append-only events.
+    [
+        """CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        )""",
+        """CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            version INTEGER NOT NULL CHECK (version >= 1),
+            flavor TEXT NOT NULL,
+            entrypoint TEXT,
+            content_digest TEXT NOT NULL,
+            artifacts TEXT NOT NULL,
+            params TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            signature TEXT,
+            lineage TEXT NOT NULL,
+            description TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            UNIQUE (model_id, version),
+            UNIQUE (model_id, content_digest)
+        )""",
+        """CREATE TRIGGER model_versions_immutable BEFORE UPDATE ON model_versions
+           BEGIN SELECT RAISE(ABORT, 'model versions are immutable'); END""",
+        """CREATE TRIGGER model_versions_kept BEFORE DELETE ON model_versions
+           BEGIN SELECT RAISE(ABORT, 'model versions are immutable'); END""",
+        """CREATE TABLE aliases (
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            name TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES model_versions(id),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (model_id, name)
+        )""",
+        """CREATE TABLE alias_history (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            alias TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('set', 'rollback', 'delete')),
+            from_version INTEGER,
+            to_version INTEGER,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX alias_history_by_alias ON alias_history (model_id, alias, id)",
+        """CREATE TRIGGER alias_history_append_only_u BEFORE UPDATE ON alias_history
+           BEGIN SELECT RAISE(ABORT, 'alias history is append-only'); END""",
+        """CREATE TRIGGER alias_history_append_only_d BEFORE DELETE ON alias_history
+           BEGIN SELECT RAISE(ABORT, 'alias history is append-only'); END""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            model TEXT,
+            version INTEGER,
+            data TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_by_model ON events (model, id)",
+        """CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events
+           BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+        """CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
+           BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

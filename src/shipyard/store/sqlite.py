@@ -1,0 +1,445 @@
+"""SQLite implementation of the metadata store (the embedded default).
+
+WAL journal, foreign keys on, ``synchronous=FULL`` so a committed registration
+survives a power cut, and ``BEGIN IMMEDIATE`` for every write so concurrent
+writers queue on the database lock instead of failing: version numbers stay
+unique and gapless across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from shipyard.errors import ConflictError, NotFoundError, StoreError
+from shipyard.signature import Signature
+from shipyard.store.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from shipyard.store.records import (
+    AliasMove,
+    ArtifactRef,
+    Event,
+    Lineage,
+    ModelSummary,
+    ModelVersion,
+    VersionDraft,
+)
+
+_VERSION_COLUMNS = (
+    "v.version, v.created_at, v.flavor, v.entrypoint, v.content_digest, v.artifacts, v.params, "
+    "v.metrics, v.tags, v.signature, v.lineage, v.description, v.created_by"
+)
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 UTC string with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _version_from_row(model: str, row: tuple[Any, ...]) -> ModelVersion:
+    (
+        version,
+        created_at,
+        flavor,
+        entrypoint,
+        digest,
+        artifacts,
+        params,
+        metrics,
+        tags,
+        signature,
+        lineage,
+        description,
+        created_by,
+    ) = row
+    draft = VersionDraft(
+        flavor=flavor,
+        entrypoint=entrypoint,
+        content_digest=digest,
+        artifacts=tuple(ArtifactRef(**a) for a in json.loads(artifacts)),
+        params=json.loads(params),
+        metrics=json.loads(metrics),
+        tags=json.loads(tags),
+        signature=None if signature is None else Signature.from_dict(json.loads(signature)),
+        lineage=Lineage.from_dict(json.loads(lineage)),
+        description=description,
+        created_by=created_by,
+    )
+    return ModelVersion(model=model, version=version, created_at=created_at, draft=draft)
+
+
+class SqliteMetadataStore:
+    """The metadata store in one SQLite file."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 60.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._check_header()
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise self._unusable(err) from err
+
+    def _unusable(self, err: sqlite3.Error) -> StoreError:
+        if "locked" in str(err) or "busy" in str(err):
+            return StoreError(
+                f"the metadata store {self.path} stayed locked by another process: {err}",
+                hint="another shipyard command holds a long write; retry when it finishes",
+            )
+        return StoreError(
+            f"the metadata store {self.path} is not a usable Shipyard database: {err}",
+            hint="it may be corrupt or not Shipyard's; it was left untouched. Restore it from "
+            "a backup or point SHIPYARD_HOME (--home) at another directory",
+        )
+
+    def _check_header(self) -> None:
+        """Refuse a foreign, corrupt or newer database before writing anything."""
+        conn = self._conn
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        schema = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
+            raise StoreError(
+                f"{self.path} is an SQLite database but not a Shipyard metadata store",
+                hint="point SHIPYARD_HOME (--home) at a directory of its own; the file was "
+                "left untouched",
+            )
+        if schema > SCHEMA_VERSION:
+            raise StoreError(
+                f"the metadata store {self.path} has schema version {schema}, newer than "
+                f"this Shipyard understands (up to {SCHEMA_VERSION})",
+                hint="upgrade Shipyard (pip install -U shipyard); the database was left untouched",
+            )
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self._tx() as c:
+            current = c.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
+            for statements in MIGRATIONS[current:]:
+                for sql in statements:
+                    c.execute(sql)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with the database lock up front."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                raise self._unusable(err) from err
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.DatabaseError as err:
+                self._conn.execute("ROLLBACK")
+                raise self._unusable(err) from err
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as err:
+                raise self._unusable(err) from err
+
+    @staticmethod
+    def _model_id(c: sqlite3.Connection, model: str) -> int:
+        row = c.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
+        if row is None:
+            raise NotFoundError(
+                f"unknown model {model!r}", hint="`shipyard models list` shows the registered ones"
+            )
+        return int(row[0])
+
+    @staticmethod
+    def _event(
+        c: sqlite3.Connection,
+        kind: str,
+        actor: str,
+        model: str | None,
+        version: int | None,
+        data: dict[str, Any],
+        at: str,
+    ) -> int:
+        cur = c.execute(
+            "INSERT INTO events (at, actor, kind, model, version, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (at, actor, kind, model, version, _dumps(data)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_version(self, model: str, draft: VersionDraft) -> tuple[ModelVersion, bool]:
+        """See ``MetadataStore.add_version``."""
+        now = utc_now()
+        with self._tx() as c:
+            row = c.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
+            if row is None:
+                cur = c.execute(
+                    "INSERT INTO models (name, created_at, created_by) VALUES (?, ?, ?)",
+                    (model, now, draft.created_by),
+                )
+                model_id = int(cur.lastrowid or 0)
+                self._event(c, "model.created", draft.created_by, model, None, {}, now)
+            else:
+                model_id = int(row[0])
+            same = c.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM model_versions v "
+                "WHERE v.model_id = ? AND v.content_digest = ?",
+                (model_id, draft.content_digest),
+            ).fetchone()
+            if same is not None:
+                return _version_from_row(model, same), False
+            number = c.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?",
+                (model_id,),
+            ).fetchone()[0]
+            c.execute(
+                "INSERT INTO model_versions (model_id, version, flavor, entrypoint, "
+                "content_digest, artifacts, params, metrics, tags, signature, lineage, "
+                "description, created_at, created_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    model_id,
+                    number,
+                    draft.flavor,
+                    draft.entrypoint,
+                    draft.content_digest,
+                    _dumps([a.to_dict() for a in draft.artifacts]),
+                    _dumps(draft.params),
+                    _dumps(draft.metrics),
+                    _dumps(draft.tags),
+                    None if draft.signature is None else _dumps(draft.signature.to_dict()),
+                    _dumps(draft.lineage.to_dict()),
+                    draft.description,
+                    now,
+                    draft.created_by,
+                ),
+            )
+            self._event(
+                c,
+                "model.version.registered",
+                draft.created_by,
+                model,
+                number,
+                {
+                    "content_digest": draft.content_digest,
+                    "flavor": draft.flavor,
+                    "git_commit": draft.lineage.git_commit,
+                    "metrics": draft.metrics,
+                },
+                now,
+            )
+        return ModelVersion(model=model, version=number, created_at=now, draft=draft), True
+
+    def list_models(self) -> list[ModelSummary]:
+        """See ``MetadataStore.list_models``."""
+        aliases: dict[str, dict[str, int]] = {}
+        for model, alias, version in self._query(
+            "SELECT m.name, a.name, v.version FROM aliases a JOIN models m ON m.id = a.model_id "
+            "JOIN model_versions v ON v.id = a.version_id ORDER BY a.name"
+        ):
+            aliases.setdefault(model, {})[alias] = version
+        rows = self._query(
+            "SELECT m.name, m.created_at, m.created_by, MAX(v.version), COUNT(v.id) FROM models m "
+            "LEFT JOIN model_versions v ON v.model_id = m.id GROUP BY m.id ORDER BY m.name"
+        )
+        return [
+            ModelSummary(name, created_at, created_by, latest, count, aliases.get(name, {}))
+            for name, created_at, created_by, latest, count in rows
+        ]
+
+    def get_model(self, model: str) -> ModelSummary:
+        """See ``MetadataStore.get_model``."""
+        for summary in self.list_models():
+            if summary.name == model:
+                return summary
+        raise NotFoundError(
+            f"unknown model {model!r}", hint="`shipyard models list` shows the registered ones"
+        )
+
+    def _require_model(self, model: str) -> None:
+        if not self._query("SELECT 1 FROM models WHERE name = ?", (model,)):
+            raise NotFoundError(
+                f"unknown model {model!r}", hint="`shipyard models list` shows the registered ones"
+            )
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        """See ``MetadataStore.get_version``."""
+        rows = self._query(
+            f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
+            "WHERE m.name = ? AND v.version = ?",
+            (model, version),
+        )
+        if not rows:
+            self._require_model(model)
+            latest = self.get_model(model).latest_version
+            raise NotFoundError(
+                f"model {model!r} has no version {version}",
+                hint=f"its versions are 1 to {latest}" if latest else "it has no versions yet",
+            )
+        return _version_from_row(model, rows[0])
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        """See ``MetadataStore.list_versions``."""
+        self._require_model(model)
+        rows = self._query(
+            f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
+            "WHERE m.name = ? ORDER BY v.version",
+            (model,),
+        )
+        return [_version_from_row(model, row) for row in rows]
+
+    def resolve_alias(self, model: str, alias: str) -> int:
+        """See ``MetadataStore.resolve_alias``."""
+        rows = self._query(
+            "SELECT v.version FROM aliases a JOIN models m ON m.id = a.model_id "
+            "JOIN model_versions v ON v.id = a.version_id WHERE m.name = ? AND a.name = ?",
+            (model, alias),
+        )
+        if not rows:
+            self._require_model(model)
+            known = sorted(self.get_model(model).aliases)
+            raise NotFoundError(
+                f"model {model!r} has no alias {alias!r}",
+                hint=f"its aliases are: {', '.join(known)}"
+                if known
+                else "it has no aliases yet; "
+                f"set one with `shipyard alias set {model} {alias} VERSION`",
+            )
+        return int(rows[0][0])
+
+    def move_alias(
+        self,
+        model: str,
+        alias: str,
+        to_version: int | None,
+        *,
+        action: str,
+        actor: str,
+        reason: str,
+        expect_from: int | Literal["any"] | None = "any",
+    ) -> AliasMove | None:
+        """See ``MetadataStore.move_alias``; returns ``None`` when nothing changed."""
+        now = utc_now()
+        with self._tx() as c:
+            model_id = self._model_id(c, model)
+            row = c.execute(
+                "SELECT v.version FROM aliases a JOIN model_versions v ON v.id = a.version_id "
+                "WHERE a.model_id = ? AND a.name = ?",
+                (model_id, alias),
+            ).fetchone()
+            current = None if row is None else int(row[0])
+            if expect_from != "any" and current != expect_from:
+                raise ConflictError(
+                    f"alias {model}@{alias} moved while this command ran "
+                    f"(now v{current}, expected v{expect_from})",
+                    hint="check `shipyard alias history` and run the command again",
+                )
+            if to_version == current:
+                return None
+            if to_version is None:
+                c.execute("DELETE FROM aliases WHERE model_id = ? AND name = ?", (model_id, alias))
+            else:
+                target = c.execute(
+                    "SELECT id FROM model_versions WHERE model_id = ? AND version = ?",
+                    (model_id, to_version),
+                ).fetchone()
+                if target is None:
+                    raise NotFoundError(
+                        f"model {model!r} has no version {to_version}",
+                        hint=f"`shipyard models versions {model}` lists them",
+                    )
+                c.execute(
+                    "INSERT INTO aliases (model_id, name, version_id, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (model_id, name) DO UPDATE SET "
+                    "version_id = excluded.version_id, updated_at = excluded.updated_at",
+                    (model_id, alias, target[0], now),
+                )
+            c.execute(
+                "INSERT INTO alias_history (model_id, alias, action, from_version, to_version, "
+                "at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (model_id, alias, action, current, to_version, now, actor, reason),
+            )
+            self._event(
+                c,
+                f"alias.{action}",
+                actor,
+                model,
+                to_version,
+                {
+                    "alias": alias,
+                    "from_version": current,
+                    "to_version": to_version,
+                    "reason": reason,
+                },
+                now,
+            )
+        return AliasMove(model, alias, action, current, to_version, now, actor, reason)
+
+    def alias_history(self, model: str, alias: str | None = None) -> list[AliasMove]:
+        """See ``MetadataStore.alias_history``."""
+        self._require_model(model)
+        sql = (
+            "SELECT h.alias, h.action, h.from_version, h.to_version, h.at, h.actor, h.reason "
+            "FROM alias_history h JOIN models m ON m.id = h.model_id WHERE m.name = ?"
+        )
+        args: tuple[Any, ...] = (model,)
+        if alias is not None:
+            sql += " AND h.alias = ?"
+            args += (alias,)
+        return [AliasMove(model, *row) for row in self._query(sql + " ORDER BY h.id", args)]
+
+    def append_event(
+        self, kind: str, actor: str, *, model: str | None, version: int | None, data: dict[str, Any]
+    ) -> Event:
+        """See ``MetadataStore.append_event``."""
+        now = utc_now()
+        with self._tx() as c:
+            event_id = self._event(c, kind, actor, model, version, data, now)
+        return Event(event_id, now, actor, kind, model, version, data)
+
+    def list_events(
+        self, *, model: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """See ``MetadataStore.list_events``."""
+        sql = "SELECT id, at, actor, kind, model, version, data FROM events WHERE id > ?"
+        args: tuple[Any, ...] = (after_id,)
+        if model is not None:
+            sql += " AND model = ?"
+            args += (model,)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args += (limit,)
+        rows = self._query(sql, args)
+        return [
+            Event(id_, at, actor, kind, model_, version, json.loads(data))
+            for id_, at, actor, kind, model_, version, data in reversed(rows)
+        ]
+
+    def close(self) -> None:
+        """See ``MetadataStore.close``."""
+        with self._lock:
+            self._conn.close()

@@ -29,26 +29,26 @@ def find_spec(start: Path) -> Path | None:
     return None
 
 
-def _node_at(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, bool]:
-    """The deepest node along ``loc``; the flag says whether it is the key of the last step."""
+def _node_at(root: yaml.Node, loc: tuple[int | str, ...], *, key: bool) -> yaml.Node:
+    """The deepest node along ``loc``: the last step's key if ``key``, else its value."""
     node = root
     for i, step in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == step:
-                    if i == len(loc) - 1:
-                        return key, True
+            for key_node, value in node.value:
+                if key_node.value == step:
+                    if key and i == len(loc) - 1:
+                        return key_node
                     node = value
                     break
             else:
-                return node, False
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
-        ):
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if step >= len(node.value):
+                return node
             node = node.value[step]
         else:
-            return node, False
-    return node, False
+            return node
+    return node
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
@@ -68,9 +68,17 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return list(current.model_fields)
 
 
+# pydantic reports a value that fits no member of ``str | int | float | bool`` once per member.
+_SCALAR_MEMBERS = {"str", "int", "float", "bool"}
+
+
 def _describe(error: dict[str, Any]) -> str:
     loc = tuple(error["loc"])
     where = ".".join(str(p) for p in loc)
+    if loc and loc[-1] in _SCALAR_MEMBERS:
+        got = type(error.get("input")).__name__
+        kind = {"list": "a list", "dict": "a mapping", "NoneType": "nothing"}.get(got, got)
+        return f"{where.rsplit('.', 1)[0]}: expected a string, number or boolean, got {kind}"
     if error["type"] == "extra_forbidden":
         key = str(loc[-1])
         parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
@@ -81,9 +89,12 @@ def _describe(error: dict[str, Any]) -> str:
         return f"unknown key '{key}' in {parent}{suggestion}{known}"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ")
-    return f"{where}: {message[0].lower()}{message[1:]}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    got = error.get("input")
+    shown = f", got {got!r}" if isinstance(got, str | int | float | bool) else ""
+    if "invalid model name" in message:
+        shown = ""  # the message quotes the value already
+    return f"{where}: {message[0].lower()}{message[1:]}{shown}"
 
 
 def parse_spec(text: str, source: str = SPEC_FILE) -> ProjectSpec:
@@ -105,11 +116,14 @@ def parse_spec(text: str, source: str = SPEC_FILE) -> ProjectSpec:
     try:
         return ProjectSpec.model_validate(data)
     except ValidationError as err:
-        lines = []
+        lines: list[str] = []
         for error in err.errors():
-            node, _ = _node_at(root, tuple(error["loc"]))
+            key = error["type"] == "extra_forbidden"
+            node = _node_at(root, tuple(error["loc"]), key=key)
             mark = node.start_mark
-            lines.append(f"{source}:{mark.line + 1}:{mark.column + 1}: {_describe(dict(error))}")
+            line = f"{source}:{mark.line + 1}:{mark.column + 1}: {_describe(dict(error))}"
+            if line not in lines:
+                lines.append(line)
         raise SpecError(
             "\n".join(lines), hint="`shipyard spec schema` prints every key the spec accepts"
         ) from None

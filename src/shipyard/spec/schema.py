@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shipyard.errors import InvalidInputError
 from shipyard.refs import check_model_name
 
 Scalar = str | int | float | bool
@@ -49,8 +50,8 @@ class ModelSpec(_Strict):
     def _valid_name(cls, value: str) -> str:
         try:
             return check_model_name(value)
-        except Exception as err:  # pydantic wants ValueError
-            raise ValueError(str(err)) from None
+        except InvalidInputError as err:  # pydantic reports ValueErrors with their location
+            raise ValueError(f"{err.message}: {err.hint}") from None
 
 
 class TrainSpec(_Strict):

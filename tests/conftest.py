@@ -1,0 +1,86 @@
+"""Shared fixtures: an isolated SHIPYARD_HOME, opened stores, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shipyard.cli import common
+from shipyard.cli.main import main
+from shipyard.store import Stores, open_stores
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh state directory, also exported as SHIPYARD_HOME for the CLI."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("SHIPYARD_HOME", str(path))
+    monkeypatch.setenv("SHIPYARD_ACTOR", "tester")
+    monkeypatch.setenv("COLUMNS", "200")
+    return path
+
+
+@pytest.fixture
+def stores(home: Path) -> Iterator[Stores]:
+    """The stores under ``home``."""
+    opened = open_stores(home)
+    yield opened
+    opened.close()
+
+
+@dataclass
+class Result:
+    """What a CLI invocation did."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Result]]:
+    """Run ``shipyard ARGS`` in-process through the real entry point (error handling included)."""
+
+    def run(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["shipyard", *args])
+        common.SETTINGS.home = None
+        common.SETTINGS.debug = False
+        code = 0
+        try:
+            main()
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    yield run
+
+
+def write_model_file(path: Path, content: bytes) -> Path:
+    """A stand-in model file with the given bytes (for registry tests that load nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run real git in ``cwd`` and return its output."""
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def git_repo(path: Path) -> Path:
+    """A real git work tree with an identity, on branch main."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "--quiet", "--initial-branch=main")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    return path

@@ -1,0 +1,204 @@
+"""Flavors with real model libraries: save, register, describe, load back from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+
+from shipyard.checkout import checkout, load_version, verify_version
+from shipyard.errors import IntegrityError, InvalidInputError, UntrustedModelError
+from shipyard.flavors import TrustPolicy
+from shipyard.registry import RegisterOptions, register
+from shipyard.store import Stores
+
+
+@pytest.fixture(scope="module")
+def digits_data() -> tuple[Any, Any]:
+    features, labels = load_digits(return_X_y=True)
+    return features.astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def logistic(digits_data: tuple[Any, Any]) -> LogisticRegression:
+    features, labels = digits_data
+    return LogisticRegression(max_iter=300).fit(features, labels)
+
+
+def test_sklearn_skops_roundtrip_predicts_like_the_original(
+    stores: Stores, tmp_path: Path, logistic: LogisticRegression, digits_data: tuple[Any, Any]
+) -> None:
+    import skops.io
+
+    path = tmp_path / "model.skops"
+    skops.io.dump(logistic, path)
+    v = register(stores, path, "digits", RegisterOptions()).version
+    assert v.draft.flavor == "sklearn"
+    sig = v.draft.signature
+    assert sig is not None
+    assert (sig.inputs[0].datatype, sig.inputs[0].shape) == ("FP32", (-1, 64))
+    assert (sig.outputs[0].datatype, sig.outputs[0].shape) == ("INT64", (-1,))
+    loaded = load_version(stores, v)
+    features = digits_data[0][:50]
+    assert (loaded.predict(features) == logistic.predict(features)).all()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skops_file_with_untrusted_types_is_refused_until_trusted(
+    stores: Stores, tmp_path: Path, digits_data: tuple[Any, Any]
+) -> None:
+    import skops.io
+
+    features, labels = digits_data
+    mlp = MLPClassifier(hidden_layer_sizes=(16,), max_iter=20).fit(features, labels)
+    path = tmp_path / "mlp.skops"
+    skops.io.dump(mlp, path)
+    result = register(stores, path, "mlp", RegisterOptions())
+    assert result.version.draft.signature is None
+    assert "AdamOptimizer" in result.warnings[0]
+    with pytest.raises(UntrustedModelError, match="AdamOptimizer") as err:
+        load_version(stores, result.version)
+    assert "--trust sklearn.neural_network" in (err.value.hint or "")
+    trusted = TrustPolicy(types=("sklearn.neural_network._stochastic_optimizers.AdamOptimizer",))
+    loaded = load_version(stores, result.version, trusted)
+    assert (loaded.predict(features[:20]) == mlp.predict(features[:20])).all()
+
+
+def test_pickle_needs_explicit_trust(
+    stores: Stores, tmp_path: Path, logistic: LogisticRegression
+) -> None:
+    import joblib
+
+    path = tmp_path / "model.joblib"
+    joblib.dump(logistic, path)
+    v = register(stores, path, "pickled", RegisterOptions(infer_signature=False)).version
+    with pytest.raises(UntrustedModelError, match="pickle-based"):
+        load_version(stores, v)
+    assert load_version(stores, v, TrustPolicy(pickle=True)).predict(np.zeros((1, 64))).shape == (
+        1,
+    )
+
+
+def test_onnx_model_signature_and_predictions(
+    stores: Stores, tmp_path: Path, logistic: LogisticRegression, digits_data: tuple[Any, Any]
+) -> None:
+    from skl2onnx import to_onnx
+
+    features = digits_data[0]
+    onx = to_onnx(logistic, features[:1], options={"zipmap": False})
+    path = tmp_path / "digits.onnx"
+    path.write_bytes(onx.SerializeToString())
+    v = register(stores, path, "digits-onnx", RegisterOptions()).version
+    assert v.draft.flavor == "onnx"
+    sig = v.draft.signature
+    assert sig is not None
+    assert (sig.inputs[0].datatype, sig.inputs[0].shape[1:]) == ("FP32", (64,))
+    assert sig.outputs[0].datatype == "INT64"
+    predicted = load_version(stores, v).predict(features[:30])
+    assert (predicted == logistic.predict(features[:30])).all()
+
+
+def test_pytorch_exported_program_signature_and_predictions(stores: Stores, tmp_path: Path) -> None:
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(64, 10)).eval()
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(net, (torch.randn(4, 64),), dynamic_shapes=({0: batch},))
+    path = tmp_path / "net.pt2"
+    torch.export.save(program, path)
+    v = register(stores, path, "net", RegisterOptions()).version
+    assert v.draft.flavor == "pytorch"
+    sig = v.draft.signature
+    assert sig is not None
+    assert (sig.inputs[0].datatype, sig.inputs[0].shape) == ("FP32", (-1, 64))
+    assert (sig.outputs[0].datatype, sig.outputs[0].shape) == ("FP32", (-1, 10))
+    x = np.random.default_rng(0).random((3, 64), dtype=np.float32)
+    expected = net(torch.as_tensor(x)).detach().numpy()
+    np.testing.assert_allclose(load_version(stores, v).predict(x), expected, rtol=1e-5)
+
+
+CUSTOM_MODEL = """
+from pathlib import Path
+from helpers import scale
+
+class Doubler:
+    signature = {"inputs": [{"name": "x", "datatype": "FP64", "shape": [-1, 2]}],
+                 "outputs": [{"name": "y", "datatype": "FP64", "shape": [-1, 2]}]}
+
+    def load(self, path: Path) -> None:
+        self.factor = float((path / "factor.txt").read_text())
+
+    def predict(self, inputs):
+        return [[scale(v, self.factor) for v in row] for row in inputs]
+"""
+
+
+def test_custom_class_loads_from_the_versions_own_files(stores: Stores, tmp_path: Path) -> None:
+    bundle = tmp_path / "custom"
+    bundle.mkdir()
+    (bundle / "model.py").write_text(CUSTOM_MODEL)
+    (bundle / "helpers.py").write_text("def scale(v, f):\n    return v * f\n")
+    (bundle / "factor.txt").write_text("2")
+    options = RegisterOptions(flavor="custom", entrypoint="model:Doubler")
+    v = register(stores, bundle, "doubler", options).version
+    assert v.draft.signature is not None
+    assert v.draft.signature.inputs[0].name == "x"
+    (bundle / "factor.txt").write_text("100")  # the registered version must not see later edits
+    assert load_version(stores, v).predict([[1.0, 2.0]]) == [[2.0, 4.0]]
+
+
+def test_custom_flavor_needs_a_module_class_entrypoint(stores: Stores, tmp_path: Path) -> None:
+    bundle = tmp_path / "custom"
+    bundle.mkdir()
+    (bundle / "model.py").write_text("class M: pass\n")
+    with pytest.raises(InvalidInputError, match="--entrypoint"):
+        register(stores, bundle, "m", RegisterOptions(flavor="custom"))
+    v = register(
+        stores, bundle, "m", RegisterOptions(flavor="custom", entrypoint="model:M")
+    ).version
+    with pytest.raises(InvalidInputError, match="no load\\(\\) method"):
+        load_version(stores, v)
+
+
+def _stored_path(stores: Stores, digest: str) -> Path:
+    hexd = digest.removeprefix("sha256:")
+    return stores.home / "artifacts" / "sha256" / hexd[:2] / hexd[2:]
+
+
+def test_tampered_artifact_is_refused_and_nothing_loads(
+    stores: Stores, tmp_path: Path, logistic: LogisticRegression
+) -> None:
+    import skops.io
+
+    path = tmp_path / "model.skops"
+    skops.io.dump(logistic, path)
+    v = register(stores, path, "digits", RegisterOptions(infer_signature=False)).version
+    blob = _stored_path(stores, v.draft.artifacts[0].digest)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
+    assert [p.path for p in verify_version(stores, v)] == ["model.skops"]
+    with pytest.raises(IntegrityError, match="corrupt"):
+        load_version(stores, v)
+    assert not (stores.home / "checkouts").exists() or not any(
+        (stores.home / "checkouts").iterdir()
+    )
+
+
+def test_tampered_checkout_is_detected_before_loading(
+    stores: Stores, tmp_path: Path, logistic: LogisticRegression
+) -> None:
+    import skops.io
+
+    path = tmp_path / "model.skops"
+    skops.io.dump(logistic, path)
+    v = register(stores, path, "digits", RegisterOptions(infer_signature=False)).version
+    root = checkout(stores, v)
+    (root / "model.skops").chmod(0o644)
+    (root / "model.skops").write_bytes(b"swapped")
+    with pytest.raises(IntegrityError, match="no longer matches"):
+        load_version(stores, v)

@@ -103,7 +103,7 @@ def test_events_and_alias_history_are_append_only(tmp_path: Path) -> None:
 def test_registration_and_its_event_commit_together(tmp_path: Path) -> None:
     store = SqliteMetadataStore(tmp_path / "registry.db")
     version, created = store.add_version("digits", draft("a"))
-    assert created
+    assert created and version.version == 1
     kinds = [(e.kind, e.version) for e in store.list_events(model="digits")]
     assert kinds == [("model.created", None), ("model.version.registered", 1)]
     store.close()

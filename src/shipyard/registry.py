@@ -61,7 +61,10 @@ def _model_files(source: Path) -> tuple[Path, list[tuple[str, Path]]]:
     if source.is_file():
         return source.parent, [(source.name, source)]
     if not source.is_dir():
-        raise NotFoundError(f"no such file or directory: {source}")
+        raise NotFoundError(
+            f"no such file or directory: {source}",
+            hint="pass the model file or directory that training wrote (e.g. model.skops)",
+        )
     files = [
         (p.relative_to(source).as_posix(), p)
         for p in sorted(source.rglob("*"))
@@ -116,8 +119,10 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     if signature is None and options.infer_signature:
         try:
             signature = get_flavor(flavor_name).signature(root, entrypoint, options.trust)
-        except (ShipyardError, ImportError) as err:
-            warnings.append(f"input/output signature not recorded: {err}")
+        except ShipyardError as err:
+            warnings.append(f"input/output signature not recorded: {err.message}")
+        except Exception as err:  # a model library failing on a file it cannot read
+            warnings.append(f"input/output signature not recorded: {type(err).__name__}: {err}")
     artifacts = []
     for rel, path in files:
         blob = stores.artifacts.put_file(path)

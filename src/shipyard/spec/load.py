@@ -37,7 +37,8 @@ def _node_at(root: yaml.Node, loc: tuple[int | str, ...], *, key: bool) -> yaml.
             for key_node, value in node.value:
                 if key_node.value == step:
                     if key and i == len(loc) - 1:
-                        return key_node
+                        found: yaml.Node = key_node
+                        return found
                     node = value
                     break
             else:
@@ -76,8 +77,8 @@ def _describe(error: dict[str, Any]) -> str:
     loc = tuple(error["loc"])
     where = ".".join(str(p) for p in loc)
     if loc and loc[-1] in _SCALAR_MEMBERS:
-        got = type(error.get("input")).__name__
-        kind = {"list": "a list", "dict": "a mapping", "NoneType": "nothing"}.get(got, got)
+        given = type(error.get("input")).__name__
+        kind = {"list": "a list", "dict": "a mapping", "NoneType": "nothing"}.get(given, given)
         return f"{where.rsplit('.', 1)[0]}: expected a string, number or boolean, got {kind}"
     if error["type"] == "extra_forbidden":
         key = str(loc[-1])

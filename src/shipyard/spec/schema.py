@@ -79,8 +79,6 @@ class ProjectSpec(_Strict):
 def json_schema() -> dict[str, Any]:
     """The spec as JSON Schema (draft 2020-12)."""
     schema = ProjectSpec.model_json_schema()
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "shipyard.yaml",
-        **schema,
-    }
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "shipyard.yaml"
+    return schema

@@ -53,8 +53,11 @@ def test_rollback_is_recorded_as_an_event_with_reason(digits: Stores) -> None:
     last = digits.metadata.list_events(model="digits")[-1]
     assert (last.kind, last.actor, last.version) == ("alias.rollback", "oncall", 1)
     assert last.data == {
-        "alias": "production", "from_version": 2, "to_version": 1, "reason": "latency regression"
-    }  # fmt: skip
+        "alias": "production",
+        "from_version": 2,
+        "to_version": 1,
+        "reason": "latency regression",
+    }
 
 
 def test_setting_the_current_holder_again_changes_nothing(digits: Stores) -> None:

@@ -21,8 +21,16 @@ def model_file(tmp_path: Path) -> Path:
 
 
 def register(cli: Cli, path: Path, *extra: str) -> Result:
-    result = cli("register", str(path), "--name", "digits", "--flavor", "sklearn",
-                 "--no-infer-signature", *extra)  # fmt: skip
+    result = cli(
+        "register",
+        str(path),
+        "--name",
+        "digits",
+        "--flavor",
+        "sklearn",
+        "--no-infer-signature",
+        *extra,
+    )
     assert result.code == 0, result.err
     return result
 
@@ -32,8 +40,12 @@ def test_init_scaffolds_a_project_in_a_new_git_repo(cli: Cli, tmp_path: Path) ->
     result = cli("init", str(target))
     assert result.code == 0, result.err
     assert {p.name for p in target.iterdir()} >= {
-        "shipyard.yaml", "model.py", "train.py", ".gitignore", ".git"
-    }  # fmt: skip
+        "shipyard.yaml",
+        "model.py",
+        "train.py",
+        ".gitignore",
+        ".git",
+    }
     assert git(target, "rev-parse", "--is-inside-work-tree") == "true"
     assert "name: my-model" in (target / "shipyard.yaml").read_text()
     assert cli("spec", "check", str(target / "shipyard.yaml")).code == 0
@@ -43,8 +55,19 @@ def test_init_scaffolds_a_project_in_a_new_git_repo(cli: Cli, tmp_path: Path) ->
 
 
 def test_register_records_metrics_params_and_prints_version(cli: Cli, model_file: Path) -> None:
-    result = cli("register", str(model_file), "--name", "digits", "--flavor", "sklearn",
-                 "--metric", "accuracy=0.97", "--param", "C=1.0", "--no-infer-signature")  # fmt: skip
+    result = cli(
+        "register",
+        str(model_file),
+        "--name",
+        "digits",
+        "--flavor",
+        "sklearn",
+        "--metric",
+        "accuracy=0.97",
+        "--param",
+        "C=1.0",
+        "--no-infer-signature",
+    )
     assert result.code == 0, result.err
     assert "registered digits v1" in result.out
     shown = json.loads(cli("models", "show", "digits", "1", "--json").out)
@@ -71,8 +94,15 @@ def test_models_list_show_and_versions(cli: Cli, tmp_path: Path) -> None:
     listed = cli("models", "list")
     assert "digits" in listed.out and "production→v2" in listed.out
     models = json.loads(cli("models", "list", "--json").out)
-    assert models == [{**models[0], "name": "digits", "version_count": 3, "latest_version": 3,
-                       "aliases": {"production": 2}}]  # fmt: skip
+    assert models == [
+        {
+            **models[0],
+            "name": "digits",
+            "version_count": 3,
+            "latest_version": 3,
+            "aliases": {"production": 2},
+        }
+    ]
     versions = json.loads(cli("models", "versions", "digits", "--json").out)
     assert [v["version"] for v in versions] == [1, 2, 3]
     assert all(v["lineage"]["requirements_digest"].startswith("sha256:") for v in versions)
@@ -94,8 +124,10 @@ def test_alias_set_history_and_rollback(cli: Cli, tmp_path: Path) -> None:
     assert back.code == 0 and "v3 → v1 (rollback)" in back.out
     history = json.loads(cli("alias", "history", "digits", "production", "--json").out)
     assert [(h["from_version"], h["to_version"], h["action"], h["reason"]) for h in history] == [
-        (None, 1, "set", "first"), (1, 3, "set", "better accuracy"), (3, 1, "rollback", "errors up")
-    ]  # fmt: skip
+        (None, 1, "set", "first"),
+        (1, 3, "set", "better accuracy"),
+        (3, 1, "rollback", "errors up"),
+    ]
     assert all(h["actor"] == "tester" and h["at"] for h in history)
     table = cli("alias", "history", "digits", "production").out
     assert "better accuracy" in table and "rollback" in table
@@ -103,13 +135,18 @@ def test_alias_set_history_and_rollback(cli: Cli, tmp_path: Path) -> None:
 
 def test_events_lists_every_change_and_filters_by_model(cli: Cli, tmp_path: Path) -> None:
     register(cli, write_model_file(tmp_path / "a.skops", b"a"))
-    cli("register", str(write_model_file(tmp_path / "b.skops", b"b")), "--name", "other",
-        "--flavor", "sklearn", "--no-infer-signature")  # fmt: skip
+    cli(
+        "register",
+        str(write_model_file(tmp_path / "b.skops", b"b")),
+        "--name",
+        "other",
+        "--flavor",
+        "sklearn",
+        "--no-infer-signature",
+    )
     cli("alias", "set", "digits", "production", "1", "--reason", "ship it")
     events = json.loads(cli("events", "--model", "digits", "--json").out)
-    assert [e["kind"] for e in events] == [
-        "model.created", "model.version.registered", "alias.set"
-    ]  # fmt: skip
+    assert [e["kind"] for e in events] == ["model.created", "model.version.registered", "alias.set"]
     assert events[-1]["data"]["reason"] == "ship it"
     every = json.loads(cli("events", "--json").out)
     assert {e["model"] for e in every} == {"digits", "other"}
@@ -123,11 +160,14 @@ def test_user_errors_exit_with_their_code_and_no_traceback(cli: Cli, model_file:
         (("models", "show", "digits", "7"), 4, "has no version 7"),
         (("alias", "set", "digits", "production", "9"), 4, "has no version 9"),
         (("alias", "rollback", "digits", "production"), 4, "no alias 'production'"),
-        (("register", str(model_file), "--name", "digits", "--metric", "acc=high"), 2,
-         "a metric must be a number"),
+        (
+            ("register", str(model_file), "--name", "digits", "--metric", "acc=high"),
+            2,
+            "a metric must be a number",
+        ),
         (("register", str(model_file) + ".missing", "--name", "digits"), 4, "no such file"),
         (("models", "show", "Bad/Name"), 2, "invalid model name"),
-    ]  # fmt: skip
+    ]
     for args, code, message in cases:
         result = cli(*args)
         assert (result.code, message in result.err) == (code, True), (args, result)
@@ -138,8 +178,11 @@ def test_user_errors_exit_with_their_code_and_no_traceback(cli: Cli, model_file:
 def test_tampered_artifact_fails_verify_with_exit_5(cli: Cli, model_file: Path, home: Path) -> None:
     register(cli, model_file)
     assert cli("models", "verify", "digits").code == 0
-    blob = next(p for p in (home / "artifacts").rglob("*") if p.is_file()
-                and p.read_bytes() == b"stand-in model bytes")  # fmt: skip
+    blob = next(
+        p
+        for p in (home / "artifacts").rglob("*")
+        if p.is_file() and p.read_bytes() == b"stand-in model bytes"
+    )
     blob.chmod(0o644)
     blob.write_bytes(b"tampered")
     result = cli("models", "verify", "digits")
@@ -168,7 +211,9 @@ def test_corrupt_database_gives_clear_message_and_is_not_overwritten(cli: Cli, h
     assert db.read_bytes() == b"garbage" * 1000
 
 
-def test_spec_typo_is_reported_with_suggestion(cli: Cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_spec_typo_is_reported_with_suggestion(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "shipyard.yaml").write_text("model:\n  name: digits\n  flavr: sklearn\n")
     monkeypatch.chdir(tmp_path)
     result = cli("spec", "check")
@@ -180,7 +225,7 @@ def test_spec_typo_is_reported_with_suggestion(cli: Cli, tmp_path: Path, monkeyp
 def test_register_in_a_project_takes_name_params_and_metrics_from_the_spec(
     cli: Cli,
     tmp_path: Path,
-    monkeypatch,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     project = tmp_path / "proj"
     assert cli("init", str(project), "--name", "digits").code == 0
@@ -199,8 +244,20 @@ def test_home_option_works_before_or_after_the_command(
     cli: Cli, tmp_path: Path, model_file: Path
 ) -> None:
     other = tmp_path / "other-home"
-    assert cli("--home", str(other), "register", str(model_file), "--name", "a",
-               "--flavor", "sklearn", "--no-infer-signature").code == 0  # fmt: skip
+    assert (
+        cli(
+            "--home",
+            str(other),
+            "register",
+            str(model_file),
+            "--name",
+            "a",
+            "--flavor",
+            "sklearn",
+            "--no-infer-signature",
+        ).code
+        == 0
+    )
     after = json.loads(cli("models", "list", "--json", "--home", str(other)).out)
     assert [m["name"] for m in after] == ["a"]
     assert json.loads(cli("models", "list", "--json").out) == []
@@ -215,8 +272,10 @@ def test_installed_console_script_reports_errors_without_traceback(tmp_path: Pat
     shipyard = Path(sys.executable).parent / "shipyard"
     proc = subprocess.run(
         [str(shipyard), "--home", str(tmp_path), "alias", "history", "ghost"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 4
     assert "error: unknown model 'ghost'" in proc.stderr
     assert "Traceback" not in proc.stderr

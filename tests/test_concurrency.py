@@ -80,11 +80,23 @@ def test_two_cli_processes_registering_at_once_both_succeed(tmp_path: Path) -> N
         path.write_bytes(f"cli model {i}".encode())
         procs.append(
             subprocess.Popen(
-                [str(shipyard), "--home", str(home), "register", str(path), "--name", "digits",
-                 "--no-infer-signature", "--metric", f"accuracy=0.9{i}"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    str(shipyard),
+                    "--home",
+                    str(home),
+                    "register",
+                    str(path),
+                    "--name",
+                    "digits",
+                    "--no-infer-signature",
+                    "--metric",
+                    f"accuracy=0.9{i}",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
-        )  # fmt: skip
+        )
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, outputs
     stores = open_stores(home)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,8 +15,9 @@ from shipyard.registry import RegisterOptions, register, requirements_of, resolv
 from shipyard.store import Stores
 
 
-def options(**kwargs: object) -> RegisterOptions:
-    return RegisterOptions(flavor="sklearn", infer_signature=False, **kwargs)  # type: ignore[arg-type]
+def options(**kwargs: Any) -> RegisterOptions:
+    """Options for registering stand-in bytes: no model library is asked to read them."""
+    return RegisterOptions(flavor="sklearn", infer_signature=False, **kwargs)
 
 
 def test_version_records_git_commit_branch_and_dirty_flag(stores: Stores, tmp_path: Path) -> None:
@@ -52,9 +54,12 @@ def test_version_records_params_metrics_tags_environment_and_creator(
 ) -> None:
     model = write_model_file(tmp_path / "model.skops", b"weights")
     opts = options(
-        params={"C": 1.0, "solver": "lbfgs"}, metrics={"accuracy": 0.97}, tags={"team": "ml"},
-        actor="alice", data_digests={"train": "sha256:" + "0" * 64},
-    )  # fmt: skip
+        params={"C": 1.0, "solver": "lbfgs"},
+        metrics={"accuracy": 0.97},
+        tags={"team": "ml"},
+        actor="alice",
+        data_digests={"train": "sha256:" + "0" * 64},
+    )
     v = register(stores, model, "digits", opts).version
     assert (v.version, v.draft.created_by) == (1, "alice")
     assert v.draft.params == {"C": 1.0, "solver": "lbfgs"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -18,8 +20,16 @@ from shipyard.errors import InvalidInputError
 from shipyard.home import resolve_home
 from shipyard.store import Lineage, Stores, open_stores
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def _console(stderr: bool = False) -> Console:
+    """Rich console; when output goes to a file or CI log, lines are not cut at 80 columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 
@@ -116,7 +126,7 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 def new_table(*headers: str) -> Table:
     """A table whose columns keep short values on one line; the last column wraps."""
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for i, header in enumerate(headers):
         last = i == len(headers) - 1
         table.add_column(header, no_wrap=not last, overflow="fold" if last else "ellipsis")

@@ -55,15 +55,8 @@ def events_cmd(
     if not events:
         console.print("no events yet")
         return
-    table = new_table("id", "when", "kind", "model", "version", "who", "details")
+    table = new_table("id", "when", "who", "kind", "model", "details")
     for e in events:
-        table.add_row(
-            str(e.id),
-            when(e.at),
-            e.kind,
-            e.model or "-",
-            "-" if e.version is None else f"v{e.version}",
-            e.actor,
-            summarize(e),
-        )
+        subject = (e.model or "-") + ("" if e.version is None else f" v{e.version}")
+        table.add_row(str(e.id), when(e.at), e.actor, e.kind, subject, summarize(e))
     console.print(table)

@@ -93,3 +93,11 @@ class Signature:
             ),
             tuple(TensorSpec.from_dict(t, f"{where}.outputs[{i}]") for i, t in enumerate(outputs)),
         )
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Signature:
+        """Rebuild a signature this package wrote itself (already checked: no re-validation)."""
+        return cls(
+            tuple(TensorSpec(t["name"], t["datatype"], tuple(t["shape"])) for t in data["inputs"]),
+            tuple(TensorSpec(t["name"], t["datatype"], tuple(t["shape"])) for t in data["outputs"]),
+        )

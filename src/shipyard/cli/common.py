@@ -61,8 +61,10 @@ def stores() -> Iterator[Stores]:
 
 
 def print_json(data: Any) -> None:
-    """Write JSON to stdout, uncoloured, one document, for scripts to read."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write JSON to stdout, uncoloured, one document: indented on a terminal, compact
+    in a pipe (where the C encoder makes 10,000 versions a matter of milliseconds)."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(data, indent=indent) + "\n")
 
 
 def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:

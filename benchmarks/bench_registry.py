@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from shipyard import jsonio
 from shipyard.refs import parse_ref
 from shipyard.registry import RegisterOptions, register, resolve
 from shipyard.signature import Signature, TensorSpec
@@ -89,7 +90,7 @@ def main() -> None:
         list_times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            payload = json.dumps([v.to_dict() for v in stores.metadata.list_versions("digits")])
+            payload = jsonio.dumps(stores.metadata.list_versions("digits"))
             list_times.append(time.perf_counter() - t0)
 
         cli_times = []

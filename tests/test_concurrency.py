@@ -51,11 +51,11 @@ def test_concurrent_processes_get_unique_gapless_version_numbers(tmp_path: Path)
     stores = open_stores(home)
     versions = stores.metadata.list_versions("digits")
     assert [v.version for v in versions] == list(range(1, WORKERS * PER_WORKER + 1))
-    assert len({v.draft.content_digest for v in versions}) == WORKERS * PER_WORKER
+    assert len({v.content_digest for v in versions}) == WORKERS * PER_WORKER
     registered = [e for e in stores.metadata.list_events() if e.kind == "model.version.registered"]
     assert sorted(e.version or 0 for e in registered) == numbers
     for v in versions:  # every version row points at intact bytes
-        for artifact in v.draft.artifacts:
+        for artifact in v.artifacts:
             stores.artifacts.verify(artifact.digest)
     stores.close()
 

@@ -38,8 +38,8 @@ def test_sklearn_skops_roundtrip_predicts_like_the_original(
     path = tmp_path / "model.skops"
     skops.io.dump(logistic, path)
     v = register(stores, path, "digits", RegisterOptions()).version
-    assert v.draft.flavor == "sklearn"
-    sig = v.draft.signature
+    assert v.flavor == "sklearn"
+    sig = v.signature
     assert sig is not None
     assert (sig.inputs[0].datatype, sig.inputs[0].shape) == ("FP32", (-1, 64))
     assert (sig.outputs[0].datatype, sig.outputs[0].shape) == ("INT64", (-1,))
@@ -59,7 +59,7 @@ def test_skops_file_with_untrusted_types_is_refused_until_trusted(
     path = tmp_path / "mlp.skops"
     skops.io.dump(mlp, path)
     result = register(stores, path, "mlp", RegisterOptions())
-    assert result.version.draft.signature is None
+    assert result.version.signature is None
     assert "AdamOptimizer" in result.warnings[0]
     with pytest.raises(UntrustedModelError, match="AdamOptimizer") as err:
         load_version(stores, result.version)
@@ -94,8 +94,8 @@ def test_onnx_model_signature_and_predictions(
     path = tmp_path / "digits.onnx"
     path.write_bytes(onx.SerializeToString())
     v = register(stores, path, "digits-onnx", RegisterOptions()).version
-    assert v.draft.flavor == "onnx"
-    sig = v.draft.signature
+    assert v.flavor == "onnx"
+    sig = v.signature
     assert sig is not None
     assert (sig.inputs[0].datatype, sig.inputs[0].shape[1:]) == ("FP32", (64,))
     assert sig.outputs[0].datatype == "INT64"
@@ -112,8 +112,8 @@ def test_pytorch_exported_program_signature_and_predictions(stores: Stores, tmp_
     path = tmp_path / "net.pt2"
     torch.export.save(program, path)
     v = register(stores, path, "net", RegisterOptions()).version
-    assert v.draft.flavor == "pytorch"
-    sig = v.draft.signature
+    assert v.flavor == "pytorch"
+    sig = v.signature
     assert sig is not None
     assert (sig.inputs[0].datatype, sig.inputs[0].shape) == ("FP32", (-1, 64))
     assert (sig.outputs[0].datatype, sig.outputs[0].shape) == ("FP32", (-1, 10))
@@ -146,8 +146,8 @@ def test_custom_class_loads_from_the_versions_own_files(stores: Stores, tmp_path
     (bundle / "factor.txt").write_text("2")
     options = RegisterOptions(flavor="custom", entrypoint="model:Doubler")
     v = register(stores, bundle, "doubler", options).version
-    assert v.draft.signature is not None
-    assert v.draft.signature.inputs[0].name == "x"
+    assert v.signature is not None
+    assert v.signature.inputs[0].name == "x"
     (bundle / "factor.txt").write_text("100")  # the registered version must not see later edits
     assert load_version(stores, v).predict([[1.0, 2.0]]) == [[2.0, 4.0]]
 
@@ -178,7 +178,7 @@ def test_tampered_artifact_is_refused_and_nothing_loads(
     path = tmp_path / "model.skops"
     skops.io.dump(logistic, path)
     v = register(stores, path, "digits", RegisterOptions(infer_signature=False)).version
-    blob = _stored_path(stores, v.draft.artifacts[0].digest)
+    blob = _stored_path(stores, v.artifacts[0].digest)
     blob.chmod(0o644)
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
     assert [p.path for p in verify_version(stores, v)] == ["model.skops"]

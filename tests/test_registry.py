@@ -30,22 +30,22 @@ def test_version_records_git_commit_branch_and_dirty_flag(stores: Stores, tmp_pa
     model = write_model_file(repo / "model.skops", b"v1")  # untracked: the tree is dirty
 
     first = register(stores, model, "digits", options(project_dir=repo)).version
-    assert first.draft.lineage.git_commit == commit
-    assert first.draft.lineage.git_branch == "feature/better"
-    assert first.draft.lineage.git_dirty is True
+    assert first.lineage.git_commit == commit
+    assert first.lineage.git_branch == "feature/better"
+    assert first.lineage.git_dirty is True
 
     (repo / ".gitignore").write_text("model.skops\n")
     git(repo, "add", ".gitignore")
     git(repo, "commit", "--quiet", "-m", "ignore model")
     model.write_bytes(b"v2")
     second = register(stores, model, "digits", options(project_dir=repo)).version
-    assert second.draft.lineage.git_dirty is False
-    assert second.draft.lineage.git_commit == git(repo, "rev-parse", "HEAD") != commit
+    assert second.lineage.git_dirty is False
+    assert second.lineage.git_commit == git(repo, "rev-parse", "HEAD") != commit
 
 
 def test_outside_git_lineage_has_no_commit(stores: Stores, tmp_path: Path) -> None:
     model = write_model_file(tmp_path / "plain" / "model.skops", b"v1")
-    lineage = register(stores, model, "digits", options()).version.draft.lineage
+    lineage = register(stores, model, "digits", options()).version.lineage
     assert (lineage.git_commit, lineage.git_branch, lineage.git_dirty) == (None, None, None)
 
 
@@ -61,19 +61,19 @@ def test_version_records_params_metrics_tags_environment_and_creator(
         data_digests={"train": "sha256:" + "0" * 64},
     )
     v = register(stores, model, "digits", opts).version
-    assert (v.version, v.draft.created_by) == (1, "alice")
-    assert v.draft.params == {"C": 1.0, "solver": "lbfgs"}
-    assert v.draft.metrics == {"accuracy": 0.97}
-    assert v.draft.tags == {"team": "ml"}
-    assert v.draft.lineage.python == platform.python_version()
-    assert v.draft.lineage.data_digests == {"train": "sha256:" + "0" * 64}
+    assert (v.version, v.created_by) == (1, "alice")
+    assert v.params == {"C": 1.0, "solver": "lbfgs"}
+    assert v.metrics == {"accuracy": 0.97}
+    assert v.tags == {"team": "ml"}
+    assert v.lineage.python == platform.python_version()
+    assert v.lineage.data_digests == {"train": "sha256:" + "0" * 64}
     pins = requirements_of(stores, v).splitlines()
     assert any(line.startswith("pydantic==") for line in pins)
     assert pins == sorted(pins, key=str.lower)
-    assert v.draft.artifacts[0].path == "model.skops"
-    assert stores.artifacts.read_bytes(v.draft.artifacts[0].digest) == b"weights"
+    assert v.artifacts[0].path == "model.skops"
+    assert stores.artifacts.read_bytes(v.artifacts[0].digest) == b"weights"
     stored = stores.metadata.get_version("digits", 1)
-    assert stored.to_dict() == v.to_dict()
+    assert stored == v
 
 
 def test_registering_identical_content_returns_existing_version(
@@ -85,7 +85,7 @@ def test_registering_identical_content_returns_existing_version(
     again = register(stores, copy, "digits", options(metrics={"accuracy": 0.1}))
     assert first.created and not again.created
     assert again.version.version == 1
-    assert again.version.draft.metrics == {"accuracy": 0.9}
+    assert again.version.metrics == {"accuracy": 0.9}
     assert len(stores.metadata.list_versions("digits")) == 1
     # the same bytes under another model name are that model's own version 1
     other = register(stores, model, "digits-copy", options())
@@ -100,14 +100,14 @@ def test_directory_registration_stores_every_file_and_ignores_litter(
     write_model_file(bundle / "vocab" / "words.txt", b"a\nb\n")
     write_model_file(bundle / "__pycache__" / "x.pyc", b"junk")
     v = register(stores, bundle, "digits", options()).version
-    assert [a.path for a in v.draft.artifacts] == ["model.skops", "vocab/words.txt"]
-    assert v.draft.entrypoint == "model.skops"
+    assert [a.path for a in v.artifacts] == ["model.skops", "vocab/words.txt"]
+    assert v.entrypoint == "model.skops"
 
 
 def test_flavor_is_detected_from_the_file(stores: Stores, tmp_path: Path) -> None:
     model = write_model_file(tmp_path / "net.onnx", b"not really onnx")
     v = register(stores, model, "net", RegisterOptions(infer_signature=False)).version
-    assert (v.draft.flavor, v.draft.entrypoint) == ("onnx", "net.onnx")
+    assert (v.flavor, v.entrypoint) == ("onnx", "net.onnx")
 
 
 def test_unrecognised_file_and_missing_path_are_clear_errors(

@@ -33,9 +33,9 @@ class Problem:
 def verify_version(stores: Stores, version: ModelVersion) -> list[Problem]:
     """Re-hash every stored artifact of a version; an empty list means all intact."""
     problems = []
-    digests = [(a.path, a.digest) for a in version.draft.artifacts]
-    if version.draft.lineage.requirements_digest:
-        digests.append(("(requirements)", version.draft.lineage.requirements_digest))
+    digests = [(a.path, a.digest) for a in version.artifacts]
+    if version.lineage.requirements_digest:
+        digests.append(("(requirements)", version.lineage.requirements_digest))
     for path, digest in digests:
         try:
             stores.artifacts.verify(digest)
@@ -45,7 +45,7 @@ def verify_version(stores: Stores, version: ModelVersion) -> list[Problem]:
 
 
 def _verify_checkout(root: Path, version: ModelVersion) -> None:
-    for artifact in version.draft.artifacts:
+    for artifact in version.artifacts:
         path = root / artifact.path
         if not path.is_file() or file_digest(path).digest != artifact.digest:
             raise IntegrityError(
@@ -57,14 +57,14 @@ def _verify_checkout(root: Path, version: ModelVersion) -> None:
 
 def checkout(stores: Stores, version: ModelVersion, dest: Path | None = None) -> Path:
     """Materialise a version's files (verified) and return their directory."""
-    root = dest or stores.home / "checkouts" / version.draft.content_digest.removeprefix("sha256:")
+    root = dest or stores.home / "checkouts" / version.content_digest.removeprefix("sha256:")
     if root.exists():
         _verify_checkout(root, version)
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=".checkout-"))
     try:
-        for artifact in version.draft.artifacts:
+        for artifact in version.artifacts:
             stores.artifacts.copy_to(artifact.digest, staging / artifact.path)
         staging.replace(root)
     except OSError as err:
@@ -84,8 +84,8 @@ def load_version(
 ) -> Predictor:
     """Verify, check out and load a version with its flavor."""
     root = checkout(stores, version)
-    entrypoint = version.draft.entrypoint or ""
-    return get_flavor(version.draft.flavor).load(root, entrypoint, trust or TrustPolicy())
+    entrypoint = version.entrypoint or ""
+    return get_flavor(version.flavor).load(root, entrypoint, trust or TrustPolicy())
 
 
 def load(stores: Stores, ref: ModelRef, trust: TrustPolicy | None = None) -> Predictor:

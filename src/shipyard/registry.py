@@ -172,7 +172,7 @@ def resolve(stores: Stores, ref: ModelRef) -> ModelVersion:
 
 def requirements_of(stores: Stores, version: ModelVersion) -> str:
     """The pinned package list recorded with a version (digest-verified)."""
-    digest = version.draft.lineage.requirements_digest
+    digest = version.lineage.requirements_digest
     if digest is None:
         return ""
     return stores.artifacts.read_bytes(digest).decode()

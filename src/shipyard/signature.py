@@ -37,10 +37,6 @@ class TensorSpec:
     datatype: str
     shape: tuple[int, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form, as in V2 model metadata."""
-        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> TensorSpec:
         """Parse and check one tensor description; ``where`` names it in errors."""
@@ -68,13 +64,6 @@ class Signature:
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"inputs": [...], "outputs": [...]}``."""
-        return {
-            "inputs": [t.to_dict() for t in self.inputs],
-            "outputs": [t.to_dict() for t in self.outputs],
-        }
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "signature") -> Signature:

@@ -16,7 +16,7 @@ REASON = typer.Option("", "--reason", "-r", help="Why; recorded in the history a
 
 def _report(move: AliasMove | None, model: str, alias: str, as_json: bool) -> None:
     if as_json:
-        print_json(None if move is None else move.to_dict())
+        print_json(move)
     elif move is None:
         console.print(f"{model}@{alias} already points there: nothing changed")
     else:
@@ -82,7 +82,7 @@ def history_cmd(
     with stores() as opened:
         moves = opened.metadata.alias_history(model, alias)
     if as_json:
-        print_json([m.to_dict() for m in moves])
+        print_json(moves)
         return
     if not moves:
         console.print(f"no alias moves recorded for {model}" + (f"@{alias}" if alias else ""))

@@ -50,7 +50,7 @@ def events_cmd(
     with stores() as opened:
         events = opened.metadata.list_events(model=model, after_id=after, limit=limit)
     if as_json:
-        print_json([e.to_dict() for e in events])
+        print_json(events)
         return
     if not events:
         console.print("no events yet")

@@ -21,6 +21,7 @@ from shipyard.cli.common import (
     when,
 )
 from shipyard.errors import IntegrityError, InvalidInputError
+from shipyard.jsonio import to_data
 from shipyard.refs import ModelRef, check_alias_name, check_model_name, parse_ref, parse_version
 from shipyard.registry import requirements_of, resolve
 from shipyard.store import ModelVersion
@@ -44,7 +45,7 @@ def list_models(as_json: bool = JSON_OPTION) -> None:
     with stores() as opened:
         models = opened.metadata.list_models()
     if as_json:
-        print_json([m.to_dict() for m in models])
+        print_json(models)
         return
     if not models:
         console.print("no models yet: `shipyard register PATH --name NAME` adds one")
@@ -63,7 +64,7 @@ def list_models(as_json: bool = JSON_OPTION) -> None:
 
 
 def _show_version(v: ModelVersion, aliases: list[str]) -> None:
-    d, lin = v.draft, v.draft.lineage
+    d, lin = v, v.lineage
     console.print(
         f"[bold]{v.model} v{v.version}[/]" + (f"  ({', '.join(aliases)})" if aliases else "")
     )
@@ -111,7 +112,7 @@ def show(
         return
     aliases = sorted(a for a, n in summary.aliases.items() if n == v.version)
     if as_json:
-        print_json({**v.to_dict(), "aliases": aliases})
+        print_json({**to_data(v), "aliases": aliases})
         return
     _show_version(v, aliases)
 
@@ -126,21 +127,21 @@ def versions(
         found = opened.metadata.list_versions(name)
         aliases = opened.metadata.get_model(name).aliases
     if as_json:
-        print_json([v.to_dict() for v in found])
+        print_json(found)
         return
     by_version: dict[int, list[str]] = {}
     for alias, number in aliases.items():
         by_version.setdefault(number, []).append(alias)
     table = new_table("version", "created", "by", "git", "metrics", "aliases")
     for v in found:
-        lin = v.draft.lineage
+        lin = v.lineage
         git = "-" if lin.git_commit is None else lin.git_commit[:8] + ("*" if lin.git_dirty else "")
         table.add_row(
             f"v{v.version}",
             when(v.created_at),
-            v.draft.created_by,
+            v.created_by,
             git,
-            format_metrics(v.draft.metrics),
+            format_metrics(v.metrics),
             ", ".join(sorted(by_version.get(v.version, []))) or "-",
         )
     console.print(table)
@@ -201,4 +202,4 @@ def download(
     with stores() as opened:
         v = resolve(opened, _ref(name, version))
         checkout(opened, v, out.resolve())
-    console.print(f"{v.model} v{v.version}: {len(v.draft.artifacts)} file(s) written to {out}")
+    console.print(f"{v.model} v{v.version}: {len(v.artifacts)} file(s) written to {out}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -23,10 +24,13 @@ from shipyard.cli.common import (
 )
 from shipyard.errors import InvalidInputError
 from shipyard.flavors import FLAVOR_NAMES, TrustPolicy
+from shipyard.jsonio import to_data
 from shipyard.registry import RegisterOptions, Registration, register
 from shipyard.scaffold import init_project
 from shipyard.signature import Signature
-from shipyard.spec import ProjectSpec, find_spec, load_spec
+
+if TYPE_CHECKING:
+    from shipyard.spec import ProjectSpec
 
 
 def init(
@@ -81,18 +85,18 @@ def _options_from_spec(spec: ProjectSpec, root: Path) -> tuple[str, Path, Regist
 
 def _render(result: Registration) -> None:
     v = result.version
-    lineage = v.draft.lineage
+    lineage = v.lineage
     if result.created:
-        digest = short(v.draft.content_digest)
-        console.print(f"registered [bold]{v.model} v{v.version}[/] ({v.draft.flavor}, {digest})")
+        digest = short(v.content_digest)
+        console.print(f"registered [bold]{v.model} v{v.version}[/] ({v.flavor}, {digest})")
     else:
         console.print(
             f"identical content is already [bold]{v.model} v{v.version}[/]: nothing registered"
         )
     if lineage.git_commit:
         console.print(f"  from git {describe_git(lineage, 10)}")
-    if v.draft.metrics:
-        console.print(f"  metrics: {format_metrics(v.draft.metrics)}")
+    if v.metrics:
+        console.print(f"  metrics: {format_metrics(v.metrics)}")
 
 
 def register_cmd(
@@ -128,6 +132,8 @@ def register_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model file or directory as a new immutable version, with lineage."""
+    from shipyard.spec import find_spec, load_spec  # pydantic and yaml: only when a spec is read
+
     spec_path = find_spec(Path.cwd())
     options = RegisterOptions()
     source = path
@@ -165,7 +171,7 @@ def register_cmd(
             {
                 "created": result.created,
                 "warnings": list(result.warnings),
-                **result.version.to_dict(),
+                **to_data(result.version),
             }
         )
         return

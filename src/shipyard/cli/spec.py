@@ -8,7 +8,6 @@ import typer
 
 from shipyard.cli.common import JSON_OPTION, console, print_json
 from shipyard.errors import SpecError
-from shipyard.spec import SPEC_FILE, find_spec, json_schema, load_spec
 
 app = typer.Typer(help="The project spec, shipyard.yaml.", no_args_is_help=True)
 
@@ -16,15 +15,21 @@ app = typer.Typer(help="The project spec, shipyard.yaml.", no_args_is_help=True)
 @app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of shipyard.yaml (for editors and CI)."""
+    from shipyard.spec import json_schema
+
     print_json(json_schema())
 
 
 @app.command("check")
 def check(
-    path: Path | None = typer.Argument(None, help=f"Spec file (default: the nearest {SPEC_FILE})."),
+    path: Path | None = typer.Argument(
+        None, help="Spec file (default: the nearest shipyard.yaml)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate a spec; exit 2 with the line and the expected value if it is wrong."""
+    from shipyard.spec import SPEC_FILE, find_spec, load_spec
+
     found = path or find_spec(Path.cwd())
     if found is None:
         raise SpecError(

@@ -1,8 +1,12 @@
-"""The registry's records: plain frozen data, shared by every store implementation."""
+"""The registry's records: frozen data shared by every store implementation.
+
+They serialise to JSON as they are (see ``shipyard.jsonio``): field order here
+is the order users see in ``--json`` output.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from shipyard.signature import Signature
@@ -15,10 +19,6 @@ class ArtifactRef:
     path: str
     digest: str
     size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"path": self.path, "digest": self.digest, "size": self.size}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,24 +33,6 @@ class Lineage:
     platform: str = ""
     requirements_digest: str | None = None
     data_digests: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "git_commit": self.git_commit,
-            "git_branch": self.git_branch,
-            "git_dirty": self.git_dirty,
-            "source": self.source,
-            "python": self.python,
-            "platform": self.platform,
-            "requirements_digest": self.requirements_digest,
-            "data_digests": dict(self.data_digests),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Lineage:
-        """Inverse of ``to_dict``."""
-        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,27 +59,25 @@ class ModelVersion:
     model: str
     version: int
     created_at: str
-    draft: VersionDraft
+    created_by: str
+    flavor: str
+    entrypoint: str | None
+    content_digest: str
+    description: str
+    artifacts: tuple[ArtifactRef, ...]
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    signature: Signature | None
+    lineage: Lineage
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form used by ``--json`` output and the REST API."""
-        d = self.draft
-        return {
-            "model": self.model,
-            "version": self.version,
-            "created_at": self.created_at,
-            "created_by": d.created_by,
-            "flavor": d.flavor,
-            "entrypoint": d.entrypoint,
-            "content_digest": d.content_digest,
-            "description": d.description,
-            "artifacts": [a.to_dict() for a in d.artifacts],
-            "params": d.params,
-            "metrics": d.metrics,
-            "tags": d.tags,
-            "signature": None if d.signature is None else d.signature.to_dict(),
-            "lineage": d.lineage.to_dict(),
-        }
+    @classmethod
+    def from_draft(
+        cls, model: str, version: int, created_at: str, draft: VersionDraft
+    ) -> ModelVersion:
+        """The version a draft becomes once the store has numbered and dated it."""
+        values = {f.name: getattr(draft, f.name) for f in fields(draft)}
+        return cls(model=model, version=version, created_at=created_at, **values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,17 +90,6 @@ class ModelSummary:
     latest_version: int | None
     version_count: int
     aliases: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "name": self.name,
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-            "latest_version": self.latest_version,
-            "version_count": self.version_count,
-            "aliases": self.aliases,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,19 +105,6 @@ class AliasMove:
     actor: str
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "model": self.model,
-            "alias": self.alias,
-            "action": self.action,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "at": self.at,
-            "actor": self.actor,
-            "reason": self.reason,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -161,15 +117,3 @@ class Event:
     model: str | None
     version: int | None
     data: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "id": self.id,
-            "at": self.at,
-            "actor": self.actor,
-            "kind": self.kind,
-            "model": self.model,
-            "version": self.version,
-            "data": self.data,
-        }

@@ -8,7 +8,6 @@ unique and gapless across processes.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from shipyard import jsonio
 from shipyard.errors import ConflictError, NotFoundError, StoreError
 from shipyard.signature import Signature
 from shipyard.store.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
@@ -45,7 +45,7 @@ def utc_now() -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return jsonio.dumps(value, sort_keys=True).decode()
 
 
 def _version_from_row(
@@ -54,25 +54,29 @@ def _version_from_row(
     """A version from its row; ``signatures`` shares one object among rows with the same
     signature text (versions of a model nearly always have the same one)."""
     version, created_at, flavor, entrypoint, digest, description, created_by, sig, blobs = row
-    artifacts, params, metrics, tags, lineage = json.loads(blobs)
+    artifacts, params, metrics, tags, lineage = jsonio.loads(blobs)
     signature = None
     if sig is not None:
         cache = {} if signatures is None else signatures
-        signature = cache.get(sig) or cache.setdefault(sig, Signature.from_stored(json.loads(sig)))
-    draft = VersionDraft(
+        signature = cache.get(sig) or cache.setdefault(
+            sig, Signature.from_stored(jsonio.loads(sig))
+        )
+    return ModelVersion(
+        model=model,
+        version=version,
+        created_at=created_at,
+        created_by=created_by,
         flavor=flavor,
         entrypoint=entrypoint,
         content_digest=digest,
+        description=description,
         artifacts=tuple(ArtifactRef(**a) for a in artifacts),
         params=params,
         metrics=metrics,
         tags=tags,
         signature=signature,
-        lineage=Lineage.from_dict(lineage),
-        description=description,
-        created_by=created_by,
+        lineage=Lineage(**lineage),
     )
-    return ModelVersion(model=model, version=version, created_at=created_at, draft=draft)
 
 
 class SqliteMetadataStore:
@@ -224,12 +228,12 @@ class SqliteMetadataStore:
                     draft.flavor,
                     draft.entrypoint,
                     draft.content_digest,
-                    _dumps([a.to_dict() for a in draft.artifacts]),
+                    _dumps(draft.artifacts),
                     _dumps(draft.params),
                     _dumps(draft.metrics),
                     _dumps(draft.tags),
-                    None if draft.signature is None else _dumps(draft.signature.to_dict()),
-                    _dumps(draft.lineage.to_dict()),
+                    None if draft.signature is None else _dumps(draft.signature),
+                    _dumps(draft.lineage),
                     draft.description,
                     now,
                     draft.created_by,
@@ -249,7 +253,7 @@ class SqliteMetadataStore:
                 },
                 now,
             )
-        return ModelVersion(model=model, version=number, created_at=now, draft=draft), True
+        return ModelVersion.from_draft(model, number, now, draft), True
 
     def list_models(self) -> list[ModelSummary]:
         """See ``MetadataStore.list_models``."""
@@ -434,7 +438,7 @@ class SqliteMetadataStore:
             args += (limit,)
         rows = self._query(sql, args)
         return [
-            Event(id_, at, actor, kind, model_, version, json.loads(data))
+            Event(id_, at, actor, kind, model_, version, jsonio.loads(data))
             for id_, at, actor, kind, model_, version, data in reversed(rows)
         ]
 

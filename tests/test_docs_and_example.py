@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Result
 from sklearn.datasets import load_digits
 
 import shipyard
+from conftest import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -175,6 +175,22 @@ def test_user_errors_exit_with_their_code_and_no_traceback(cli: Cli, model_file:
         assert "hint:" in result.err or code == 2
 
 
+def test_register_with_an_invalid_alias_registers_nothing(cli: Cli, model_file: Path) -> None:
+    result = cli(
+        "register",
+        str(model_file),
+        "--name",
+        "digits",
+        "--flavor",
+        "sklearn",
+        "--no-infer-signature",
+        "--alias",
+        "Prod!",
+    )
+    assert result.code == 2 and "invalid alias 'Prod!'" in result.err
+    assert json.loads(cli("models", "list", "--json").out) == []
+
+
 def test_tampered_artifact_fails_verify_with_exit_5(cli: Cli, model_file: Path, home: Path) -> None:
     register(cli, model_file)
     assert cli("models", "verify", "digits").code == 0

@@ -25,6 +25,7 @@ from shipyard.cli.common import (
 from shipyard.errors import InvalidInputError
 from shipyard.flavors import FLAVOR_NAMES, TrustPolicy
 from shipyard.jsonio import to_data
+from shipyard.refs import check_alias_name
 from shipyard.registry import RegisterOptions, Registration, register
 from shipyard.scaffold import init_project
 from shipyard.signature import Signature
@@ -159,6 +160,8 @@ def register_cmd(
     options.signature = _read_signature(signature_file) if signature_file else None
     options.infer_signature = infer_signature
     options.trust = TrustPolicy(types=(*options.trust.types, *(trust or [])), pickle=trust_pickle)
+    if alias is not None:
+        check_alias_name(alias)  # before anything is written, so a bad alias registers nothing
     with stores() as opened:
         result = register(opened, source, model_name, options)
         moved = None

@@ -62,3 +62,20 @@ def test_digits_example_trains_registers_and_loads_back(
     features, labels = load_digits(return_X_y=True)
     accuracy = float((model.predict(features.astype(np.float32)) == labels).mean())
     assert accuracy > 0.95
+
+
+def test_scaffolded_project_trains_and_registers_as_is(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "my-model"
+    assert cli("init", str(project)).code == 0
+    trained = subprocess.run(
+        [sys.executable, "train.py"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert trained.returncode == 0, trained.stderr
+    monkeypatch.chdir(project)
+    assert cli("register").code == 0
+    shown = json.loads(cli("models", "show", "my-model", "--json").out)
+    assert shown["metrics"]["accuracy"] > 0.8
+    assert shown["params"] == {"C": 1.0, "max_iter": 500}
+    assert shown["lineage"]["git_branch"] == "main"

@@ -15,7 +15,7 @@ from shipyard.checkout import checkout, load_version, verify_version
 from shipyard.errors import IntegrityError, InvalidInputError, UntrustedModelError
 from shipyard.flavors import TrustPolicy
 from shipyard.registry import RegisterOptions, register
-from shipyard.store import Stores
+from shipyard.store import ModelVersion, Stores
 
 
 @pytest.fixture(scope="module")
@@ -170,14 +170,20 @@ def _stored_path(stores: Stores, digest: str) -> Path:
     return stores.home / "artifacts" / "sha256" / hexd[:2] / hexd[2:]
 
 
-def test_tampered_artifact_is_refused_and_nothing_loads(
-    stores: Stores, tmp_path: Path, logistic: LogisticRegression
-) -> None:
+@pytest.fixture
+def registered(stores: Stores, tmp_path: Path, logistic: LogisticRegression) -> ModelVersion:
+    """The logistic model saved with skops and registered as digits v1."""
     import skops.io
 
     path = tmp_path / "model.skops"
     skops.io.dump(logistic, path)
-    v = register(stores, path, "digits", RegisterOptions(infer_signature=False)).version
+    return register(stores, path, "digits", RegisterOptions(infer_signature=False)).version
+
+
+def test_tampered_artifact_is_refused_and_nothing_loads(
+    stores: Stores, registered: ModelVersion
+) -> None:
+    v = registered
     blob = _stored_path(stores, v.artifacts[0].digest)
     blob.chmod(0o644)
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
@@ -190,13 +196,9 @@ def test_tampered_artifact_is_refused_and_nothing_loads(
 
 
 def test_tampered_checkout_is_detected_before_loading(
-    stores: Stores, tmp_path: Path, logistic: LogisticRegression
+    stores: Stores, registered: ModelVersion
 ) -> None:
-    import skops.io
-
-    path = tmp_path / "model.skops"
-    skops.io.dump(logistic, path)
-    v = register(stores, path, "digits", RegisterOptions(infer_signature=False)).version
+    v = registered
     root = checkout(stores, v)
     (root / "model.skops").chmod(0o644)
     (root / "model.skops").write_bytes(b"swapped")

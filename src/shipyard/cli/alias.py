@@ -12,6 +12,7 @@ from shipyard.store import AliasMove
 app = typer.Typer(help="Aliases: named, audited pointers to versions.", no_args_is_help=True)
 
 REASON = typer.Option("", "--reason", "-r", help="Why; recorded in the history and the event.")
+MODEL = typer.Argument(..., help="Model name.")
 
 
 def _report(move: AliasMove | None, model: str, alias: str, as_json: bool) -> None:
@@ -27,7 +28,7 @@ def _report(move: AliasMove | None, model: str, alias: str, as_json: bool) -> No
 
 @app.command("set")
 def set_cmd(
-    model: str = typer.Argument(..., help="Model name."),
+    model: str = MODEL,
     alias: str = typer.Argument(..., help="Alias, e.g. production."),
     version: str = typer.Argument(..., help="Version number."),
     reason: str = REASON,
@@ -43,7 +44,7 @@ def set_cmd(
 
 @app.command("rollback")
 def rollback_cmd(
-    model: str = typer.Argument(..., help="Model name."),
+    model: str = MODEL,
     alias: str = typer.Argument(..., help="Alias to move back."),
     reason: str = REASON,
     as_json: bool = JSON_OPTION,
@@ -57,7 +58,7 @@ def rollback_cmd(
 
 @app.command("delete")
 def delete_cmd(
-    model: str = typer.Argument(..., help="Model name."),
+    model: str = MODEL,
     alias: str = typer.Argument(..., help="Alias to remove (its history is kept)."),
     reason: str = REASON,
     as_json: bool = JSON_OPTION,
@@ -71,7 +72,7 @@ def delete_cmd(
 
 @app.command("history")
 def history_cmd(
-    model: str = typer.Argument(..., help="Model name."),
+    model: str = MODEL,
     alias: str | None = typer.Argument(None, help="One alias (default: all of the model's)."),
     as_json: bool = JSON_OPTION,
 ) -> None:

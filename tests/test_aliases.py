@@ -81,14 +81,27 @@ def test_alias_names_that_look_like_versions_are_refused(digits: Stores) -> None
         set_alias(digits, "digits", "3", 1)
 
 
-def test_compare_and_set_refuses_a_move_based_on_a_stale_read(digits: Stores) -> None:
+def test_a_move_decided_on_a_stale_history_is_refused_even_after_an_aba_change(
+    digits: Stores,
+) -> None:
     set_alias(digits, "digits", "production", 1)
+    set_alias(digits, "digits", "production", 2)
+    seen = digits.metadata.alias_history("digits", "production")[-1].id
+    # someone else moves it 2 -> 3 -> 2: the holder is the same, the history is not
+    set_alias(digits, "digits", "production", 3)
     set_alias(digits, "digits", "production", 2)
     with pytest.raises(ConflictError, match="moved while"):
         digits.metadata.move_alias(
-            "digits", "production", 3, action="set", actor="t", reason="", expect_from=1
+            "digits",
+            "production",
+            1,
+            action="rollback",
+            actor="t",
+            reason="",
+            expect_last_move=seen,
         )
     assert digits.metadata.resolve_alias("digits", "production") == 2
+    assert rollback_alias(digits, "digits", "production").to_version == 3
 
 
 def test_delete_keeps_history_and_clears_rollback_stack(digits: Stores) -> None:

@@ -58,7 +58,8 @@ def rollback_alias(
     """Move an alias back to the version it held before its current one."""
     check_alias_name(alias)
     current = stores.metadata.resolve_alias(model, alias)
-    stack = holders(stores.metadata.alias_history(model, alias))
+    history = stores.metadata.alias_history(model, alias)
+    stack = holders(history)
     if len(stack) < 2:
         raise ShipyardError(
             f"{model}@{alias} has no previous version to roll back to (it holds v{current})",
@@ -71,7 +72,7 @@ def rollback_alias(
         action="rollback",
         actor=actor or current_actor(),
         reason=reason,
-        expect_from=current,
+        expect_last_move=history[-1].id,
     )
     if move is None:
         raise ShipyardError(f"{model}@{alias} already points at v{stack[-2]}")

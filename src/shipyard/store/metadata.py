@@ -8,7 +8,7 @@ implement the same methods later without the services noticing.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from shipyard.store.records import AliasMove, Event, ModelSummary, ModelVersion, VersionDraft
 
@@ -53,14 +53,16 @@ class MetadataStore(Protocol):
         action: str,
         actor: str,
         reason: str,
-        expect_from: int | Literal["any"] | None = "any",
+        expect_last_move: int | None = None,
     ) -> AliasMove | None:
         """Point ``alias`` at ``to_version`` (``None`` deletes it) and record the move.
 
         Returns ``None``, recording nothing, when the alias already points there.
 
-        Unless ``expect_from`` is ``"any"``, the move happens only if the alias still
-        points there (compare-and-set); otherwise ``ConflictError``.
+        With ``expect_last_move``, the move happens only if that is still the id of
+        the alias's newest history entry (optimistic concurrency: a decision made
+        from a history read earlier is refused if anyone moved the alias since);
+        otherwise ``ConflictError``.
         """
         ...
 

@@ -96,6 +96,7 @@ class ModelSummary:
 class AliasMove:
     """One entry of an alias's history: ``from_version`` → ``to_version``."""
 
+    id: int
     model: str
     alias: str
     action: str  # "set", "rollback" or "delete"

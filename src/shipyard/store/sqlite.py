@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from shipyard import jsonio
 from shipyard.errors import ConflictError, NotFoundError, StoreError
@@ -86,7 +86,13 @@ class SqliteMetadataStore:
     def __init__(self, path: Path, *, busy_timeout_s: float = 60.0) -> None:
         self.path = path
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(
+                f"cannot use {path.parent} as the Shipyard home: {err.strerror}",
+                hint="point SHIPYARD_HOME (--home) at a directory you can write to",
+            ) from None
         try:
             self._conn = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -152,6 +158,9 @@ class SqliteMetadataStore:
                 raise self._unusable(err) from err
             try:
                 yield self._conn
+            except sqlite3.DatabaseError as err:
+                self._conn.execute("ROLLBACK")
+                raise self._unusable(err) from err
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -343,7 +352,7 @@ class SqliteMetadataStore:
         action: str,
         actor: str,
         reason: str,
-        expect_from: int | Literal["any"] | None = "any",
+        expect_last_move: int | None = None,
     ) -> AliasMove | None:
         """See ``MetadataStore.move_alias``; returns ``None`` when nothing changed."""
         now = utc_now()
@@ -355,12 +364,16 @@ class SqliteMetadataStore:
                 (model_id, alias),
             ).fetchone()
             current = None if row is None else int(row[0])
-            if expect_from != "any" and current != expect_from:
-                raise ConflictError(
-                    f"alias {model}@{alias} moved while this command ran "
-                    f"(now v{current}, expected v{expect_from})",
-                    hint="check `shipyard alias history` and run the command again",
-                )
+            if expect_last_move is not None:
+                last = c.execute(
+                    "SELECT MAX(id) FROM alias_history WHERE model_id = ? AND alias = ?",
+                    (model_id, alias),
+                ).fetchone()[0]
+                if last != expect_last_move:
+                    raise ConflictError(
+                        f"alias {model}@{alias} moved while this command ran (now v{current})",
+                        hint="check `shipyard alias history` and run the command again",
+                    )
             if to_version == current:
                 return None
             if to_version is None:
@@ -381,11 +394,12 @@ class SqliteMetadataStore:
                     "version_id = excluded.version_id, updated_at = excluded.updated_at",
                     (model_id, alias, target[0], now),
                 )
-            c.execute(
+            cur = c.execute(
                 "INSERT INTO alias_history (model_id, alias, action, from_version, to_version, "
                 "at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (model_id, alias, action, current, to_version, now, actor, reason),
             )
+            move_id = int(cur.lastrowid or 0)
             self._event(
                 c,
                 f"alias.{action}",
@@ -400,20 +414,22 @@ class SqliteMetadataStore:
                 },
                 now,
             )
-        return AliasMove(model, alias, action, current, to_version, now, actor, reason)
+        return AliasMove(move_id, model, alias, action, current, to_version, now, actor, reason)
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasMove]:
         """See ``MetadataStore.alias_history``."""
         self._require_model(model)
         sql = (
-            "SELECT h.alias, h.action, h.from_version, h.to_version, h.at, h.actor, h.reason "
+            "SELECT h.id, h.alias, h.action, h.from_version, h.to_version, h.at, h.actor, h.reason "
             "FROM alias_history h JOIN models m ON m.id = h.model_id WHERE m.name = ?"
         )
         args: tuple[Any, ...] = (model,)
         if alias is not None:
             sql += " AND h.alias = ?"
             args += (alias,)
-        return [AliasMove(model, *row) for row in self._query(sql + " ORDER BY h.id", args)]
+        return [
+            AliasMove(id_, model, *rest) for id_, *rest in self._query(sql + " ORDER BY h.id", args)
+        ]
 
     def append_event(
         self, kind: str, actor: str, *, model: str | None, version: int | None, data: dict[str, Any]

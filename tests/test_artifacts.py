@@ -63,6 +63,16 @@ def test_read_of_tampered_blob_is_refused_with_digest_mismatch(tmp_path: Path) -
         store.verify(blob.digest)
 
 
+def test_storing_the_same_content_again_repairs_a_damaged_blob(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    blob = store.put_bytes(b"genuine")
+    tamper(tmp_path / "store", blob.digest, b"evil")
+    source = tmp_path / "again.bin"
+    source.write_bytes(b"genuine")
+    assert store.put_file(source) == blob
+    assert store.read_bytes(blob.digest) == b"genuine"
+
+
 def test_copy_of_tampered_blob_leaves_nothing_at_destination(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path / "store")
     blob = store.put_bytes(b"genuine")

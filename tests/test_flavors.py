@@ -204,3 +204,42 @@ def test_tampered_checkout_is_detected_before_loading(
     (root / "model.skops").write_bytes(b"swapped")
     with pytest.raises(IntegrityError, match="no longer matches"):
         load_version(stores, v)
+
+
+def _custom_version(stores: Stores, root: Path, helper_value: int) -> ModelVersion:
+    root.mkdir()
+    (root / "model.py").write_text(
+        "from helpers import VALUE\n\n"
+        "class M:\n"
+        "    def load(self, path):\n        pass\n\n"
+        "    def predict(self, inputs):\n        return [VALUE for _ in inputs]\n"
+    )
+    (root / "helpers.py").write_text(f"VALUE = {helper_value}\n")
+    options = RegisterOptions(flavor="custom", entrypoint="model:M")
+    return register(stores, root, "side", options).version
+
+
+def test_two_versions_of_a_custom_model_load_side_by_side(stores: Stores, tmp_path: Path) -> None:
+    first = load_version(stores, _custom_version(stores, tmp_path / "a", 1))
+    second = load_version(stores, _custom_version(stores, tmp_path / "b", 2))
+    assert (first.predict([0]), second.predict([0])) == ([1], [2])
+
+
+def test_a_file_slipped_into_a_checkout_is_refused_before_any_code_runs(
+    stores: Stores, tmp_path: Path
+) -> None:
+    version = _custom_version(stores, tmp_path / "a", 1)
+    root = checkout(stores, version)
+    (root / "colorsys.py").write_text("raise SystemExit('injected code ran')\n")
+    with pytest.raises(IntegrityError, match=r"not part of the version: colorsys\.py"):
+        load_version(stores, version)
+
+
+def test_loading_a_custom_model_leaves_its_checkout_exactly_as_registered(
+    stores: Stores, tmp_path: Path
+) -> None:
+    version = _custom_version(stores, tmp_path / "a", 1)
+    load_version(stores, version)
+    load_version(stores, version)  # a second load re-verifies the checkout: no __pycache__
+    root = checkout(stores, version)
+    assert sorted(p.name for p in root.rglob("*")) == ["helpers.py", "model.py"]

@@ -145,3 +145,35 @@ def test_unknown_model_version_and_alias_say_what_exists(stores: Stores, tmp_pat
         resolve(stores, parse_ref("digits@staging"))
     with pytest.raises(InvalidInputError, match="invalid version"):
         parse_ref("digits:zero")
+
+
+def test_entrypoint_must_be_one_of_the_registered_files(stores: Stores, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    write_model_file(bundle / "a.skops", b"a")
+    write_model_file(tmp_path / "outside.skops", b"outside")
+    for entrypoint in ("b.skops", "../outside.skops"):
+        with pytest.raises(InvalidInputError, match="is not one of the files being registered"):
+            register(stores, bundle, "digits", options(entrypoint=entrypoint))
+    with pytest.raises(InvalidInputError, match=r"model\.py is not one of the files"):
+        register(
+            stores,
+            bundle,
+            "digits",
+            RegisterOptions(flavor="custom", entrypoint="model:M", infer_signature=False),
+        )
+    assert stores.metadata.list_models() == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_metrics_must_be_finite_numbers(stores: Stores, tmp_path: Path, value: float) -> None:
+    model = write_model_file(tmp_path / "m.skops", b"x")
+    with pytest.raises(InvalidInputError, match="a metric must be a finite number"):
+        register(stores, model, "digits", options(metrics={"accuracy": value}))
+    assert stores.metadata.list_models() == []
+
+
+def test_params_that_json_cannot_hold_are_refused(stores: Stores, tmp_path: Path) -> None:
+    model = write_model_file(tmp_path / "m.skops", b"x")
+    with pytest.raises(InvalidInputError, match="params cannot be stored"):
+        register(stores, model, "digits", options(params={"n": 10**30}))
+    assert stores.metadata.list_models() == []

@@ -45,6 +45,19 @@ def verify_version(stores: Stores, version: ModelVersion) -> list[Problem]:
 
 
 def _verify_checkout(root: Path, version: ModelVersion) -> None:
+    """Every listed file intact, and no file that is not listed (it could be imported)."""
+    listed = {a.path for a in version.artifacts}
+    extra = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).as_posix() not in listed
+    )
+    if extra:
+        raise IntegrityError(
+            f"{version.model} v{version.version}: checkout {root} holds files that are not "
+            f"part of the version: {', '.join(extra[:5])}",
+            hint=f"delete {root} to check the version out again from the artifact store",
+        )
     for artifact in version.artifacts:
         path = root / artifact.path
         if not path.is_file() or file_digest(path).digest != artifact.digest:
@@ -56,7 +69,10 @@ def _verify_checkout(root: Path, version: ModelVersion) -> None:
 
 
 def checkout(stores: Stores, version: ModelVersion, dest: Path | None = None) -> Path:
-    """Materialise a version's files (verified) and return their directory."""
+    """Materialise a version's files (verified) and return their directory.
+
+    Without ``dest`` the files go to the shared checkout cache, read-only.
+    """
     root = dest or stores.home / "checkouts" / version.content_digest.removeprefix("sha256:")
     if root.exists():
         _verify_checkout(root, version)
@@ -66,6 +82,8 @@ def checkout(stores: Stores, version: ModelVersion, dest: Path | None = None) ->
     try:
         for artifact in version.artifacts:
             stores.artifacts.copy_to(artifact.digest, staging / artifact.path)
+            if dest is None:
+                (staging / artifact.path).chmod(0o444)
         staging.replace(root)
     except OSError as err:
         if root.exists():  # another process checked it out first

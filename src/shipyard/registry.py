@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
+from shipyard import jsonio
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.flavors import TrustPolicy, detect_flavor, get_flavor
+from shipyard.flavors.custom import parse_entrypoint
 from shipyard.lineage import (
     current_actor,
     git_state,
@@ -72,7 +75,46 @@ def _model_files(source: Path) -> tuple[Path, list[tuple[str, Path]]]:
     ]
     if not files:
         raise InvalidInputError(f"{source} holds no files to register")
+    for rel, _ in files:
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                f"file name {rel!r} in {source} is not valid UTF-8",
+                hint="rename the file: stored paths must be UTF-8",
+            ) from None
     return source, files
+
+
+def _check_entrypoint(flavor: str, entrypoint: str, files: list[tuple[str, Path]]) -> None:
+    """The entrypoint must name one of the files being registered, nothing outside them."""
+    names = sorted(rel for rel, _ in files)
+    wanted = entrypoint
+    if flavor == "custom":
+        module, _ = parse_entrypoint(entrypoint)
+        wanted = module.replace(".", "/") + ".py"
+    if wanted not in names:
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        raise InvalidInputError(
+            f"entrypoint {entrypoint!r}: {wanted} is not one of the files being registered",
+            hint=f"the files are: {shown}",
+        )
+
+
+def _check_values(options: RegisterOptions) -> None:
+    """Metrics are finite numbers; params and tags must be storable as JSON."""
+    for key, value in options.metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not isfinite(value):
+            raise InvalidInputError(
+                f"metric {key}={value!r}: a metric must be a finite number",
+                hint="NaN and infinity cannot be compared by gates or dashboards; fix the "
+                "evaluation or leave the metric out",
+            )
+    for what, values in (("params", options.params), ("tags", options.tags)):
+        try:
+            jsonio.dumps(values)
+        except TypeError as err:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
+            raise InvalidInputError(f"{what} cannot be stored: {err}") from None
 
 
 def content_digest(flavor: str, entrypoint: str, artifacts: list[ArtifactRef]) -> str:
@@ -112,8 +154,8 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     check_model_name(name)
     root, files = _model_files(source)
     flavor_name, entrypoint = _choose_flavor(source, options)
-    if flavor_name != "custom" and not (root / entrypoint).is_file():
-        raise InvalidInputError(f"entrypoint {entrypoint!r} is not a file in {root}")
+    _check_entrypoint(flavor_name, entrypoint, files)
+    _check_values(options)
     warnings: list[str] = []
     signature = options.signature
     if signature is None and options.infer_signature:

@@ -43,11 +43,24 @@ def _load_class(root: Path, entrypoint: str) -> type[Any]:
     if spec is None or spec.loader is None:
         raise InvalidInputError(f"custom model: cannot import {file}")
     module = importlib.util.module_from_spec(spec)
+    before = set(sys.modules)
+    sys.modules[unique] = module
     sys.path.insert(0, str(root))  # so the model's own sibling modules import
+    write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # keep checkouts exact
     try:
         spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[unique]
+        raise
     finally:
         sys.path.remove(str(root))
+        sys.dont_write_bytecode = write_bytecode
+        # Forget the version's sibling modules by their plain names, so another version's
+        # `helpers.py` is imported afresh instead of reusing this one's.
+        for name in set(sys.modules) - before - {unique}:
+            origin = getattr(sys.modules[name], "__file__", None) or ""
+            if Path(origin).is_relative_to(root):
+                del sys.modules[name]
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise InvalidInputError(f"custom model: {file.name} defines no class {class_name!r}")

@@ -136,13 +136,17 @@ class LocalArtifactStore:
         hexd = check_digest(digest).removeprefix("sha256:")
         return self.root / "sha256" / hexd[:2] / hexd[2:]
 
+    def _intact(self, dest: Path, digest: str) -> bool:
+        """Whether a blob is already stored and still matches (a damaged one is rewritten)."""
+        return dest.is_file() and file_digest(dest).digest == digest
+
     def put_file(self, path: Path) -> Blob:
-        """Store a file; the source is hashed first so known content costs no write."""
+        """Store a file; the source is hashed first so intact known content costs no write."""
         if not path.is_file():
             raise NotFoundError(f"no such file: {path}")
         blob = file_digest(path)
         dest = self._path(blob.digest)
-        if dest.exists():
+        if self._intact(dest, blob.digest):
             return blob
         return _atomic_write(dest, _chunks(path), expected=blob.digest)
 
@@ -150,7 +154,7 @@ class LocalArtifactStore:
         """Store bytes held in memory."""
         digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
         dest = self._path(digest)
-        if dest.exists():
+        if self._intact(dest, digest):
             return Blob(digest, len(data))
         return _atomic_write(dest, iter([data]), expected=digest)
 

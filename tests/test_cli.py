@@ -256,6 +256,37 @@ def test_register_in_a_project_takes_name_params_and_metrics_from_the_spec(
     assert shown["lineage"]["git_dirty"] is True  # a fresh repo with untracked files
 
 
+def test_registering_a_model_from_outside_the_project_ignores_its_spec(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_file: Path
+) -> None:
+    project = tmp_path / "proj"
+    assert cli("init", str(project), "--name", "digits").code == 0
+    (project / "metrics.json").write_text('{"accuracy": 0.93}')
+    monkeypatch.chdir(project)
+    result = cli(
+        "register",
+        str(model_file),
+        "--name",
+        "other",
+        "--flavor",
+        "sklearn",
+        "--no-infer-signature",
+    )
+    assert result.code == 0, result.err
+    shown = json.loads(cli("models", "show", "other", "--json").out)
+    assert (shown["metrics"], shown["params"], shown["description"]) == ({}, {}, "")
+
+
+def test_os_errors_are_reported_without_traceback(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli("init", str(blocker / "proj"))
+    assert result.code == 1
+    assert "Not a directory" in result.err and "Traceback" not in result.err
+    home_is_file = cli("--home", str(blocker), "models", "list")
+    assert home_is_file.code == 6 and "cannot use" in home_is_file.err
+
+
 def test_home_option_works_before_or_after_the_command(
     cli: Cli, tmp_path: Path, model_file: Path
 ) -> None:

@@ -82,6 +82,15 @@ def test_non_scalar_param_gets_one_error_not_one_per_union_member() -> None:
     ]
 
 
+def test_duplicate_keys_are_refused_not_silently_overwritten() -> None:
+    text = GOOD.replace("  flavor: sklearn\n", "  flavor: sklearn\n  name: other\n")
+    with pytest.raises(SpecError) as err:
+        parse_spec(text)
+    assert err.value.message == (
+        "shipyard.yaml:4:3: duplicate key 'model.name' (first given on line 2)"
+    )
+
+
 def test_empty_or_scalar_spec_is_refused() -> None:
     for text in ("", "just a string\n"):
         with pytest.raises(SpecError, match="expected a mapping"):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from shipyard.errors import InvalidInputError
 
+MAX_VERSION = 2**63 - 1  # what the metadata store's integers hold
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
 _ALIAS = re.compile(r"^[a-z](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 
@@ -63,7 +64,7 @@ def parse_ref(text: str) -> ModelRef:
 def parse_version(text: str) -> int:
     """A version number as typed: ``3`` or ``v3``."""
     digits = text.removeprefix("v")
-    if not digits.isdigit() or int(digits) < 1:
+    if not digits.isascii() or not digits.isdigit() or not 1 <= int(digits) <= MAX_VERSION:
         raise InvalidInputError(
             f"invalid version {text!r}", hint="versions are whole numbers from 1, e.g. 3 or v3"
         )

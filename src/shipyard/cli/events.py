@@ -42,8 +42,8 @@ def summarize(event: Event) -> str:
 
 def events_cmd(
     model: str | None = typer.Option(None, "--model", help="Only this model's events."),
-    limit: int = typer.Option(50, min=1, help="Show the newest N events."),
-    after: int = typer.Option(0, min=0, help="Only events with an id above this."),
+    limit: int = typer.Option(50, min=1, max=2**63 - 1, help="Show the newest N events."),
+    after: int = typer.Option(0, min=0, max=2**63 - 1, help="Only events with an id above this."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Who changed what, when and why (oldest first)."""

@@ -99,6 +99,12 @@ def main() -> None:
         if err.hint:
             err_console.print(f"  hint: {err.hint}", soft_wrap=True)
         sys.exit(err.exit_code)
+    except OSError as err:  # the file system said no: a path, a permission, a full disk
+        if SETTINGS.debug:
+            traceback.print_exc()
+        where = f": {err.filename}" if err.filename else ""
+        err_console.print(f"[red]error:[/] {err.strerror or err}{where}", soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

@@ -52,7 +52,7 @@ def init(
 def _read_metrics_file(path: Path) -> dict[str, float]:
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidInputError(f"metrics file {path}: {err}") from None
     if not isinstance(data, dict):
         raise InvalidInputError(f"metrics file {path}: expected a JSON object of name: number")
@@ -62,7 +62,7 @@ def _read_metrics_file(path: Path) -> dict[str, float]:
 def _read_signature(path: Path) -> Signature:
     try:
         return Signature.from_dict(json.loads(path.read_text()), where=str(path))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidInputError(f"signature file {path}: {err}") from None
 
 
@@ -139,7 +139,8 @@ def register_cmd(
     options = RegisterOptions()
     source = path
     spec_name = None
-    if spec_path is not None:
+    # The project's spec supplies defaults only for a model of that project.
+    if spec_path is not None and (path is None or path.resolve().is_relative_to(spec_path.parent)):
         spec_name, spec_source, options = _options_from_spec(load_spec(spec_path), spec_path.parent)
         source = source or spec_source
     if source is None:

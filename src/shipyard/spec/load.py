@@ -52,6 +52,29 @@ def _node_at(root: yaml.Node, loc: tuple[int | str, ...], *, key: bool) -> yaml.
     return node
 
 
+def _duplicate_keys(node: yaml.Node, source: str, path: str = "") -> list[str]:
+    """YAML keeps the last of two equal keys silently; a spec must not."""
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first_seen: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            where = f"{path}.{name}" if path else name
+            if name in first_seen:
+                mark, first = key.start_mark, first_seen[name].start_mark
+                problems.append(
+                    f"{source}:{mark.line + 1}:{mark.column + 1}: duplicate key '{where}' "
+                    f"(first given on line {first.line + 1})"
+                )
+            else:
+                first_seen[name] = key
+            problems.extend(_duplicate_keys(value, source, where))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems.extend(_duplicate_keys(item, source, f"{path}[{i}]"))
+    return problems
+
+
 def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The keys allowed in the mapping that ``loc`` points into."""
     current: Any = model
@@ -114,6 +137,9 @@ def parse_spec(text: str, source: str = SPEC_FILE) -> ProjectSpec:
             f"{source}: expected a mapping with at least a 'model' section",
             hint="`shipyard init` writes a starter; `shipyard spec schema` prints the schema",
         )
+    duplicates = _duplicate_keys(root, source)
+    if duplicates:
+        raise SpecError("\n".join(duplicates), hint="keep one of each key")
     try:
         return ProjectSpec.model_validate(data)
     except ValidationError as err:

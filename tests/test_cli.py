@@ -167,6 +167,12 @@ def test_user_errors_exit_with_their_code_and_no_traceback(cli: Cli, model_file:
         ),
         (("register", str(model_file) + ".missing", "--name", "digits"), 4, "no such file"),
         (("models", "show", "Bad/Name"), 2, "invalid model name"),
+        (("models", "show", "digits:99999999999999999999"), 2, "invalid version"),
+        (
+            ("register", str(model_file), "--name", "digits", "--metric", "acc=nan"),
+            2,
+            "a metric must be a finite number",
+        ),
     ]
     for args, code, message in cases:
         result = cli(*args)

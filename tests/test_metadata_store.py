@@ -29,7 +29,7 @@ def file_hash(path: Path) -> str:
 
 def test_new_store_uses_wal_foreign_keys_and_current_schema(tmp_path: Path) -> None:
     store = SqliteMetadataStore(tmp_path / "registry.db")
-    conn = store._conn
+    conn = store._db.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -82,9 +82,9 @@ def test_versions_cannot_be_updated_or_deleted(tmp_path: Path) -> None:
     store = SqliteMetadataStore(tmp_path / "registry.db")
     store.add_version("digits", draft("a"))
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-        store._conn.execute("UPDATE model_versions SET flavor = 'onnx'")
+        store._db.conn.execute("UPDATE model_versions SET flavor = 'onnx'")
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-        store._conn.execute("DELETE FROM model_versions")
+        store._db.conn.execute("DELETE FROM model_versions")
     store.close()
 
 
@@ -94,9 +94,9 @@ def test_events_and_alias_history_are_append_only(tmp_path: Path) -> None:
     store.move_alias("digits", "production", 1, action="set", actor="t", reason="")
     for table in ("events", "alias_history"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            store._conn.execute(f"DELETE FROM {table}")
+            store._db.conn.execute(f"DELETE FROM {table}")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            store._conn.execute(f"UPDATE {table} SET actor = 'someone else'")
+            store._db.conn.execute(f"UPDATE {table} SET actor = 'someone else'")
     store.close()
 
 
@@ -116,4 +116,17 @@ def test_events_limit_keeps_newest_in_order_and_after_id_filters(tmp_path: Path)
     newest = store.list_events(limit=2)
     assert [e.version for e in newest] == [4, 5]
     assert [e.id for e in store.list_events(after_id=newest[0].id)] == [newest[1].id]
+    store.close()
+
+
+def test_a_write_the_database_refuses_becomes_a_store_error_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = SqliteMetadataStore(tmp_path / "registry.db")
+    store.add_version("digits", draft("a"))
+    store._db.conn.execute("PRAGMA query_only = ON")  # as a read-only file or mount would
+    with pytest.raises(StoreError, match="not a usable Shipyard database"):
+        store.add_version("digits", draft("b"))
+    store._db.conn.execute("PRAGMA query_only = OFF")
+    assert [v.version for v in store.list_versions("digits")] == [1]
     store.close()

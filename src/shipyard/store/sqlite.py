@@ -1,25 +1,21 @@
 """SQLite implementation of the metadata store (the embedded default).
 
-WAL journal, foreign keys on, ``synchronous=FULL`` so a committed registration
-survives a power cut, and ``BEGIN IMMEDIATE`` for every write so concurrent
-writers queue on the database lock instead of failing: version numbers stay
-unique and gapless across processes.
+Each method is one transaction on ``SqliteDatabase`` (which owns the connection,
+the migrations and the locking): the next version number is read and written
+under the database lock, so version numbers stay unique and gapless across
+processes, and every change appends its event in the same transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shipyard import jsonio
-from shipyard.errors import ConflictError, NotFoundError, StoreError
+from shipyard.errors import ConflictError, NotFoundError
 from shipyard.signature import Signature
-from shipyard.store.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from shipyard.store.records import (
     AliasMove,
     ArtifactRef,
@@ -29,6 +25,7 @@ from shipyard.store.records import (
     ModelVersion,
     VersionDraft,
 )
+from shipyard.store.sqlite_db import SqliteDatabase
 
 # The JSON columns come back spliced into one JSON array (plain text concatenation:
 # they hold JSON this store wrote), so a row costs one decode instead of five and
@@ -85,97 +82,7 @@ class SqliteMetadataStore:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 60.0) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StoreError(
-                f"cannot use {path.parent} as the Shipyard home: {err.strerror}",
-                hint="point SHIPYARD_HOME (--home) at a directory you can write to",
-            ) from None
-        try:
-            self._conn = sqlite3.connect(
-                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-            self._check_header()
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._migrate()
-        except sqlite3.DatabaseError as err:
-            raise self._unusable(err) from err
-
-    def _unusable(self, err: sqlite3.Error) -> StoreError:
-        if "locked" in str(err) or "busy" in str(err):
-            return StoreError(
-                f"the metadata store {self.path} stayed locked by another process: {err}",
-                hint="another shipyard command holds a long write; retry when it finishes",
-            )
-        return StoreError(
-            f"the metadata store {self.path} is not a usable Shipyard database: {err}",
-            hint="it may be corrupt or not Shipyard's; it was left untouched. Restore it from "
-            "a backup or point SHIPYARD_HOME (--home) at another directory",
-        )
-
-    def _check_header(self) -> None:
-        """Refuse a foreign, corrupt or newer database before writing anything."""
-        conn = self._conn
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        schema = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
-            raise StoreError(
-                f"{self.path} is an SQLite database but not a Shipyard metadata store",
-                hint="point SHIPYARD_HOME (--home) at a directory of its own; the file was "
-                "left untouched",
-            )
-        if schema > SCHEMA_VERSION:
-            raise StoreError(
-                f"the metadata store {self.path} has schema version {schema}, newer than "
-                f"this Shipyard understands (up to {SCHEMA_VERSION})",
-                hint="upgrade Shipyard (pip install -U shipyard); the database was left untouched",
-            )
-
-    def _migrate(self) -> None:
-        conn = self._conn
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            return
-        with self._tx() as c:
-            current = c.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
-            for statements in MIGRATIONS[current:]:
-                for sql in statements:
-                    c.execute(sql)
-            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken with the database lock up front."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as err:
-                raise self._unusable(err) from err
-            try:
-                yield self._conn
-            except sqlite3.DatabaseError as err:
-                self._conn.execute("ROLLBACK")
-                raise self._unusable(err) from err
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.DatabaseError as err:
-                self._conn.execute("ROLLBACK")
-                raise self._unusable(err) from err
-
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, args).fetchall()
-            except sqlite3.DatabaseError as err:
-                raise self._unusable(err) from err
+        self._db = SqliteDatabase(path, busy_timeout_s=busy_timeout_s)
 
     @staticmethod
     def _model_id(c: sqlite3.Connection, model: str) -> int:
@@ -205,7 +112,7 @@ class SqliteMetadataStore:
     def add_version(self, model: str, draft: VersionDraft) -> tuple[ModelVersion, bool]:
         """See ``MetadataStore.add_version``."""
         now = utc_now()
-        with self._tx() as c:
+        with self._db.tx() as c:
             row = c.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
             if row is None:
                 cur = c.execute(
@@ -268,12 +175,12 @@ class SqliteMetadataStore:
     def list_models(self) -> list[ModelSummary]:
         """See ``MetadataStore.list_models``."""
         aliases: dict[str, dict[str, int]] = {}
-        for model, alias, version in self._query(
+        for model, alias, version in self._db.query(
             "SELECT m.name, a.name, v.version FROM aliases a JOIN models m ON m.id = a.model_id "
             "JOIN model_versions v ON v.id = a.version_id ORDER BY a.name"
         ):
             aliases.setdefault(model, {})[alias] = version
-        rows = self._query(
+        rows = self._db.query(
             "SELECT m.name, m.created_at, m.created_by, MAX(v.version), COUNT(v.id) FROM models m "
             "LEFT JOIN model_versions v ON v.model_id = m.id GROUP BY m.id ORDER BY m.name"
         )
@@ -292,14 +199,14 @@ class SqliteMetadataStore:
         )
 
     def _require_model(self, model: str) -> None:
-        if not self._query("SELECT 1 FROM models WHERE name = ?", (model,)):
+        if not self._db.query("SELECT 1 FROM models WHERE name = ?", (model,)):
             raise NotFoundError(
                 f"unknown model {model!r}", hint="`shipyard models list` shows the registered ones"
             )
 
     def get_version(self, model: str, version: int) -> ModelVersion:
         """See ``MetadataStore.get_version``."""
-        rows = self._query(
+        rows = self._db.query(
             f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
             "WHERE m.name = ? AND v.version = ?",
             (model, version),
@@ -316,7 +223,7 @@ class SqliteMetadataStore:
     def list_versions(self, model: str) -> list[ModelVersion]:
         """See ``MetadataStore.list_versions``."""
         self._require_model(model)
-        rows = self._query(
+        rows = self._db.query(
             f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
             "WHERE m.name = ? ORDER BY v.version",
             (model,),
@@ -326,7 +233,7 @@ class SqliteMetadataStore:
 
     def resolve_alias(self, model: str, alias: str) -> int:
         """See ``MetadataStore.resolve_alias``."""
-        rows = self._query(
+        rows = self._db.query(
             "SELECT v.version FROM aliases a JOIN models m ON m.id = a.model_id "
             "JOIN model_versions v ON v.id = a.version_id WHERE m.name = ? AND a.name = ?",
             (model, alias),
@@ -356,7 +263,7 @@ class SqliteMetadataStore:
     ) -> AliasMove | None:
         """See ``MetadataStore.move_alias``; returns ``None`` when nothing changed."""
         now = utc_now()
-        with self._tx() as c:
+        with self._db.tx() as c:
             model_id = self._model_id(c, model)
             row = c.execute(
                 "SELECT v.version FROM aliases a JOIN model_versions v ON v.id = a.version_id "
@@ -428,7 +335,8 @@ class SqliteMetadataStore:
             sql += " AND h.alias = ?"
             args += (alias,)
         return [
-            AliasMove(id_, model, *rest) for id_, *rest in self._query(sql + " ORDER BY h.id", args)
+            AliasMove(id_, model, *rest)
+            for id_, *rest in self._db.query(sql + " ORDER BY h.id", args)
         ]
 
     def append_event(
@@ -436,7 +344,7 @@ class SqliteMetadataStore:
     ) -> Event:
         """See ``MetadataStore.append_event``."""
         now = utc_now()
-        with self._tx() as c:
+        with self._db.tx() as c:
             event_id = self._event(c, kind, actor, model, version, data, now)
         return Event(event_id, now, actor, kind, model, version, data)
 
@@ -453,7 +361,7 @@ class SqliteMetadataStore:
         if limit is not None:
             sql += " LIMIT ?"
             args += (limit,)
-        rows = self._query(sql, args)
+        rows = self._db.query(sql, args)
         return [
             Event(id_, at, actor, kind, model_, version, jsonio.loads(data))
             for id_, at, actor, kind, model_, version, data in reversed(rows)
@@ -461,5 +369,4 @@ class SqliteMetadataStore:
 
     def close(self) -> None:
         """See ``MetadataStore.close``."""
-        with self._lock:
-            self._conn.close()
+        self._db.close()

@@ -1,0 +1,125 @@
+"""The SQLite connection behind the metadata store: opening, refusing, migrating, transactions.
+
+WAL journal, foreign keys on, ``synchronous=FULL`` so a committed change
+survives a power cut, and ``BEGIN IMMEDIATE`` for every write so concurrent
+writers queue on the database lock instead of failing. A corrupt, foreign or
+newer database is refused before anything is written to it. Every SQLite error
+leaves as a ``StoreError`` that says what to do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import StoreError
+from shipyard.store.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+
+class SqliteDatabase:
+    """One connection, shared by a process's threads under a lock."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 60.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(
+                f"cannot use {path.parent} as the Shipyard home: {err.strerror}",
+                hint="point SHIPYARD_HOME (--home) at a directory you can write to",
+            ) from None
+        try:
+            self.conn = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._check_header()
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise self.unusable(err) from err
+
+    def unusable(self, err: sqlite3.Error) -> StoreError:
+        """The user-facing error for an SQLite failure."""
+        if "locked" in str(err) or "busy" in str(err):
+            return StoreError(
+                f"the metadata store {self.path} stayed locked by another process: {err}",
+                hint="another shipyard command holds a long write; retry when it finishes",
+            )
+        return StoreError(
+            f"the metadata store {self.path} is not a usable Shipyard database: {err}",
+            hint="it may be corrupt or not Shipyard's; it was left untouched. Restore it from "
+            "a backup or point SHIPYARD_HOME (--home) at another directory",
+        )
+
+    def _check_header(self) -> None:
+        """Refuse a foreign, corrupt or newer database before writing anything."""
+        conn = self.conn
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        schema = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
+            raise StoreError(
+                f"{self.path} is an SQLite database but not a Shipyard metadata store",
+                hint="point SHIPYARD_HOME (--home) at a directory of its own; the file was "
+                "left untouched",
+            )
+        if schema > SCHEMA_VERSION:
+            raise StoreError(
+                f"the metadata store {self.path} has schema version {schema}, newer than "
+                f"this Shipyard understands (up to {SCHEMA_VERSION})",
+                hint="upgrade Shipyard (pip install -U shipyard); the database was left untouched",
+            )
+
+    def _migrate(self) -> None:
+        conn = self.conn
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self.tx() as c:
+            current = c.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
+            for statements in MIGRATIONS[current:]:
+                for sql in statements:
+                    c.execute(sql)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with the database lock up front."""
+        with self._lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                raise self.unusable(err) from err
+            try:
+                yield self.conn
+            except sqlite3.DatabaseError as err:
+                self.conn.execute("ROLLBACK")
+                raise self.unusable(err) from err
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as err:
+                self.conn.execute("ROLLBACK")
+                raise self.unusable(err) from err
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one read statement and return every row."""
+        with self._lock:
+            try:
+                return self.conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as err:
+                raise self.unusable(err) from err
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self.conn.close()

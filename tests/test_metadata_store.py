@@ -125,7 +125,7 @@ def test_a_write_the_database_refuses_becomes_a_store_error_and_changes_nothing(
     store = SqliteMetadataStore(tmp_path / "registry.db")
     store.add_version("digits", draft("a"))
     store._db.conn.execute("PRAGMA query_only = ON")  # as a read-only file or mount would
-    with pytest.raises(StoreError, match="not a usable Shipyard database"):
+    with pytest.raises(StoreError, match="cannot be written"):
         store.add_version("digits", draft("b"))
     store._db.conn.execute("PRAGMA query_only = OFF")
     assert [v.version for v in store.list_versions("digits")] == [1]

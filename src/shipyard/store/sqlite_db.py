@@ -52,6 +52,11 @@ class SqliteDatabase:
                 f"the metadata store {self.path} stayed locked by another process: {err}",
                 hint="another shipyard command holds a long write; retry when it finishes",
             )
+        if "readonly" in str(err):
+            return StoreError(
+                f"the metadata store {self.path} cannot be written: {err}",
+                hint="check the permissions of the file, its directory and the file system",
+            )
         return StoreError(
             f"the metadata store {self.path} is not a usable Shipyard database: {err}",
             hint="it may be corrupt or not Shipyard's; it was left untouched. Restore it from "

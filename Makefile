@@ -25,7 +25,15 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-bench: $(STAMP)
+# Peers for side-by-side benchmarks live in their own venvs, never in Shipyard's dependencies.
+MLFLOW_VENV := benchmarks/.venvs/mlflow
+
+$(MLFLOW_VENV)/.installed:
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check mlflow==3.17.2
+	touch $@
+
+bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_registry.py
 
 docs: $(STAMP)

@@ -163,7 +163,10 @@ def register_cmd(
     options.trust = TrustPolicy(types=(*options.trust.types, *(trust or [])), pickle=trust_pickle)
     if alias is not None:
         check_alias_name(alias)  # before anything is written, so a bad alias registers nothing
-    with stores() as opened:
+    with (
+        stores() as opened,
+        err_console.status(f"registering {source} (hashing, storing, reading the signature)…"),
+    ):
         result = register(opened, source, model_name, options)
         moved = None
         if alias is not None:

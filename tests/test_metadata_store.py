@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import StoreError
-from shipyard.store import Lineage, SqliteMetadataStore, VersionDraft
+from shipyard.store import Lineage, SqliteDatabase, SqliteMetadataStore, VersionDraft
 from shipyard.store.migrations import APPLICATION_ID, SCHEMA_VERSION
 
 
@@ -28,7 +28,7 @@ def file_hash(path: Path) -> str:
 
 
 def test_new_store_uses_wal_foreign_keys_and_current_schema(tmp_path: Path) -> None:
-    store = SqliteMetadataStore(tmp_path / "registry.db")
+    store = SqliteMetadataStore(SqliteDatabase(tmp_path / "registry.db"))
     conn = store._db.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -39,10 +39,10 @@ def test_new_store_uses_wal_foreign_keys_and_current_schema(tmp_path: Path) -> N
 
 def test_reopening_keeps_data_and_does_not_reapply_migrations(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
-    store = SqliteMetadataStore(path)
+    store = SqliteMetadataStore(SqliteDatabase(path))
     store.add_version("digits", draft("a"))
     store.close()
-    again = SqliteMetadataStore(path)
+    again = SqliteMetadataStore(SqliteDatabase(path))
     assert [v.version for v in again.list_versions("digits")] == [1]
     again.close()
 
@@ -52,19 +52,19 @@ def test_corrupt_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database at all" * 200)
     before = file_hash(path)
     with pytest.raises(StoreError, match="not a usable Shipyard database") as err:
-        SqliteMetadataStore(path)
+        SqliteMetadataStore(SqliteDatabase(path))
     assert "left untouched" in (err.value.hint or "")
     assert file_hash(path) == before
 
 
 def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
-    SqliteMetadataStore(path).close()
+    SqliteMetadataStore(SqliteDatabase(path)).close()
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
     before = file_hash(path)
     with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 5}, newer"):
-        SqliteMetadataStore(path)
+        SqliteMetadataStore(SqliteDatabase(path))
     assert file_hash(path) == before
 
 
@@ -74,12 +74,12 @@ def test_foreign_sqlite_database_is_refused(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE customers (id INTEGER)")
     before = file_hash(path)
     with pytest.raises(StoreError, match="not a Shipyard metadata store"):
-        SqliteMetadataStore(path)
+        SqliteMetadataStore(SqliteDatabase(path))
     assert file_hash(path) == before
 
 
 def test_versions_cannot_be_updated_or_deleted(tmp_path: Path) -> None:
-    store = SqliteMetadataStore(tmp_path / "registry.db")
+    store = SqliteMetadataStore(SqliteDatabase(tmp_path / "registry.db"))
     store.add_version("digits", draft("a"))
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
         store._db.conn.execute("UPDATE model_versions SET flavor = 'onnx'")
@@ -89,7 +89,7 @@ def test_versions_cannot_be_updated_or_deleted(tmp_path: Path) -> None:
 
 
 def test_events_and_alias_history_are_append_only(tmp_path: Path) -> None:
-    store = SqliteMetadataStore(tmp_path / "registry.db")
+    store = SqliteMetadataStore(SqliteDatabase(tmp_path / "registry.db"))
     store.add_version("digits", draft("a"))
     store.move_alias("digits", "production", 1, action="set", actor="t", reason="")
     for table in ("events", "alias_history"):
@@ -101,7 +101,7 @@ def test_events_and_alias_history_are_append_only(tmp_path: Path) -> None:
 
 
 def test_registration_and_its_event_commit_together(tmp_path: Path) -> None:
-    store = SqliteMetadataStore(tmp_path / "registry.db")
+    store = SqliteMetadataStore(SqliteDatabase(tmp_path / "registry.db"))
     version, created = store.add_version("digits", draft("a"))
     assert created and version.version == 1
     kinds = [(e.kind, e.version) for e in store.list_events(model="digits")]
@@ -110,7 +110,7 @@ def test_registration_and_its_event_commit_together(tmp_path: Path) -> None:
 
 
 def test_events_limit_keeps_newest_in_order_and_after_id_filters(tmp_path: Path) -> None:
-    store = SqliteMetadataStore(tmp_path / "registry.db")
+    store = SqliteMetadataStore(SqliteDatabase(tmp_path / "registry.db"))
     for i in range(5):
         store.add_version("digits", draft(str(i)))
     newest = store.list_events(limit=2)
@@ -122,7 +122,7 @@ def test_events_limit_keeps_newest_in_order_and_after_id_filters(tmp_path: Path)
 def test_a_write_the_database_refuses_becomes_a_store_error_and_changes_nothing(
     tmp_path: Path,
 ) -> None:
-    store = SqliteMetadataStore(tmp_path / "registry.db")
+    store = SqliteMetadataStore(SqliteDatabase(tmp_path / "registry.db"))
     store.add_version("digits", draft("a"))
     store._db.conn.execute("PRAGMA query_only = ON")  # as a read-only file or mount would
     with pytest.raises(StoreError, match="cannot be written"):

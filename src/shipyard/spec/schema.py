@@ -6,20 +6,37 @@ validates against these models, so the two cannot drift.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from shipyard.errors import InvalidInputError
-from shipyard.refs import check_model_name
+from shipyard.refs import check_alias_name, check_model_name
+from shipyard.units import parse_duration
 
 Scalar = str | int | float | bool
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"type": ["string", "number"], "examples": ["30s", "5m", "1h"]}),
+]
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+BUILTIN_STAGES = ("train", "register")
 
 
 class _Strict(BaseModel):
     """Unknown keys are errors (with a suggestion), never silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class ModelSpec(_Strict):
@@ -54,11 +71,29 @@ class ModelSpec(_Strict):
             raise ValueError(f"{err.message}: {err.hint}") from None
 
 
-class TrainSpec(_Strict):
+class StageOptions(_Strict):
+    """What every stage can say about its inputs and how it is run."""
+
+    deps: list[str] = Field(
+        default_factory=list,
+        description="Files or glob patterns (relative to the project) whose content the stage "
+        "depends on: a change re-runs it.",
+    )
+    timeout: Duration | None = Field(default=None, description="Stop an attempt after this long.")
+    retries: int = Field(
+        default=0, ge=0, le=10, description="Extra attempts after a failure (with backoff)."
+    )
+
+
+class TrainSpec(StageOptions):
     """How to train the model."""
 
-    command: str = Field(
-        description="Shell command run from the project directory, e.g. `python train.py`."
+    command: str | None = Field(
+        default=None,
+        description="Shell command run from the project directory, e.g. `python train.py`.",
+    )
+    function: str | None = Field(
+        default=None, description="Or a Python function to call, as `module:function`."
     )
     params: dict[str, Scalar] = Field(
         default_factory=dict, description="Hyper-parameters, passed to training and recorded."
@@ -68,12 +103,65 @@ class TrainSpec(_Strict):
         description="JSON file of {name: number} that training writes; recorded with the version.",
     )
 
+    @model_validator(mode="after")
+    def _one_entry(self) -> TrainSpec:
+        if (self.command is None) == (self.function is None):
+            raise ValueError("give exactly one of 'command' or 'function'")
+        if self.function is not None and not re.match(
+            r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", self.function
+        ):
+            raise ValueError(f"function {self.function!r} is not of the form module:function")
+        return self
+
+
+class UserStage(StageOptions):
+    """A stage of the user's own: a command with declared inputs and outputs."""
+
+    run: str = Field(description="Shell command run from the project directory.")
+    outs: list[str] = Field(
+        default_factory=list, description="Files or directories the command writes (cached)."
+    )
+    after: list[str] = Field(
+        default_factory=list,
+        description="Stages that must finish first, besides those whose "
+        "outputs this stage depends on.",
+    )
+
+
+class RegisterSpec(_Strict):
+    """What the register stage does with the new version."""
+
+    alias: str = Field(default="candidate", description="Alias moved to the new version.")
+
+    @field_validator("alias")
+    @classmethod
+    def _valid_alias(cls, value: str) -> str:
+        try:
+            return check_alias_name(value)
+        except InvalidInputError as err:
+            raise ValueError(f"{err.message}: {err.hint}") from None
+
 
 class ProjectSpec(_Strict):
     """A Shipyard project: ``shipyard.yaml`` at the root of a git work tree."""
 
     model: ModelSpec
     train: TrainSpec | None = None
+    stages: dict[str, UserStage] = Field(
+        default_factory=dict, description="Your own stages, by name, beside the built-in ones."
+    )
+    # `register` would shadow pydantic's BaseModel.register; the key in the file is `register`.
+    register_stage: RegisterSpec = Field(default_factory=RegisterSpec, alias="register")
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_names(cls, stages: dict[str, UserStage]) -> dict[str, UserStage]:
+        for name in stages:
+            if not _STAGE_NAME.match(name):
+                raise ValueError(f"stage name {name!r}: use lowercase letters, digits, - and _")
+            if name in BUILTIN_STAGES:
+                raise ValueError(f"stage name {name!r} is a built-in stage; choose another")
+        return stages
 
 
 def json_schema() -> dict[str, Any]:

@@ -16,20 +16,29 @@ from shipyard.store.records import (
     ModelVersion,
     VersionDraft,
 )
+from shipyard.store.runs import CacheEntry, Run, RunStore, StageRun
 from shipyard.store.sqlite import SqliteMetadataStore
+from shipyard.store.sqlite_db import SqliteDatabase
+from shipyard.store.sqlite_runs import SqliteRunStore
 
 __all__ = [
     "AliasMove",
     "ArtifactRef",
     "ArtifactStore",
     "Blob",
+    "CacheEntry",
     "Event",
     "Lineage",
     "LocalArtifactStore",
     "MetadataStore",
     "ModelSummary",
     "ModelVersion",
+    "Run",
+    "RunStore",
+    "SqliteDatabase",
     "SqliteMetadataStore",
+    "SqliteRunStore",
+    "StageRun",
     "Stores",
     "VersionDraft",
     "open_stores",
@@ -38,21 +47,24 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Stores:
-    """The two stores a Shipyard home holds."""
+    """The stores a Shipyard home holds (metadata and runs share one database)."""
 
     home: Path
     metadata: MetadataStore
+    runs: RunStore
     artifacts: ArtifactStore
 
     def close(self) -> None:
-        """Release the metadata store's connection."""
+        """Release the database connection."""
         self.metadata.close()
 
 
 def open_stores(home: Path) -> Stores:
     """Open (creating if needed) the stores under a Shipyard home directory."""
+    db = SqliteDatabase(home / "registry.db")
     return Stores(
         home=home,
-        metadata=SqliteMetadataStore(home / "registry.db"),
+        metadata=SqliteMetadataStore(db),
+        runs=SqliteRunStore(db),
         artifacts=LocalArtifactStore(home / "artifacts"),
     )

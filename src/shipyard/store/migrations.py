@@ -80,6 +80,49 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
     ],
+    # 2: pipeline runs, their stages, and the stage cache keyed by fingerprint.
+    [
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            project TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            actor TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            git_commit TEXT,
+            git_branch TEXT,
+            git_dirty INTEGER,
+            params TEXT NOT NULL,
+            error TEXT
+        )""",
+        "CREATE INDEX runs_by_project ON runs (project, started_at)",
+        """CREATE TABLE run_stages (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            fingerprint TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            outputs TEXT NOT NULL DEFAULT '{}',
+            metrics TEXT NOT NULL DEFAULT '{}',
+            log_digest TEXT,
+            error TEXT,
+            PRIMARY KEY (run_id, name)
+        )""",
+        """CREATE TABLE stage_cache (
+            fingerprint TEXT PRIMARY KEY,
+            stage TEXT NOT NULL,
+            outputs TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

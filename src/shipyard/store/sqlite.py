@@ -9,8 +9,6 @@ processes, and every change appends its event in the same transaction.
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from shipyard import jsonio
@@ -25,7 +23,7 @@ from shipyard.store.records import (
     ModelVersion,
     VersionDraft,
 )
-from shipyard.store.sqlite_db import SqliteDatabase
+from shipyard.store.sqlite_db import SqliteDatabase, insert_event, utc_now
 
 # The JSON columns come back spliced into one JSON array (plain text concatenation:
 # they hold JSON this store wrote), so a row costs one decode instead of five and
@@ -35,11 +33,6 @@ _VERSION_COLUMNS = (
     "v.created_by, v.signature, '[' || v.artifacts || ',' || v.params || ',' || v.metrics || "
     "',' || v.tags || ',' || v.lineage || ']'"
 )
-
-
-def utc_now() -> str:
-    """The current time as an ISO 8601 UTC string with microseconds."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _dumps(value: Any) -> str:
@@ -80,9 +73,8 @@ def _version_from_row(
 class SqliteMetadataStore:
     """The metadata store in one SQLite file."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 60.0) -> None:
-        self.path = path
-        self._db = SqliteDatabase(path, busy_timeout_s=busy_timeout_s)
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
 
     @staticmethod
     def _model_id(c: sqlite3.Connection, model: str) -> int:
@@ -92,22 +84,6 @@ class SqliteMetadataStore:
                 f"unknown model {model!r}", hint="`shipyard models list` shows the registered ones"
             )
         return int(row[0])
-
-    @staticmethod
-    def _event(
-        c: sqlite3.Connection,
-        kind: str,
-        actor: str,
-        model: str | None,
-        version: int | None,
-        data: dict[str, Any],
-        at: str,
-    ) -> int:
-        cur = c.execute(
-            "INSERT INTO events (at, actor, kind, model, version, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (at, actor, kind, model, version, _dumps(data)),
-        )
-        return int(cur.lastrowid or 0)
 
     def add_version(self, model: str, draft: VersionDraft) -> tuple[ModelVersion, bool]:
         """See ``MetadataStore.add_version``."""
@@ -120,7 +96,7 @@ class SqliteMetadataStore:
                     (model, now, draft.created_by),
                 )
                 model_id = int(cur.lastrowid or 0)
-                self._event(c, "model.created", draft.created_by, model, None, {}, now)
+                insert_event(c, "model.created", draft.created_by, model, None, {}, now)
             else:
                 model_id = int(row[0])
             same = c.execute(
@@ -156,7 +132,7 @@ class SqliteMetadataStore:
                     draft.created_by,
                 ),
             )
-            self._event(
+            insert_event(
                 c,
                 "model.version.registered",
                 draft.created_by,
@@ -307,7 +283,7 @@ class SqliteMetadataStore:
                 (model_id, alias, action, current, to_version, now, actor, reason),
             )
             move_id = int(cur.lastrowid or 0)
-            self._event(
+            insert_event(
                 c,
                 f"alias.{action}",
                 actor,
@@ -345,7 +321,7 @@ class SqliteMetadataStore:
         """See ``MetadataStore.append_event``."""
         now = utc_now()
         with self._db.tx() as c:
-            event_id = self._event(c, kind, actor, model, version, data, now)
+            event_id = insert_event(c, kind, actor, model, version, data, now)
         return Event(event_id, now, actor, kind, model, version, data)
 
     def list_events(

@@ -11,13 +11,38 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shipyard import jsonio
 from shipyard.errors import StoreError
 from shipyard.store.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 UTC string with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def insert_event(
+    c: sqlite3.Connection,
+    kind: str,
+    actor: str,
+    model: str | None,
+    version: int | None,
+    data: dict[str, Any],
+    at: str,
+) -> int:
+    """Append an event inside the caller's transaction; returns its id."""
+    cur = c.execute(
+        "INSERT INTO events (at, actor, kind, model, version, data) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, actor, kind, model, version, jsonio.dumps(data, sort_keys=True).decode()),
+    )
+    return int(cur.lastrowid or 0)
 
 
 class SqliteDatabase:
@@ -37,13 +62,32 @@ class SqliteDatabase:
             self.conn = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )
-            self._check_header()
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = FULL")
-            self._migrate()
+            self._open(deadline=time.monotonic() + busy_timeout_s)
         except sqlite3.DatabaseError as err:
             raise self.unusable(err) from err
+
+    def _open(self, deadline: float) -> None:
+        """Check, configure and migrate; retried while another process is creating the file.
+
+        SQLite answers "database is locked" without waiting in a few cases around a
+        database's first moments (a journal-mode switch, a hot journal), so two
+        commands opening a brand-new home at once retry here instead of failing.
+        """
+        while True:
+            try:
+                self._check_header()
+                self.conn.execute("PRAGMA foreign_keys = ON")
+                if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = FULL")
+                self._migrate()
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                time.sleep(0.05)
 
     def unusable(self, err: sqlite3.Error) -> StoreError:
         """The user-facing error for an SQLite failure."""
@@ -64,11 +108,19 @@ class SqliteDatabase:
         )
 
     def _check_header(self) -> None:
-        """Refuse a foreign, corrupt or newer database before writing anything."""
+        """Refuse a foreign, corrupt or newer database before writing anything.
+
+        The three values are read in one transaction, so a migration committed by
+        another process between them cannot make a new Shipyard database look foreign.
+        """
         conn = self.conn
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        schema = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        conn.execute("BEGIN")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            schema = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
         if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
             raise StoreError(
                 f"{self.path} is an SQLite database but not a Shipyard metadata store",
@@ -86,13 +138,18 @@ class SqliteDatabase:
         conn = self.conn
         if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
-        with self.tx() as c:
-            current = c.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
             for statements in MIGRATIONS[current:]:
                 for sql in statements:
-                    c.execute(sql)
-            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    conn.execute(sql)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

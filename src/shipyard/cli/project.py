@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -30,9 +29,6 @@ from shipyard.registry import RegisterOptions, Registration, register
 from shipyard.scaffold import init_project
 from shipyard.signature import Signature
 
-if TYPE_CHECKING:
-    from shipyard.spec import ProjectSpec
-
 
 def init(
     directory: Path = typer.Argument(Path(), help="Project directory (created if missing)."),
@@ -49,39 +45,11 @@ def init(
     )
 
 
-def _read_metrics_file(path: Path) -> dict[str, float]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidInputError(f"metrics file {path}: {err}") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"metrics file {path}: expected a JSON object of name: number")
-    return parse_metrics({str(k): str(v) for k, v in data.items()}, option=f"{path}:")
-
-
 def _read_signature(path: Path) -> Signature:
     try:
         return Signature.from_dict(json.loads(path.read_text()), where=str(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidInputError(f"signature file {path}: {err}") from None
-
-
-def _options_from_spec(spec: ProjectSpec, root: Path) -> tuple[str, Path, RegisterOptions]:
-    """Defaults taken from the project's shipyard.yaml."""
-    options = RegisterOptions(
-        flavor=spec.model.flavor,
-        entrypoint=spec.model.entrypoint,
-        tags=dict(spec.model.tags),
-        description=spec.model.description,
-        trust=TrustPolicy(types=tuple(spec.model.trust)),
-        project_dir=root,
-    )
-    if spec.train is not None:
-        options.params = dict(spec.train.params)
-        metrics_file = root / spec.train.metrics
-        if metrics_file.is_file():
-            options.metrics = _read_metrics_file(metrics_file)
-    return spec.model.name, root / spec.model.path, options
 
 
 def _render(result: Registration) -> None:
@@ -133,15 +101,15 @@ def register_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model file or directory as a new immutable version, with lineage."""
-    from shipyard.spec import find_spec, load_spec  # pydantic and yaml: only when a spec is read
+    from shipyard.project import find_project, read_metrics_file, register_options  # (yaml)
 
-    spec_path = find_spec(Path.cwd())
+    project = find_project(Path.cwd())
     options = RegisterOptions()
     source = path
     spec_name = None
     # The project's spec supplies defaults only for a model of that project.
-    if spec_path is not None and (path is None or path.resolve().is_relative_to(spec_path.parent)):
-        spec_name, spec_source, options = _options_from_spec(load_spec(spec_path), spec_path.parent)
+    if project is not None and (path is None or path.resolve().is_relative_to(project.root)):
+        spec_name, spec_source, options = register_options(project)
         source = source or spec_source
     if source is None:
         raise InvalidInputError(
@@ -154,7 +122,7 @@ def register_cmd(
     options.entrypoint = entrypoint or options.entrypoint
     options.params |= {k: parse_value(v) for k, v in parse_pairs(param, "--param").items()}
     if metrics_file is not None:
-        options.metrics |= _read_metrics_file(metrics_file)
+        options.metrics |= read_metrics_file(metrics_file)
     options.metrics |= parse_metrics(parse_pairs(metric, "--metric"))
     options.tags |= parse_pairs(tag, "--tag")
     options.description = description if description is not None else options.description

@@ -177,3 +177,22 @@ def test_params_that_json_cannot_hold_are_refused(stores: Stores, tmp_path: Path
     with pytest.raises(InvalidInputError, match="params cannot be stored"):
         register(stores, model, "digits", options(params={"n": 10**30}))
     assert stores.metadata.list_models() == []
+
+
+def test_registering_known_content_returns_before_loading_the_model(
+    stores: Stores, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "custom"
+    marker = tmp_path / "imported"
+    write_model_file(
+        bundle / "model.py",
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\n"
+        "class M:\n    def load(self, path): pass\n    def predict(self, x): return x\n".encode(),
+    )
+    opts = RegisterOptions(flavor="custom", entrypoint="model:M")
+    assert register(stores, bundle, "m", opts).created
+    assert marker.exists()  # signature inference imported the model's code
+    marker.unlink()
+    again = register(stores, bundle, "m", opts)
+    assert (again.created, again.version.version) == (False, 1)
+    assert not marker.exists()

@@ -27,6 +27,7 @@ from shipyard.lineage import (
 from shipyard.refs import ModelRef, check_model_name
 from shipyard.signature import Signature
 from shipyard.store import ArtifactRef, Lineage, ModelVersion, Stores, VersionDraft
+from shipyard.store.artifacts import file_digest
 
 # Never part of a model: editor and VCS litter that would change the digest for nothing.
 _IGNORED = {"__pycache__", ".git", ".DS_Store", ".ipynb_checkpoints", ".shipyard"}
@@ -117,6 +118,11 @@ def _check_values(options: RegisterOptions) -> None:
             raise InvalidInputError(f"{what} cannot be stored: {err}") from None
 
 
+def _digest_and_size(path: Path) -> tuple[str, int]:
+    blob = file_digest(path)
+    return blob.digest, blob.size
+
+
 def content_digest(flavor: str, entrypoint: str, artifacts: list[ArtifactRef]) -> str:
     """The identity of a version's content: flavor, entrypoint and every file's digest."""
     canonical = json.dumps(
@@ -156,6 +162,16 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     flavor_name, entrypoint = _choose_flavor(source, options)
     _check_entrypoint(flavor_name, entrypoint, files)
     _check_values(options)
+    # Known content returns its version before any costly step (signature inference
+    # imports the model's library); storing the files again repairs a damaged blob.
+    hashed = [ArtifactRef(rel, *_digest_and_size(path)) for rel, path in files]
+    existing = stores.metadata.find_by_content(
+        name, content_digest(flavor_name, entrypoint, hashed)
+    )
+    if existing is not None:
+        for _, path in files:
+            stores.artifacts.put_file(path)
+        return Registration(existing, created=False)
     warnings: list[str] = []
     signature = options.signature
     if signature is None and options.infer_signature:

@@ -32,6 +32,10 @@ class MetadataStore(Protocol):
         """One model; ``NotFoundError`` if unknown."""
         ...
 
+    def find_by_content(self, model: str, content_digest: str) -> ModelVersion | None:
+        """The version of ``model`` with this content, if there is one (no error if unknown)."""
+        ...
+
     def get_version(self, model: str, version: int) -> ModelVersion:
         """One version; ``NotFoundError`` if unknown."""
         ...

@@ -180,6 +180,15 @@ class SqliteMetadataStore:
                 f"unknown model {model!r}", hint="`shipyard models list` shows the registered ones"
             )
 
+    def find_by_content(self, model: str, content_digest: str) -> ModelVersion | None:
+        """See ``MetadataStore.find_by_content``."""
+        rows = self._db.query(
+            f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
+            "WHERE m.name = ? AND v.content_digest = ?",
+            (model, content_digest),
+        )
+        return _version_from_row(model, rows[0]) if rows else None
+
     def get_version(self, model: str, version: int) -> ModelVersion:
         """See ``MetadataStore.get_version``."""
         rows = self._db.query(

@@ -1,0 +1,153 @@
+"""Which stages a project has, what each depends on, and the order to run them in.
+
+Stages come from ``shipyard.yaml``: the user's own (``stages:``), ``train`` and
+``register``. An edge A → B exists when B names A in ``after``, when one of B's
+``deps`` is (or lies inside) one of A's ``outs``, and between the built-ins
+(train → register). The order is a topological sort that keeps the spec's order
+among stages that do not depend on each other.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+from shipyard.errors import SpecError
+from shipyard.spec import ProjectSpec
+
+Kind = Literal["user", "train", "register"]
+
+
+@dataclass(frozen=True, slots=True)
+class StagePlan:
+    """One stage as the runner sees it."""
+
+    name: str
+    kind: Kind
+    command: str | None = None
+    function: str | None = None
+    deps: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    timeout: float | None = None
+    retries: int = 0
+
+
+def _stages(spec: ProjectSpec) -> list[StagePlan]:
+    stages = [
+        StagePlan(
+            name,
+            "user",
+            command=s.run,
+            deps=tuple(s.deps),
+            outs=tuple(s.outs),
+            after=tuple(s.after),
+            timeout=s.timeout,
+            retries=s.retries,
+        )
+        for name, s in spec.stages.items()
+    ]
+    if spec.train is not None:
+        t = spec.train
+        outs = (spec.model.path, t.metrics)
+        stages.append(
+            StagePlan(
+                "train",
+                "train",
+                command=t.command,
+                function=t.function,
+                deps=tuple(t.deps or ["*.py"]),
+                outs=outs,
+                timeout=t.timeout,
+                retries=t.retries,
+            )
+        )
+        stages.append(StagePlan("register", "register", after=("train",)))
+    return stages
+
+
+def _produces(out: str, dep: str) -> bool:
+    """Whether a stage writing ``out`` provides the file(s) ``dep`` names."""
+    out_path, dep_path = PurePosixPath(out), PurePosixPath(dep)
+    return dep_path == out_path or out_path in dep_path.parents or fnmatch.fnmatchcase(out, dep)
+
+
+def _upstream(stages: list[StagePlan]) -> dict[str, list[str]]:
+    names = [s.name for s in stages]
+    edges: dict[str, list[str]] = {s.name: [] for s in stages}
+    for stage in stages:
+        for name in stage.after:
+            if name not in edges:
+                raise SpecError(
+                    f"stage {stage.name!r} runs after unknown stage {name!r}",
+                    hint=f"the stages are: {', '.join(names)}",
+                )
+            edges[stage.name].append(name)
+        for other in stages:
+            if other is not stage and any(
+                _produces(out, dep) for out in other.outs for dep in stage.deps
+            ):
+                edges[stage.name].append(other.name)
+    return edges
+
+
+def _cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as a path (first name repeated at the end), if there is one."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = 1
+        path.append(name)
+        for up in edges[name]:
+            if state.get(up) == 1:
+                return [*path[path.index(up) :], up]
+            if up not in state and (found := visit(up)):
+                return found
+        path.pop()
+        state[name] = 2
+        return None
+
+    for name in edges:
+        if name not in state and (found := visit(name)):
+            return found
+    return None
+
+
+def plan(spec: ProjectSpec, *, to: str | None = None) -> list[StagePlan]:
+    """The stages to run, in order; with ``to``, only that stage and what it needs."""
+    stages = _stages(spec)
+    if not stages:
+        raise SpecError(
+            "shipyard.yaml declares nothing to run",
+            hint="add a `train:` section (command or function) or `stages:` of your own",
+        )
+    edges = _upstream(stages)
+    cycle = _cycle(edges)
+    if cycle is not None:
+        raise SpecError(
+            f"stages depend on each other in a cycle: {' → '.join(reversed(cycle))}",
+            hint="remove one of the `after` entries or one of the deps/outs that link them",
+        )
+    by_name = {s.name: s for s in stages}
+    wanted = set(by_name)
+    if to is not None:
+        if to not in by_name:
+            raise SpecError(f"no stage {to!r}", hint=f"the stages are: {', '.join(by_name)}")
+        wanted, todo = set(), [to]
+        while todo:
+            name = todo.pop()
+            if name not in wanted:
+                wanted.add(name)
+                todo.extend(edges[name])
+    ordered: list[StagePlan] = []
+    done: set[str] = set()
+    while len(ordered) < len(wanted):
+        for stage in stages:  # the spec's order among stages that are ready
+            if stage.name in wanted and stage.name not in done and set(edges[stage.name]) <= done:
+                ordered.append(stage)
+                done.add(stage.name)
+                break
+    return ordered

@@ -17,6 +17,7 @@ from shipyard.cli import alias, models, spec
 from shipyard.cli.common import SETTINGS, err_console
 from shipyard.cli.events import events_cmd
 from shipyard.cli.project import init, register_cmd
+from shipyard.cli.run import run_cmd, runs_app
 from shipyard.errors import ShipyardError
 from shipyard.home import HOME_ENV
 
@@ -59,6 +60,8 @@ app.command("init")(init)
 app.command("register")(register_cmd)
 app.add_typer(models.app, name="models")
 app.add_typer(alias.app, name="alias")
+app.command("run")(run_cmd)
+app.add_typer(runs_app, name="runs")
 app.command("events")(events_cmd)
 app.add_typer(spec.app, name="spec")
 

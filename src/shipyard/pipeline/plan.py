@@ -10,7 +10,7 @@ among stages that do not depend on each other.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -33,6 +33,7 @@ class StagePlan:
     after: tuple[str, ...] = ()
     timeout: float | None = None
     retries: int = 0
+    upstream: tuple[str, ...] = ()  # every stage it directly depends on (set by ``plan``)
 
 
 def _stages(spec: ProjectSpec) -> list[StagePlan]:
@@ -147,7 +148,7 @@ def plan(spec: ProjectSpec, *, to: str | None = None) -> list[StagePlan]:
     while len(ordered) < len(wanted):
         for stage in stages:  # the spec's order among stages that are ready
             if stage.name in wanted and stage.name not in done and set(edges[stage.name]) <= done:
-                ordered.append(stage)
+                ordered.append(replace(stage, upstream=tuple(dict.fromkeys(edges[stage.name]))))
                 done.add(stage.name)
                 break
     return ordered

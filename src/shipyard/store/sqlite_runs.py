@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from shipyard import jsonio
@@ -23,6 +24,11 @@ def _dumps(value: Any) -> str:
     return jsonio.dumps(value, sort_keys=True).decode()
 
 
+def _metrics(text: str) -> dict[str, float]:
+    """Metrics as stored: JSON has no NaN, so a NaN metric is stored as null and read back."""
+    return {k: math.nan if v is None else v for k, v in jsonio.loads(text).items()}
+
+
 def _stage(row: tuple[Any, ...]) -> StageRun:
     name, status, fingerprint, started, finished, attempts, outputs, metrics, log, error = row
     return StageRun(
@@ -33,7 +39,7 @@ def _stage(row: tuple[Any, ...]) -> StageRun:
         finished,
         attempts,
         jsonio.loads(outputs),
-        jsonio.loads(metrics),
+        _metrics(metrics),
         log,
         error,
     )
@@ -212,7 +218,7 @@ class SqliteRunStore:
         if not rows:
             return None
         fp, stage, outputs, metrics, run_id = rows[0]
-        return CacheEntry(fp, stage, jsonio.loads(outputs), jsonio.loads(metrics), run_id)
+        return CacheEntry(fp, stage, jsonio.loads(outputs), _metrics(metrics), run_id)
 
     def cache_put(self, entry: CacheEntry) -> None:
         """See ``RunStore.cache_put``."""

@@ -1,0 +1,290 @@
+"""Running a project's pipeline: stages in order, cached when unchanged, recorded as a run.
+
+Every stage's fingerprint is looked up in the stage cache first; a hit restores
+its outputs from the artifact store instead of running it. A failure, Ctrl-C or
+SIGTERM marks the current stage and the run (failed / interrupted) before the
+error leaves, and never leaves a half-registered version: registration is the
+last stage and is a single transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, Protocol
+
+from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.lineage import current_actor, git_state, pinned_requirements, python_version
+from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
+from shipyard.pipeline.outputs import restore_outputs
+from shipyard.pipeline.plan import StagePlan, plan
+from shipyard.pipeline.stages import (
+    StageContext,
+    StageFailed,
+    StageResult,
+    run_register_stage,
+    run_train_stage,
+    run_user_stage,
+)
+from shipyard.project import Project
+from shipyard.store import CacheEntry, Run, StageRun, Stores
+from shipyard.store.sqlite_db import utc_now
+
+_MAX_BACKOFF_S = 30.0
+
+
+class Reporter(Protocol):
+    """Where a run's progress goes (a live terminal view, JSON lines for CI, nothing)."""
+
+    def run_started(self, run: Run) -> None:
+        """The run was recorded and is about to start its first stage."""
+        ...
+
+    def stage_started(self, name: str) -> None:
+        """A stage began (it may still turn out to be cached)."""
+        ...
+
+    def line(self, stage: str, text: str) -> None:
+        """One line of a stage's output."""
+        ...
+
+    def stage_finished(self, stage: StageRun, note: str) -> None:
+        """A stage ended in any state."""
+        ...
+
+    def run_finished(self, run: Run) -> None:
+        """The run ended in any state."""
+        ...
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """How ``shipyard run`` was asked to run."""
+
+    to: str | None = None
+    force: frozenset[str] = frozenset()
+    params: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "cli"
+    require_clean: bool = False
+    resume: bool = False
+
+
+def new_run_id() -> str:
+    """Sortable and readable: ``20261124-010203-a1b2``."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def environment() -> dict[str, str]:
+    """The Python environment as it enters fingerprints."""
+    pins = hashlib.sha256(pinned_requirements().encode()).hexdigest()
+    return {"python": python_version(), "requirements": f"sha256:{pins}"}
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A ``kill`` is handled like Ctrl-C: the run is marked interrupted on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Pipeline:
+    """One run in progress."""
+
+    def __init__(self, stores: Stores, project: Project, reporter: Reporter, run: Run) -> None:
+        self.stores = stores
+        self.project = project
+        self.reporter = reporter
+        self.run = run
+        self.run_dir = project.root / ".shipyard" / "runs" / run.id
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.metrics: dict[str, dict[str, float]] = {}
+        self.deps: dict[str, dict[str, str]] = {}
+        self.current = StageRun("")  # the stage in progress, as last recorded
+
+    def _update(self, stage: StageRun, note: str | None = None) -> None:
+        self.stores.runs.update_stage(self.run.id, stage)
+        if note is not None:
+            self.reporter.stage_finished(stage, note)
+
+    def _log_digest(self, name: str) -> str | None:
+        log = self.run_dir / f"{name}.log"
+        return self.stores.artifacts.put_file(log).digest if log.is_file() else None
+
+    def _execute(self, stage: StagePlan) -> tuple[StageResult, int]:
+        ctx = StageContext(
+            run_id=self.run.id,
+            project=self.project,
+            stores=self.stores,
+            params=self.run.params,
+            run_dir=self.run_dir,
+            on_line=lambda text: self.reporter.line(stage.name, text),
+            upstream_metrics=self.metrics,
+            dep_digests=self.deps.get("train", {}),
+        )
+        for attempt in range(stage.retries + 1):
+            try:
+                if stage.kind == "train":
+                    return run_train_stage(stage, ctx, stage.timeout), attempt + 1
+                if stage.kind == "register":
+                    return run_register_stage(stage, ctx), attempt + 1
+                return run_user_stage(stage, ctx, stage.timeout), attempt + 1
+            except StageFailed as err:
+                if attempt == stage.retries:
+                    raise
+                delay = min(2.0**attempt, _MAX_BACKOFF_S)
+                self.reporter.line(stage.name, f"[shipyard] {err.message}; retry in {delay:g} s")
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def stage(self, stage: StagePlan, force: bool, env: dict[str, str]) -> None:
+        deps = dependency_digests(self.project.root, stage)
+        self.deps[stage.name] = deps
+        params = self.run.params if stage.kind != "user" else {}
+        fp = fingerprint(
+            stage,
+            params=params,
+            deps=deps,
+            environment=env,
+            upstream={name: self.outputs[name] for name in stage.upstream},
+        )
+        started = StageRun(stage.name, "running", fp, utc_now())
+        self._update(started)
+        self.current = started
+        self.reporter.stage_started(stage.name)
+        hit = None if force or stage.kind == "register" else self.stores.runs.cache_get(fp)
+        if hit is not None:
+            restore_outputs(self.project.root, hit.outputs, self.stores.artifacts)
+            done = replace(
+                started,
+                status="cached",
+                finished_at=utc_now(),
+                outputs=hit.outputs,
+                metrics=hit.metrics,
+            )
+            note = f"from run {hit.run_id}"
+        else:
+            result, attempts = self._execute(stage)
+            done = replace(
+                started,
+                status="cached" if result.reused else "succeeded",
+                finished_at=utc_now(),
+                attempts=attempts,
+                outputs=result.outputs,
+                metrics=result.metrics,
+                log_digest=self._log_digest(stage.name),
+            )
+            note = result.note
+            if stage.kind != "register":
+                self.stores.runs.cache_put(
+                    CacheEntry(fp, stage.name, result.outputs, result.metrics, self.run.id)
+                )
+        self.outputs[stage.name] = done.outputs
+        self.metrics[stage.name] = done.metrics
+        self._update(done, note)
+
+
+def _previous_failed(stores: Stores, project: Project) -> Run:
+    for run in stores.runs.list_runs(project=str(project.root), limit=50):
+        if run.status in ("failed", "interrupted"):
+            return run
+        if run.status == "succeeded":
+            break
+    raise InvalidInputError(
+        "nothing to resume: the latest run of this project did not fail",
+        hint="`shipyard runs list` shows the runs; `shipyard run` starts a new one",
+    )
+
+
+def run_pipeline(stores: Stores, project: Project, options: RunOptions, reporter: Reporter) -> Run:
+    """Run the project's pipeline and return the finished run (or raise, with it recorded)."""
+    stages = plan(project.spec, to=options.to)
+    unknown = options.force - {s.name for s in stages}
+    if unknown:
+        raise InvalidInputError(
+            f"--force names stage(s) not in this run: {', '.join(sorted(unknown))}",
+            hint=f"the stages are: {', '.join(s.name for s in stages)}",
+        )
+    git = git_state(project.root)
+    if options.require_clean and git is not None and git.dirty:
+        raise ShipyardError(
+            f"the work tree at {project.root} has uncommitted changes; --require-clean refuses "
+            "to run",
+            hint="commit or stash the changes (a run records the commit it came from)",
+        )
+    params = dict(project.spec.train.params) if project.spec.train else {}
+    trigger = options.trigger
+    if options.resume:
+        previous = _previous_failed(stores, project)
+        params = dict(previous.params)
+        trigger = f"resume of {previous.id}"
+    params.update(options.params)
+    run = Run(
+        id=new_run_id(),
+        project=str(project.root),
+        model=project.spec.model.name,
+        status="running",
+        started_at=utc_now(),
+        finished_at=None,
+        actor=current_actor(),
+        trigger=trigger,
+        git_commit=git.commit if git else None,
+        git_branch=git.branch if git else None,
+        git_dirty=git.dirty if git else None,
+        params=params,
+        error=None,
+        stages=tuple(StageRun(s.name) for s in stages),
+    )
+    stores.runs.create_run(run)
+    reporter.run_started(run)
+    pipeline = _Pipeline(stores, project, reporter, run)
+    env = environment()
+    with _sigterm_as_interrupt():
+        try:
+            for stage in stages:
+                pipeline.current = StageRun(stage.name)
+                pipeline.stage(stage, stage.name in options.force, env)
+        except BaseException as err:
+            _close_failed(pipeline, stages, err)
+            raise
+    final = stores.runs.finish_run(run.id, "succeeded", None)
+    reporter.run_finished(final)
+    return final
+
+
+def _close_failed(pipeline: _Pipeline, stages: list[StagePlan], err: BaseException) -> None:
+    """Record how the run ended: the stage that stopped it, and the stages never reached."""
+    interrupted = isinstance(err, KeyboardInterrupt)
+    message = "interrupted" if interrupted else getattr(err, "message", None) or repr(err)
+    stores, run_id = pipeline.stores, pipeline.run.id
+    current = pipeline.current
+    failed = replace(
+        current,
+        status="interrupted" if interrupted else "failed",
+        finished_at=utc_now(),
+        log_digest=pipeline._log_digest(current.name),
+        error=message,
+    )
+    pipeline._update(failed, message)
+    position = [s.name for s in stages].index(current.name)
+    for later in stages[position + 1 :]:
+        stores.runs.update_stage(run_id, StageRun(later.name, "skipped"))
+    final = stores.runs.finish_run(run_id, "interrupted" if interrupted else "failed", message)
+    pipeline.reporter.run_finished(final)

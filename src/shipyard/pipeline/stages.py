@@ -1,0 +1,182 @@
+"""What each kind of stage does when it runs: user commands, training, registration."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard import tracking
+from shipyard.aliases import set_alias
+from shipyard.errors import ShipyardError
+from shipyard.pipeline.execute import run_command
+from shipyard.pipeline.outputs import save_outputs
+from shipyard.pipeline.plan import StagePlan
+from shipyard.project import Project, read_metrics_file, register_options
+from shipyard.registry import register
+from shipyard.store import Stores
+
+
+class StageFailed(ShipyardError):
+    """A stage did not produce what it should; ``tail`` holds its last output lines."""
+
+    def __init__(self, stage: str, message: str, tail: tuple[str, ...] = ()) -> None:
+        hint = None
+        if tail:
+            hint = "last lines of its output:\n    " + "\n    ".join(tail)
+        super().__init__(f"stage {stage!r} failed: {message}", hint=hint)
+        self.stage = stage
+
+
+@dataclass(slots=True)
+class StageContext:
+    """What a stage gets from the run around it."""
+
+    run_id: str
+    project: Project
+    stores: Stores
+    params: dict[str, Any]
+    run_dir: Path
+    on_line: Callable[[str], None]
+    upstream_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    dep_digests: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    """What a successful stage leaves behind."""
+
+    outputs: dict[str, str]
+    metrics: dict[str, float]
+    note: str = ""
+    reused: bool = False  # it found its result already made (the registry had the version)
+
+
+def _clear_outputs(root: Path, outs: tuple[str, ...]) -> None:
+    """Remove declared outputs first: a command that writes nothing must not pass on old files."""
+    for out in outs:
+        path = root / out
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _run(
+    stage: StagePlan,
+    ctx: StageContext,
+    command: str | list[str],
+    env: dict[str, str],
+    timeout: float | None,
+) -> None:
+    log = ctx.run_dir / f"{stage.name}.log"
+    outcome = run_command(
+        command, cwd=ctx.project.root, env=env, log=log, timeout=timeout, on_line=ctx.on_line
+    )
+    if outcome.returncode is None:
+        raise StageFailed(stage.name, f"timed out after {timeout:g} s", outcome.tail)
+    if outcome.returncode != 0:
+        raise StageFailed(
+            stage.name, f"its command exited with code {outcome.returncode}", outcome.tail
+        )
+
+
+def _base_env(ctx: StageContext) -> dict[str, str]:
+    env = dict(os.environ)
+    env["SHIPYARD_RUN_ID"] = ctx.run_id
+    env["PYTHONUNBUFFERED"] = "1"  # so output streams line by line
+    return env
+
+
+def run_user_stage(stage: StagePlan, ctx: StageContext, timeout: float | None) -> StageResult:
+    """Run the command; every declared output must exist afterwards."""
+    root = ctx.project.root
+    _clear_outputs(root, stage.outs)
+    _run(stage, ctx, stage.command or "", _base_env(ctx), timeout)
+    missing = [out for out in stage.outs if not (root / out).exists()]
+    if missing:
+        raise StageFailed(
+            stage.name, f"it did not write its declared output(s): {', '.join(missing)}"
+        )
+    return StageResult(save_outputs(root, stage.outs, ctx.stores.artifacts), {})
+
+
+def _tracked(run_dir: Path, name: str) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    path = run_dir / name
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                merged.update(json.loads(line))
+    return merged
+
+
+def run_train_stage(stage: StagePlan, ctx: StageContext, timeout: float | None) -> StageResult:
+    """Run the training command or function with the run's params; collect model and metrics."""
+    root = ctx.project.root
+    train = ctx.project.spec.train
+    assert train is not None
+    tracking_dir = ctx.run_dir / "train"
+    shutil.rmtree(tracking_dir, ignore_errors=True)
+    tracking_dir.mkdir(parents=True)
+    _clear_outputs(root, stage.outs)
+    env = _base_env(ctx)
+    env["SHIPYARD_PARAMS"] = json.dumps(ctx.params)
+    env[tracking.RUN_DIR_ENV] = str(tracking_dir)
+    env[tracking.MODEL_PATH_ENV] = str(ctx.project.model_path)
+    command: str | list[str]
+    if stage.function is not None:
+        module, function = stage.function.split(":")
+        code = (
+            f"import importlib, sys; sys.path.insert(0, '.'); "
+            f"importlib.import_module({module!r}).{function}()"
+        )
+        command = [sys.executable, "-c", code]
+    else:
+        command = stage.command or ""
+    _run(stage, ctx, command, env, timeout)
+    if not ctx.project.model_path.exists():
+        raise StageFailed(
+            stage.name,
+            f"training finished but wrote no model at {ctx.project.spec.model.path}",
+        )
+    metrics: dict[str, float] = {}
+    metrics_file = root / train.metrics
+    if metrics_file.is_file():
+        metrics.update(read_metrics_file(metrics_file))
+    metrics.update({k: float(v) for k, v in _tracked(tracking_dir, tracking.METRICS_FILE).items()})
+    logged = _tracked(tracking_dir, tracking.PARAMS_FILE)
+    if logged:
+        ctx.params.update(logged)
+    outputs = save_outputs(root, stage.outs, ctx.stores.artifacts)
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+    return StageResult(outputs, metrics, note=shown)
+
+
+def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
+    """Register the trained model with the run's lineage and move the spec's alias to it."""
+    name, source, options = register_options(ctx.project)
+    metrics = ctx.upstream_metrics.get("train", {})
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        raise StageFailed(
+            stage.name, f"metric(s) {', '.join(bad)} are not finite numbers; nothing was registered"
+        )
+    options.params = dict(ctx.params)
+    options.metrics = dict(metrics)
+    options.tags = {**options.tags, "shipyard.run": ctx.run_id}
+    options.data_digests = dict(ctx.dep_digests)
+    result = register(ctx.stores, source, name, options)
+    alias = ctx.project.spec.register_stage.alias
+    version = result.version.version
+    set_alias(ctx.stores, name, alias, version, reason=f"pipeline run {ctx.run_id}")
+    verb = "registered" if result.created else "already registered:"
+    return StageResult(
+        {}, {}, note=f"{verb} {name} v{version} ({alias})", reused=not result.created
+    )

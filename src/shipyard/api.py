@@ -36,6 +36,22 @@ def params(start: Path | None = None) -> dict[str, Any]:
     return values
 
 
+def holdout_split(features: Any, labels: Any, start: Path | None = None) -> tuple[Any, ...]:
+    """``x_train, x_holdout, y_train, y_holdout`` — the split the validate stage scores on.
+
+    Training on the first part keeps the holdout unseen, so the candidate and the
+    champion are compared on data neither was fitted to. The fraction and seed come
+    from the spec's ``validate`` section (0.25 and 0 without one).
+    """
+    from shipyard.spec import find_spec, load_spec
+    from shipyard.validation.worker import holdout_split as split
+
+    found = find_spec((start or Path.cwd()).resolve())
+    spec = load_spec(found).validate_stage if found else None
+    fraction, seed = (spec.holdout, spec.seed) if spec else (0.25, 0)
+    return split(features, labels, fraction, seed)
+
+
 def load_model(
     ref: str, *, home: str | Path | None = None, trust: TrustPolicy | None = None
 ) -> Predictor:

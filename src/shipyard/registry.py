@@ -137,7 +137,8 @@ def content_digest(flavor: str, entrypoint: str, artifacts: list[ArtifactRef]) -
     return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
-def _choose_flavor(source: Path, options: RegisterOptions) -> tuple[str, str]:
+def choose_flavor(source: Path, options: RegisterOptions) -> tuple[str, str]:
+    """The flavor and entrypoint of a model: as given, else detected from its files."""
     if options.flavor is None:
         flavor, detected = detect_flavor(source)
         return flavor, options.entrypoint or detected
@@ -159,7 +160,7 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     """
     check_model_name(name)
     root, files = _model_files(source)
-    flavor_name, entrypoint = _choose_flavor(source, options)
+    flavor_name, entrypoint = choose_flavor(source, options)
     _check_entrypoint(flavor_name, entrypoint, files)
     _check_values(options)
     # Known content returns its version before any costly step (signature inference

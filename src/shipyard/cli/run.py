@@ -92,7 +92,8 @@ class LiveReporter:
         )
 
     def stage_finished(self, stage: StageRun, note: str) -> None:
-        seconds = time.monotonic() - self.started.get(stage.name, time.monotonic())
+        began = self.started.get(stage.name)
+        seconds = None if began is None else time.monotonic() - began
         self.rows[stage.name] = (stage.status, seconds, note)
 
     def run_finished(self, run: Run) -> None:

@@ -17,7 +17,16 @@ from typing import Literal
 from shipyard.errors import SpecError
 from shipyard.spec import ProjectSpec
 
-Kind = Literal["user", "train", "register"]
+Kind = Literal["user", "train", "validate", "register"]
+
+
+REPORT_DIR = ".shipyard/reports"
+VALIDATE_OUTS = (
+    f"{REPORT_DIR}/validate.json",
+    f"{REPORT_DIR}/validate.md",
+    f"{REPORT_DIR}/confusion.png",
+    f"{REPORT_DIR}/comparison.png",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +74,22 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
                 retries=t.retries,
             )
         )
-        stages.append(StagePlan("register", "register", after=("train",)))
+        last = "train"
+        if spec.validate_stage is not None:
+            v = spec.validate_stage
+            stages.append(
+                StagePlan(
+                    "validate",
+                    "validate",
+                    deps=tuple(v.deps or ["*.py"]),
+                    outs=VALIDATE_OUTS,
+                    after=("train",),
+                    timeout=v.timeout,
+                    retries=v.retries,
+                )
+            )
+            last = "validate"
+        stages.append(StagePlan("register", "register", after=(last,)))
     return stages
 
 

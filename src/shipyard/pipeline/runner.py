@@ -21,20 +21,24 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Protocol
 
-from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.lineage import current_actor, git_state, pinned_requirements, python_version
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs
 from shipyard.pipeline.plan import StagePlan, plan
 from shipyard.pipeline.stages import (
+    GateFailed,
     StageContext,
     StageFailed,
     StageResult,
     run_register_stage,
     run_train_stage,
     run_user_stage,
+    run_validate_stage,
 )
 from shipyard.project import Project
+from shipyard.refs import ModelRef
+from shipyard.registry import resolve
 from shipyard.store import CacheEntry, Run, StageRun, Stores
 from shipyard.store.sqlite_db import utc_now
 
@@ -124,6 +128,16 @@ class _Pipeline:
         if note is not None:
             self.reporter.stage_finished(stage, note)
 
+    def _champion(self) -> str | None:
+        """The content of the version validation compares against: a new champion re-runs it."""
+        spec = self.project.spec
+        assert spec.validate_stage is not None
+        ref = ModelRef(spec.model.name, alias=spec.validate_stage.champion)
+        try:
+            return resolve(self.stores, ref).content_digest
+        except NotFoundError:
+            return None
+
     def _log_digest(self, name: str) -> str | None:
         log = self.run_dir / f"{name}.log"
         return self.stores.artifacts.put_file(log).digest if log.is_file() else None
@@ -145,9 +159,11 @@ class _Pipeline:
                     return run_train_stage(stage, ctx, stage.timeout), attempt + 1
                 if stage.kind == "register":
                     return run_register_stage(stage, ctx), attempt + 1
+                if stage.kind == "validate":
+                    return run_validate_stage(stage, ctx, stage.timeout), attempt + 1
                 return run_user_stage(stage, ctx, stage.timeout), attempt + 1
             except StageFailed as err:
-                if attempt == stage.retries:
+                if attempt == stage.retries or isinstance(err, GateFailed):
                     raise
                 delay = min(2.0**attempt, _MAX_BACKOFF_S)
                 self.reporter.line(stage.name, f"[shipyard] {err.message}; retry in {delay:g} s")
@@ -164,6 +180,7 @@ class _Pipeline:
             deps=deps,
             environment=env,
             upstream={name: self.outputs[name] for name in stage.upstream},
+            extra={"champion": self._champion()} if stage.kind == "validate" else None,
         )
         started = StageRun(stage.name, "running", fp, utc_now())
         self._update(started)
@@ -285,6 +302,6 @@ def _close_failed(pipeline: _Pipeline, stages: list[StagePlan], err: BaseExcepti
     pipeline._update(failed, message)
     position = [s.name for s in stages].index(current.name)
     for later in stages[position + 1 :]:
-        stores.runs.update_stage(run_id, StageRun(later.name, "skipped"))
+        pipeline._update(StageRun(later.name, "skipped"), "")
     final = stores.runs.finish_run(run_id, "interrupted" if interrupted else "failed", message)
     pipeline.reporter.run_finished(final)

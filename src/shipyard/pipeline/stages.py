@@ -15,23 +15,33 @@ from typing import Any
 from shipyard import tracking
 from shipyard.aliases import set_alias
 from shipyard.errors import ShipyardError
+from shipyard.jsonio import to_data
 from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
-from shipyard.pipeline.plan import StagePlan
+from shipyard.pipeline.plan import REPORT_DIR, StagePlan
 from shipyard.project import Project, read_metrics_file, register_options
-from shipyard.registry import register
+from shipyard.registry import choose_flavor, register
 from shipyard.store import Stores
+from shipyard.validation.gates import Verdict, evaluate, parse_gate
+from shipyard.validation.report import markdown
 
 
 class StageFailed(ShipyardError):
     """A stage did not produce what it should; ``tail`` holds its last output lines."""
 
-    def __init__(self, stage: str, message: str, tail: tuple[str, ...] = ()) -> None:
-        hint = None
+    def __init__(
+        self, stage: str, message: str, tail: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
         if tail:
             hint = "last lines of its output:\n    " + "\n    ".join(tail)
         super().__init__(f"stage {stage!r} failed: {message}", hint=hint)
         self.stage = stage
+
+
+class GateFailed(StageFailed):
+    """The candidate did not pass its quality gates (exit code 3, documented)."""
+
+    exit_code = 3
 
 
 @dataclass(slots=True)
@@ -91,6 +101,9 @@ def _base_env(ctx: StageContext) -> dict[str, str]:
     env = dict(os.environ)
     env["SHIPYARD_RUN_ID"] = ctx.run_id
     env["PYTHONUNBUFFERED"] = "1"  # so output streams line by line
+    # `python` in a stage command is the interpreter running Shipyard: the environment
+    # that the fingerprints record is the one the stage really runs in.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 
@@ -159,10 +172,93 @@ def run_train_stage(stage: StagePlan, ctx: StageContext, timeout: float | None) 
     return StageResult(outputs, metrics, note=shown)
 
 
+def _gate_table(verdicts: list[Verdict]) -> str:
+    rows = [("gate", "required", "got", "")] + [
+        (
+            v.gate,
+            v.required,
+            "-" if v.got is None else f"{v.got:.4g}",
+            "pass" if v.passed else f"FAIL{' (' + v.note + ')' if v.note else ''}",
+        )
+        for v in verdicts
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(
+        "    "
+        + "  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True))
+        + "  "
+        + r[3]
+        for r in rows
+    )
+
+
+def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | None) -> StageResult:
+    """Cross-validate, score candidate and champion on one holdout, then judge the gates."""
+    root = ctx.project.root
+    spec = ctx.project.spec.validate_stage
+    assert spec is not None
+    name, source, options = register_options(ctx.project)
+    flavor, entrypoint = choose_flavor(source, options)
+    files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+    _clear_outputs(root, stage.outs)
+    report_dir = root / REPORT_DIR
+    report_dir.mkdir(parents=True, exist_ok=True)
+    result_path = report_dir / "validate.json"
+    config = {
+        "project": str(root),
+        "data": spec.data,
+        "fit": spec.fit,
+        "folds": spec.folds,
+        "holdout": spec.holdout,
+        "seed": spec.seed,
+        "metrics": spec.metrics,
+        "processes": spec.processes or os.cpu_count() or 1,
+        "params": ctx.params,
+        "trust": list(ctx.project.spec.model.trust),
+        "home": str(ctx.stores.home),
+        "champion": f"{name}@{spec.champion}",
+        "output": str(result_path),
+        "candidate": {
+            "flavor": flavor,
+            "entrypoint": entrypoint,
+            "root": str(source.parent if source.is_file() else source),
+            "size_bytes": sum(f.stat().st_size for f in files),
+        },
+    }
+    config_path = ctx.run_dir / "validate-config.json"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "shipyard.validation.worker", str(config_path)]
+    _run(stage, ctx, command, _base_env(ctx), timeout)
+    result = json.loads(result_path.read_text())
+    cv = (result.get("cv") or {}).get("metrics", {})
+    candidate = {**result["candidate"], **{f"cv.{k}": s["mean"] for k, s in cv.items()}}
+    champion = (result.get("champion") or {}).get("metrics")
+    verdicts = [evaluate(parse_gate(text), candidate, champion) for text in spec.gates]
+    result["gates"] = [to_data(v) for v in verdicts]
+    result_path.write_text(json.dumps(result, indent=2))
+    (report_dir / "validate.md").write_text(markdown(result, verdicts, ctx.run_id))
+    outputs = save_outputs(root, stage.outs, ctx.stores.artifacts)
+    failed = [v for v in verdicts if not v.passed]
+    if failed:
+        raise GateFailed(
+            stage.name,
+            f"{len(failed)} of {len(verdicts)} quality gate(s) failed; nothing was registered "
+            f"(report: {REPORT_DIR}/validate.md)",
+            hint="gates:\n" + _gate_table(verdicts),
+        )
+    metrics = {f"validate.{k}": v for k, v in result["candidate"].items()}
+    for key, stats in cv.items():
+        metrics[f"cv.{key}"] = stats["mean"]
+        metrics[f"cv.{key}.std"] = stats["std"]
+    note = ", ".join(f"{v.metric} {v.got:.4g}" for v in verdicts if v.got is not None)
+    return StageResult(outputs, metrics, note=f"gates passed: {note}" if verdicts else "validated")
+
+
 def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     """Register the trained model with the run's lineage and move the spec's alias to it."""
     name, source, options = register_options(ctx.project)
-    metrics = ctx.upstream_metrics.get("train", {})
+    metrics = {**ctx.upstream_metrics.get("train", {}), **ctx.upstream_metrics.get("validate", {})}
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
     if bad:
         raise StageFailed(

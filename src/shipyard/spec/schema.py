@@ -30,7 +30,7 @@ Duration = Annotated[
     WithJsonSchema({"type": ["string", "number"], "examples": ["30s", "5m", "1h"]}),
 ]
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-BUILTIN_STAGES = ("train", "register")
+BUILTIN_STAGES = ("train", "validate", "register")
 
 
 class _Strict(BaseModel):
@@ -114,6 +114,62 @@ class TrainSpec(StageOptions):
         return self
 
 
+_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class ValidateSpec(StageOptions):
+    """How the trained model is validated before it may be registered."""
+
+    data: str = Field(description="`module:function` returning (features, labels) for validation.")
+    fit: str | None = Field(
+        default=None,
+        description="`module:function(params)` returning an unfitted estimator for k-fold "
+        "cross-validation; omitted for scikit-learn, the trained model is cloned.",
+    )
+    folds: int = Field(default=5, ge=0, le=50, description="k of k-fold CV (0: no CV).")
+    holdout: float = Field(
+        default=0.25, gt=0, lt=1, description="Fraction held out to score candidate and champion."
+    )
+    seed: int = Field(default=0, description="Seed of the holdout split and the folds.")
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
+    processes: int | None = Field(
+        default=None, ge=1, le=64, description="Folds run at once (default: one per CPU)."
+    )
+    champion: str = Field(
+        default="production",
+        description="Alias of the version the candidate must not be worse than.",
+    )
+    gates: list[str] = Field(
+        default_factory=list,
+        description="Quality gates, e.g. `accuracy >= 0.95`, `accuracy >= champion - 0.005`, "
+        "`cv.f1_macro >= 0.9`, `size_mb <= 50`, `latency_p95_ms <= 5`.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ValidateSpec:
+        from shipyard.validation.gates import parse_gate
+        from shipyard.validation.metrics import MEASURED, PREDICTION_METRICS
+
+        for name in ("data", "fit"):
+            value = getattr(self, name)
+            if value is not None and not _FUNCTION.match(value):
+                raise ValueError(f"{name} {value!r} is not of the form module:function")
+        unknown = [m for m in self.metrics if m not in PREDICTION_METRICS]
+        if unknown:
+            raise ValueError(
+                f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(PREDICTION_METRICS)}"
+            )
+        known = {*self.metrics, *MEASURED, *(f"cv.{m}" for m in self.metrics)}
+        for text in self.gates:
+            gate = parse_gate(text)
+            if gate.metric not in known:
+                raise ValueError(
+                    f"gate {text!r} names metric {gate.metric!r}, which validation does not "
+                    f"compute; it computes: {', '.join(sorted(known))}"
+                )
+        return self
+
+
 class UserStage(StageOptions):
     """A stage of the user's own: a command with declared inputs and outputs."""
 
@@ -150,7 +206,8 @@ class ProjectSpec(_Strict):
     stages: dict[str, UserStage] = Field(
         default_factory=dict, description="Your own stages, by name, beside the built-in ones."
     )
-    # `register` would shadow pydantic's BaseModel.register; the key in the file is `register`.
+    # `validate` and `register` would shadow BaseModel attributes; the file's keys keep the names.
+    validate_stage: ValidateSpec | None = Field(default=None, alias="validate")
     register_stage: RegisterSpec = Field(default_factory=RegisterSpec, alias="register")
 
     @field_validator("stages")

@@ -1,0 +1,1 @@
+"""Validation: k-fold cross-validation, holdout scores for candidate and champion, quality gates."""

@@ -1,0 +1,84 @@
+"""The digits example's pipeline end to end: 5-fold CV, gates, champion vs challenger."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import Result, git, git_repo
+from shipyard.store import open_stores
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    project = git_repo(tmp_path / "digits")
+    shutil.copytree(
+        ROOT / "examples" / "digits",
+        project,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
+    )
+    (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "digits")
+    monkeypatch.chdir(project)
+    return project
+
+
+def stage_statuses(home: Path) -> dict[str, str]:
+    stores = open_stores(home)
+    try:
+        return {s.name: s.status for s in stores.runs.list_runs(limit=1)[0].stages}
+    finally:
+        stores.close()
+
+
+def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
+    cli: Callable[..., Result], digits: Path, home: Path
+) -> None:
+    first = cli("run")
+    assert first.code == 0, first.err
+    assert "registered digits v1 (candidate)" in first.out
+    version = json.loads(cli("models", "show", "digits@candidate", "--json").out)
+    assert version["metrics"]["cv.accuracy"] > 0.94
+    assert version["metrics"]["validate.accuracy"] > 0.95
+    reports = digits / ".shipyard" / "reports"
+    assert {p.name for p in reports.iterdir()} == {
+        "validate.json",
+        "validate.md",
+        "confusion.png",
+        "comparison.png",
+    }
+    assert (reports / "confusion.png").read_bytes().startswith(b"\x89PNG")
+    assert "| `accuracy >= 0.95` |" in (reports / "validate.md").read_text()
+
+    assert cli("alias", "set", "digits", "production", "1").code == 0
+    worse = cli("run", "--param", "C=0.0005")
+    assert worse.code == 3
+    assert "quality gate(s) failed; nothing was registered" in worse.err
+    assert "accuracy >= champion - 0.005" in worse.err and "FAIL" in worse.err
+    assert stage_statuses(home) == {
+        "train": "succeeded",
+        "validate": "failed",
+        "register": "skipped",
+    }
+    versions = json.loads(cli("models", "versions", "digits", "--json").out)
+    assert [v["version"] for v in versions] == [1]
+    assert "champion v1" in (reports / "validate.md").read_text()
+
+    # back to the spec's params: training is cached, validation re-runs (a champion appeared)
+    again = cli("run")
+    assert again.code == 0, again.err
+    assert stage_statuses(home) == {
+        "train": "cached",
+        "validate": "succeeded",
+        "register": "cached",
+    }
+    assert cli("run").code == 0
+    assert set(stage_statuses(home).values()) == {"cached"}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The digits example end to end, as far as Shipyard goes today:
-# train → register with lineage → alias → roll back → audit → load the production model back.
+# The digits example end to end, as far as Shipyard goes today: the pipeline
+# (train → validate with 5-fold CV and gates → register), champion vs challenger,
+# caching, aliases and rollback, the audit log, and the production model loaded back.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -12,27 +13,41 @@ rm -rf "$SHIPYARD_HOME"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. train the digits model (C=0.1) and register it as production"
-python train.py
-shipyard register --alias production --reason "first release"
+step "1. run the pipeline: train, validate (5-fold CV, quality gates), register the candidate"
+shipyard run
 
-step "2. train a challenger (C=1.0) and register it"
-SHIPYARD_PARAMS='{"C": 1.0}' python train.py
-shipyard register --param C=1.0 --alias production --reason "challenger: higher C"
+step "2. run it again with nothing changed: every stage is cached"
+time shipyard run
+shipyard alias set digits production 1 --reason "first release"
 
-step "3. the registry"
+step "3. a worse challenger (C=0.0005) is stopped at the gate: exit code 3, nothing registered"
+if shipyard run --param C=0.0005; then
+  echo "the worse model passed the gates: that is a bug" >&2
+  exit 1
+else
+  code=$?
+  [ "$code" -eq 3 ] || { echo "expected exit code 3, got $code" >&2; exit 1; }
+  echo "stopped at the gate (exit code $code)"
+fi
+
+step "4. a challenger within 0.005 of the champion (C=1.0) passes and becomes the candidate"
+shipyard run --param C=1.0
+shipyard alias set digits production 2 --reason "challenger promoted"
+
+step "5. the registry, the runs and the validation report"
 shipyard models versions digits
-shipyard models show digits production
+shipyard runs list
+sed -n '1,12p' .shipyard/reports/validate.md
 
-step "4. roll production back, then read the alias history and the audit log"
+step "6. roll production back, then read the alias history and the audit log"
 shipyard alias rollback digits production --reason "demo: roll back to the first release"
 shipyard alias history digits production
-shipyard events --model digits
+shipyard events --model digits --limit 12
 
-step "5. every stored artifact still matches its sha256"
+step "7. every stored artifact still matches its sha256"
 shipyard models verify digits
 
-step "6. load digits@production from the registry (digest-verified) and predict"
+step "8. load digits@production from the registry (digest-verified) and predict"
 python - <<'PY'
 import numpy as np
 from sklearn.datasets import load_digits
@@ -48,11 +63,12 @@ PY
 
 step "done"
 cat <<TXT
-The demo's registry is in $SHIPYARD_HOME. Explore it:
+The demo's registry is in $SHIPYARD_HOME; the validation report in $here/.shipyard/reports/.
+Explore it:
   export SHIPYARD_HOME=$SHIPYARD_HOME PATH=$root/.venv/bin:\$PATH
-  shipyard models list
+  shipyard runs list
+  shipyard runs show RUN_ID
   shipyard models show digits 2 --json
-  shipyard alias set digits staging 2 --reason "try it"
   shipyard events --json
 Start your own project with:  shipyard init my-model
 TXT

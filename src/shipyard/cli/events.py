@@ -30,6 +30,14 @@ def summarize(event: Event) -> str:
         why = f" — {data['reason']}" if data.get("reason") else ""
         moved = f"{_version(data.get('from_version'))} → {_version(data.get('to_version'))}"
         return f"{data.get('alias')}: {moved}{why}"
+    if event.kind == "run.started":
+        commit = str(data.get("git_commit") or "")[:8]
+        return f"run {data.get('run')} ({data.get('trigger')})" + (
+            f" at {commit}" if commit else ""
+        )
+    if event.kind == "run.finished":
+        error = f": {data['error']}" if data.get("error") else ""
+        return f"run {data.get('run')} {data.get('status')}{error}"
     if event.kind == "model.version.registered":
         parts = [f"content {short(data.get('content_digest'))}"]
         if data.get("git_commit"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from shipyard import __version__
-from shipyard.cli import alias, models, spec
+from shipyard.cli import alias, hooks, models, spec
 from shipyard.cli.common import SETTINGS, err_console
 from shipyard.cli.events import events_cmd
 from shipyard.cli.project import init, register_cmd
@@ -62,6 +62,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(alias.app, name="alias")
 app.command("run")(run_cmd)
 app.add_typer(runs_app, name="runs")
+app.add_typer(hooks.app, name="hooks")
 app.command("events")(events_cmd)
 app.add_typer(spec.app, name="spec")
 

@@ -9,6 +9,7 @@ last stage and is a single transaction.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import secrets
 import signal
@@ -230,8 +231,33 @@ def _previous_failed(stores: Stores, project: Project) -> Run:
     )
 
 
+@contextmanager
+def _project_lock(project: Project, reporter: Reporter) -> Iterator[None]:
+    """One run at a time per work tree: stages write the same output files.
+
+    A second run (a commit hook firing while you run by hand) waits its turn.
+    """
+    path = project.root / ".shipyard" / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            reporter.line("-", "[shipyard] another run of this project is in progress: waiting")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def run_pipeline(stores: Stores, project: Project, options: RunOptions, reporter: Reporter) -> Run:
     """Run the project's pipeline and return the finished run (or raise, with it recorded)."""
+    with _project_lock(project, reporter):
+        return _run_locked(stores, project, options, reporter)
+
+
+def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter: Reporter) -> Run:
     stages = plan(project.spec, to=options.to)
     unknown = options.force - {s.name for s in stages}
     if unknown:

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from shipyard import __version__
-from shipyard.cli import alias, hooks, models, spec
+from shipyard.cli import alias, ci, hooks, models, spec
 from shipyard.cli.common import SETTINGS, err_console
 from shipyard.cli.events import events_cmd
 from shipyard.cli.project import init, register_cmd
@@ -63,6 +63,7 @@ app.add_typer(alias.app, name="alias")
 app.command("run")(run_cmd)
 app.add_typer(runs_app, name="runs")
 app.add_typer(hooks.app, name="hooks")
+app.add_typer(ci.app, name="ci")
 app.command("events")(events_cmd)
 app.add_typer(spec.app, name="spec")
 

@@ -73,7 +73,7 @@ def test_gitlab_ci_parses_and_its_commands_run(cli: Cli, repo: Path, home: Path)
     commands = " && ".join([*job["before_script"], *job["script"]])
     run_shell(commands, repo, home, CI_PIPELINE_SOURCE="merge_request_event")
     run_shell(commands, repo, home, CI_PIPELINE_SOURCE="push")
-    assert stage_names(home, cli) == [["train", "register"], ["train"]]
+    assert stage_names(home, cli) == [["train", "package", "register"], ["train"]]
     assert json.loads(cli("models", "show", "toy@candidate", "--json").out)["version"] == 1
 
 
@@ -85,7 +85,7 @@ def test_jenkinsfile_parses_and_its_commands_run(cli: Cli, repo: Path, home: Pat
     assert [directory for directory, _ in steps] == ["models/toy"] * 3
     for _, command in steps:  # install, gates (change requests), whole pipeline (branches)
         run_shell(command.replace("python3 ", f"{sys.executable} "), repo / "models" / "toy", home)
-    assert stage_names(home, cli) == [["train", "register"], ["train"]]
+    assert stage_names(home, cli) == [["train", "package", "register"], ["train"]]
 
 
 def test_ci_init_refuses_to_overwrite_and_names_providers(cli: Cli, repo: Path) -> None:

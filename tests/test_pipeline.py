@@ -22,6 +22,7 @@ import pytest
 from conftest import Result, git, git_repo
 from shipyard.jsonio import to_data
 from shipyard.store import open_stores
+from shipyard.store.artifacts import file_digest
 
 Cli = Callable[..., Result]
 
@@ -88,7 +89,7 @@ def test_first_run_trains_registers_and_moves_candidate(
     assert "registered toy v1 (candidate)" in result.out
     [run] = runs(home)
     assert run["status"] == "succeeded"
-    assert statuses(run) == {"train": "succeeded", "register": "succeeded"}
+    assert statuses(run) == {"train": "succeeded", "package": "succeeded", "register": "succeeded"}
     version = json.loads(cli("models", "show", "toy@candidate", "--json").out)
     assert version["metrics"] == {"accuracy": 0.53}
     assert version["params"] == {"scale": 2}
@@ -106,7 +107,7 @@ def test_second_run_with_no_change_is_cached_and_registers_nothing(
     again = cli("run")
     assert again.code == 0, again.err
     latest = runs(home)[0]
-    assert statuses(latest) == {"train": "cached", "register": "cached"}
+    assert statuses(latest) == {"train": "cached", "package": "cached", "register": "cached"}
     assert (project / "model" / "model.py").is_file()
     versions = json.loads(cli("models", "versions", "toy", "--json").out)
     assert [v["version"] for v in versions] == [1]
@@ -135,7 +136,11 @@ def test_to_stops_after_a_stage_and_force_reruns_one(cli: Cli, project: Path, ho
     assert statuses(runs(home)[0]) == {"train": "succeeded"}
     assert json.loads(cli("models", "list", "--json").out) == []
     assert cli("run", "--force", "train").code == 0
-    assert statuses(runs(home)[0]) == {"train": "succeeded", "register": "succeeded"}
+    assert statuses(runs(home)[0]) == {
+        "train": "succeeded",
+        "package": "succeeded",
+        "register": "succeeded",
+    }
     assert cli("run", "--force", "nope").code == 2
 
 
@@ -151,7 +156,7 @@ def test_failing_training_shows_log_tail_marks_run_failed_and_registers_nothing(
     assert "bad data: row 7" in result.err
     [run] = runs(home)
     assert run["status"] == "failed"
-    assert statuses(run) == {"train": "failed", "register": "skipped"}
+    assert statuses(run) == {"train": "failed", "package": "skipped", "register": "skipped"}
     assert json.loads(cli("models", "list", "--json").out) == []
     shown = cli("runs", "show", str(run["id"])[:15])
     assert "bad data: row 7" in shown.out and "train log" in shown.out
@@ -206,7 +211,7 @@ def test_user_stage_output_feeds_training_and_is_cached(
     spec += "    outs: [extra.txt]\n"
     (project / "shipyard.yaml").write_text(spec)
     assert cli("run").code == 0, cli("runs", "list").out
-    assert list(statuses(runs(home)[0])) == ["prepare", "train", "register"]
+    assert list(statuses(runs(home)[0])) == ["prepare", "train", "package", "register"]
     (project / "extra.txt").unlink()
     assert cli("run").code == 0
     assert set(statuses(runs(home)[0]).values()) == {"cached"}
@@ -284,7 +289,7 @@ def test_sigterm_marks_the_run_interrupted_and_kills_the_command(project: Path, 
     assert proc.wait(timeout=30) == 130
     [run] = runs(home)
     assert run["status"] == "interrupted"
-    assert statuses(run) == {"train": "interrupted", "register": "skipped"}
+    assert statuses(run) == {"train": "interrupted", "package": "skipped", "register": "skipped"}
     leftover = subprocess.run(["pgrep", "-f", "time.sleep\\(60\\)"], capture_output=True)
     assert leftover.stdout == b""
 
@@ -294,3 +299,53 @@ def test_runs_list_shows_recent_runs(cli: Cli, project: Path) -> None:
     listed = cli("runs", "list")
     assert "toy" in listed.out and "succeeded" in listed.out
     assert len(json.loads(cli("runs", "list", "--json").out)) == 1
+
+
+def test_package_builds_a_bundle_with_manifest_pinned_requirements_and_dockerfile(
+    cli: Cli, project: Path, home: Path
+) -> None:
+    spec = SPEC + "package:\n  code: [train.py]\n  requirements: [pyyaml]\n"
+    (project / "shipyard.yaml").write_text(spec)
+    assert cli("run").code == 0
+    bundle = project / ".shipyard" / "bundle"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert (manifest["flavor"], manifest["entrypoint"]) == ("custom", "model:Toy")
+    assert set(manifest["files"]) == {
+        "model/model.py",
+        "code/train.py",
+        "Dockerfile",
+        "requirements.txt",
+    }
+    for rel, digest in manifest["files"].items():
+        assert file_digest(bundle / rel).digest == digest
+    pins = (bundle / "requirements.txt").read_text().splitlines()
+    assert all("==" in pin for pin in pins)
+    assert any(pin.lower().startswith("pyyaml==") for pin in pins)
+    dockerfile = (bundle / "Dockerfile").read_text()
+    assert "USER 10001" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert git(project, "rev-parse", "HEAD") in dockerfile
+    stores = open_stores(home)
+    version = stores.metadata.get_version("toy", 1)
+    manifest_blob = stores.artifacts.read_bytes(version.tags["shipyard.bundle"])
+    stores.close()
+    assert json.loads(manifest_blob) == manifest
+    assert cli("run").code == 0
+    assert statuses(runs(home)[0])["package"] == "cached"
+
+
+def test_training_by_function_with_the_tracking_api(cli: Cli, project: Path) -> None:
+    (project / "trainer.py").write_text(
+        "import runpy\nimport shipyard\n\n"
+        "def main():\n"
+        "    runpy.run_path('train.py')\n"
+        "    shipyard.log_metric('loss', 0.25)\n"
+        "    shipyard.log_params({'optimizer': 'sgd'})\n"
+    )
+    spec = SPEC.replace("command: python train.py", "function: trainer:main")
+    spec = spec.replace("deps: [train.py, data.csv]", "deps: [train.py, trainer.py, data.csv]")
+    (project / "shipyard.yaml").write_text(spec)
+    result = cli("run")
+    assert result.code == 0, result.err
+    version = json.loads(cli("models", "show", "toy", "--json").out)
+    assert version["metrics"] == {"accuracy": 0.53, "loss": 0.25}
+    assert version["params"] == {"scale": 2, "optimizer": "sgd"}

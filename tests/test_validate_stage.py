@@ -66,6 +66,7 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     assert stage_statuses(home) == {
         "train": "succeeded",
         "validate": "failed",
+        "package": "skipped",
         "register": "skipped",
     }
     versions = json.loads(cli("models", "versions", "digits", "--json").out)
@@ -78,6 +79,7 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     assert stage_statuses(home) == {
         "train": "cached",
         "validate": "succeeded",
+        "package": "cached",
         "register": "cached",
     }
     assert cli("run").code == 0

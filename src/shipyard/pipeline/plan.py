@@ -17,10 +17,11 @@ from typing import Literal
 from shipyard.errors import SpecError
 from shipyard.spec import ProjectSpec
 
-Kind = Literal["user", "train", "validate", "register"]
+Kind = Literal["user", "train", "validate", "package", "register"]
 
 
 REPORT_DIR = ".shipyard/reports"
+BUNDLE_DIR = ".shipyard/bundle"
 VALIDATE_OUTS = (
     f"{REPORT_DIR}/validate.json",
     f"{REPORT_DIR}/validate.md",
@@ -43,6 +44,9 @@ class StagePlan:
     timeout: float | None = None
     retries: int = 0
     upstream: tuple[str, ...] = ()  # every stage it directly depends on (set by ``plan``)
+    # Stages whose outputs enter the fingerprint; None: all of ``upstream``. The bundle
+    # follows validation in time but is made from the trained model alone.
+    inputs_from: tuple[str, ...] | None = None
 
 
 def _stages(spec: ProjectSpec) -> list[StagePlan]:
@@ -89,7 +93,17 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
                 )
             )
             last = "validate"
-        stages.append(StagePlan("register", "register", after=(last,)))
+        stages.append(
+            StagePlan(
+                "package",
+                "package",
+                deps=tuple(spec.package.code),
+                outs=(BUNDLE_DIR,),
+                after=tuple(dict.fromkeys(("train", last))),
+                inputs_from=("train",),
+            )
+        )
+        stages.append(StagePlan("register", "register", after=("package",)))
     return stages
 
 

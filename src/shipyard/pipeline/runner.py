@@ -26,12 +26,13 @@ from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.lineage import current_actor, git_state, pinned_requirements, python_version
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs
-from shipyard.pipeline.plan import StagePlan, plan
+from shipyard.pipeline.plan import BUNDLE_DIR, StagePlan, plan
 from shipyard.pipeline.stages import (
     GateFailed,
     StageContext,
     StageFailed,
     StageResult,
+    run_package_stage,
     run_register_stage,
     run_train_stage,
     run_user_stage,
@@ -153,6 +154,7 @@ class _Pipeline:
             on_line=lambda text: self.reporter.line(stage.name, text),
             upstream_metrics=self.metrics,
             dep_digests=self.deps.get("train", {}),
+            bundle_digest=self.outputs.get("package", {}).get(f"{BUNDLE_DIR}/manifest.json"),
         )
         for attempt in range(stage.retries + 1):
             try:
@@ -160,6 +162,8 @@ class _Pipeline:
                     return run_train_stage(stage, ctx, stage.timeout), attempt + 1
                 if stage.kind == "register":
                     return run_register_stage(stage, ctx), attempt + 1
+                if stage.kind == "package":
+                    return run_package_stage(stage, ctx, self.run.git_commit), attempt + 1
                 if stage.kind == "validate":
                     return run_validate_stage(stage, ctx, stage.timeout), attempt + 1
                 return run_user_stage(stage, ctx, stage.timeout), attempt + 1
@@ -180,7 +184,7 @@ class _Pipeline:
             params=params,
             deps=deps,
             environment=env,
-            upstream={name: self.outputs[name] for name in stage.upstream},
+            upstream={name: self.outputs[name] for name in stage.inputs_from or stage.upstream},
             extra={"champion": self._champion()} if stage.kind == "validate" else None,
         )
         started = StageRun(stage.name, "running", fp, utc_now())

@@ -18,7 +18,7 @@ from shipyard.errors import ShipyardError
 from shipyard.jsonio import to_data
 from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
-from shipyard.pipeline.plan import REPORT_DIR, StagePlan
+from shipyard.pipeline.plan import BUNDLE_DIR, REPORT_DIR, StagePlan
 from shipyard.project import Project, read_metrics_file, register_options
 from shipyard.registry import choose_flavor, register
 from shipyard.store import Stores
@@ -56,6 +56,7 @@ class StageContext:
     on_line: Callable[[str], None]
     upstream_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     dep_digests: dict[str, str] = field(default_factory=dict)
+    bundle_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +256,17 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
     return StageResult(outputs, metrics, note=f"gates passed: {note}" if verdicts else "validated")
 
 
+def run_package_stage(stage: StagePlan, ctx: StageContext, commit: str | None) -> StageResult:
+    """Build the deployable bundle: manifest, model files, code, pinned requirements, Dockerfile."""
+    from shipyard.packaging import build_bundle
+
+    root = ctx.project.root
+    manifest = build_bundle(ctx.project, root / BUNDLE_DIR, commit=commit)
+    outputs = save_outputs(root, stage.outs, ctx.stores.artifacts)
+    digest = outputs[f"{BUNDLE_DIR}/manifest.json"]
+    return StageResult(outputs, {}, note=f"bundle {digest[7:19]}: {len(manifest['files'])} files")
+
+
 def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     """Register the trained model with the run's lineage and move the spec's alias to it."""
     name, source, options = register_options(ctx.project)
@@ -267,6 +279,8 @@ def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     options.params = dict(ctx.params)
     options.metrics = dict(metrics)
     options.tags = {**options.tags, "shipyard.run": ctx.run_id}
+    if ctx.bundle_digest:
+        options.tags["shipyard.bundle"] = ctx.bundle_digest
     options.data_digests = dict(ctx.dep_digests)
     result = register(ctx.stores, source, name, options)
     alias = ctx.project.spec.register_stage.alias

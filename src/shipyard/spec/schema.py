@@ -30,7 +30,7 @@ Duration = Annotated[
     WithJsonSchema({"type": ["string", "number"], "examples": ["30s", "5m", "1h"]}),
 ]
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-BUILTIN_STAGES = ("train", "validate", "register")
+BUILTIN_STAGES = ("train", "validate", "package", "register")
 
 
 class _Strict(BaseModel):
@@ -184,6 +184,21 @@ class UserStage(StageOptions):
     )
 
 
+class PackageSpec(_Strict):
+    """What goes into the deployable bundle beside the model files."""
+
+    code: list[str] = Field(
+        default_factory=list,
+        description="Files or glob patterns of your code that the model needs when it serves "
+        "(a custom model's own directory is always included).",
+    )
+    requirements: list[str] = Field(
+        default_factory=list,
+        description="Extra packages the served model needs; pinned to the installed versions.",
+    )
+    base_image: str = Field(default="python:3.11-slim", description="Base of the Dockerfile.")
+
+
 class RegisterSpec(_Strict):
     """What the register stage does with the new version."""
 
@@ -208,6 +223,7 @@ class ProjectSpec(_Strict):
     )
     # `validate` and `register` would shadow BaseModel attributes; the file's keys keep the names.
     validate_stage: ValidateSpec | None = Field(default=None, alias="validate")
+    package: PackageSpec = Field(default_factory=PackageSpec)
     register_stage: RegisterSpec = Field(default_factory=RegisterSpec, alias="register")
 
     @field_validator("stages")

@@ -1,4 +1,4 @@
-"""The digits example's pipeline end to end: 5-fold CV, gates, champion vs challenger."""
+"""The examples' pipelines end to end: 5-fold CV, gates, champion vs challenger, text input."""
 
 from __future__ import annotations
 
@@ -9,26 +9,32 @@ from pathlib import Path
 
 import pytest
 
+import shipyard
 from conftest import Result, git, git_repo
 from shipyard.store import open_stores
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = git_repo(tmp_path / "digits")
+def example(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of ``examples/NAME`` in a git repository of its own, as the working directory."""
+    project = git_repo(tmp_path / name)
     shutil.copytree(
-        ROOT / "examples" / "digits",
+        ROOT / "examples" / name,
         project,
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
     )
     (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
     git(project, "add", ".")
-    git(project, "commit", "-qm", "digits")
+    git(project, "commit", "-qm", name)
     monkeypatch.chdir(project)
     return project
+
+
+@pytest.fixture
+def digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return example("digits", tmp_path, monkeypatch)
 
 
 def stage_statuses(home: Path) -> dict[str, str]:
@@ -84,3 +90,24 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     }
     assert cli("run").code == 0
     assert set(stage_statuses(home).values()) == {"cached"}
+
+
+def test_sentiment_example_validates_and_registers_a_text_model(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    example("sentiment", tmp_path, monkeypatch)
+    result = cli("run")
+    assert result.code == 0, result.err
+    version = json.loads(cli("models", "show", "sentiment@candidate", "--json").out)
+    assert version["signature"]["inputs"] == [
+        {"name": "input-0", "datatype": "BYTES", "shape": [-1]}
+    ]
+    assert version["metrics"]["cv.accuracy"] >= 0.65
+    model = shipyard.load_model("sentiment@candidate", home=home)
+    predicted = model.predict(
+        [
+            "Profit soared and the dividend was raised",
+            "The firm collapsed into bankruptcy with heavy losses",
+        ]
+    )
+    assert list(predicted) == ["positive", "negative"]

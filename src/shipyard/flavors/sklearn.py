@@ -53,15 +53,16 @@ class SklearnFlavor:
     def signature(self, root: Path, entrypoint: str, trust: TrustPolicy) -> Signature | None:
         """Inputs from ``n_features_in_``; outputs from ``classes_`` (classifiers)."""
         model: Any = self.load(root, entrypoint, trust)
+        classes = getattr(model, "classes_", None)
+        out_type = "FP64" if classes is None else datatype_from_numpy(classes.dtype.name)
+        outputs = (TensorSpec("output-0", out_type, (-1,)),)
+        first = model.steps[0][1] if hasattr(model, "steps") else model
+        if hasattr(first, "build_analyzer"):  # a text vectorizer: one string per row
+            return Signature((TensorSpec("input-0", "BYTES", (-1,)),), outputs)
         n_features = getattr(model, "n_features_in_", None)
         if n_features is None:
             return None
-        classes = getattr(model, "classes_", None)
-        out_type = "FP64" if classes is None else datatype_from_numpy(classes.dtype.name)
-        return Signature(
-            inputs=(TensorSpec("input-0", "FP32", (-1, int(n_features))),),
-            outputs=(TensorSpec("output-0", out_type, (-1,)),),
-        )
+        return Signature((TensorSpec("input-0", "FP32", (-1, int(n_features))),), outputs)
 
 
 FLAVOR = SklearnFlavor()

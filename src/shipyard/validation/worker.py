@@ -98,7 +98,7 @@ def _cross_validate(
 def _latency_p95_ms(model: Any, features: Any, rounds: int = 200) -> float:
     times = []
     for i in range(rounds):
-        row = features[i % len(features)][None, :]
+        row = features[i % len(features) : i % len(features) + 1]  # one row, any shape
         t0 = time.perf_counter()
         model.predict(row)
         times.append(time.perf_counter() - t0)

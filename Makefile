@@ -35,6 +35,7 @@ $(MLFLOW_VENV)/.installed:
 
 bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_registry.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py

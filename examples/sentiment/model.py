@@ -1,4 +1,4 @@
-"""Data and model for the sentiment example: short financial-news sentences, positive or negative."""
+"""Data and model for the sentiment example: short financial-news sentences, labelled by hand."""
 
 from __future__ import annotations
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model import build_model, load_data
 from sklearn.metrics import accuracy_score
 
 import shipyard
-from model import build_model, load_data
 
 
 def main() -> None:

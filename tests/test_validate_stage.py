@@ -78,6 +78,9 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     versions = json.loads(cli("models", "versions", "digits", "--json").out)
     assert [v["version"] for v in versions] == [1]
     assert "champion v1" in (reports / "validate.md").read_text()
+    failed_run = json.loads(cli("runs", "list", "--json").out)[0]["id"]
+    shown = cli("runs", "show", failed_run)
+    assert "accuracy >= champion - 0.005" in shown.out and "FAIL" in shown.out
 
     # back to the spec's params: training is cached, validation re-runs (a champion appeared)
     again = cli("run")

@@ -11,6 +11,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from shipyard import jsonio
 from shipyard.cli.common import (
     JSON_OPTION,
     console,
@@ -23,6 +24,7 @@ from shipyard.cli.common import (
     stores,
     when,
 )
+from shipyard.pipeline import VALIDATE_REPORT
 from shipyard.store import Run, StageRun
 from shipyard.units import format_duration
 
@@ -219,6 +221,11 @@ def show_run(
             for s in run.stages
             if s.log_digest
         }
+        report = next(
+            (s.outputs.get(VALIDATE_REPORT) for s in run.stages if s.outputs.get(VALIDATE_REPORT)),
+            None,
+        )
+        gates = jsonio.loads(opened.artifacts.read_bytes(report)).get("gates", []) if report else []
     if as_json:
         print_json(run)
         return
@@ -248,6 +255,15 @@ def show_run(
             detail,
         )
     console.print(table)
+    if gates:
+        verdicts = new_table("gate", "required", "got", "verdict")
+        for g in gates:
+            got = "-" if g["got"] is None else f"{g['got']:.4g}"
+            verdict = "[green]pass[/]" if g["passed"] else "[red]FAIL[/]"
+            verdicts.add_row(
+                g["gate"], g["required"], got, verdict + (f" {g['note']}" if g["note"] else "")
+            )
+        console.print(verdicts)
     for s in run.stages:
         text = texts.get(s.name)
         if text and (logs or s.status == "failed"):

@@ -15,19 +15,10 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from shipyard.errors import SpecError
+from shipyard.pipeline import BUNDLE_DIR, VALIDATE_OUTS
 from shipyard.spec import ProjectSpec
 
 Kind = Literal["user", "train", "validate", "package", "register"]
-
-
-REPORT_DIR = ".shipyard/reports"
-BUNDLE_DIR = ".shipyard/bundle"
-VALIDATE_OUTS = (
-    f"{REPORT_DIR}/validate.json",
-    f"{REPORT_DIR}/validate.md",
-    f"{REPORT_DIR}/confusion.png",
-    f"{REPORT_DIR}/comparison.png",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.lineage import current_actor, git_state, pinned_requirements, python_version
+from shipyard.pipeline import BUNDLE_DIR
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs
-from shipyard.pipeline.plan import BUNDLE_DIR, StagePlan, plan
+from shipyard.pipeline.plan import StagePlan, plan
 from shipyard.pipeline.stages import (
     GateFailed,
     StageContext,
@@ -327,6 +328,7 @@ def _close_failed(pipeline: _Pipeline, stages: list[StagePlan], err: BaseExcepti
         status="interrupted" if interrupted else "failed",
         finished_at=utc_now(),
         log_digest=pipeline._log_digest(current.name),
+        outputs=getattr(err, "outputs", None) or current.outputs,
         error=message,
     )
     pipeline._update(failed, message)

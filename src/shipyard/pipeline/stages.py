@@ -16,9 +16,10 @@ from shipyard import tracking
 from shipyard.aliases import set_alias
 from shipyard.errors import ShipyardError
 from shipyard.jsonio import to_data
+from shipyard.pipeline import BUNDLE_DIR, REPORT_DIR
 from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
-from shipyard.pipeline.plan import BUNDLE_DIR, REPORT_DIR, StagePlan
+from shipyard.pipeline.plan import StagePlan
 from shipyard.project import Project, read_metrics_file, register_options
 from shipyard.registry import choose_flavor, register
 from shipyard.store import Stores
@@ -30,12 +31,18 @@ class StageFailed(ShipyardError):
     """A stage did not produce what it should; ``tail`` holds its last output lines."""
 
     def __init__(
-        self, stage: str, message: str, tail: tuple[str, ...] = (), hint: str | None = None
+        self,
+        stage: str,
+        message: str,
+        tail: tuple[str, ...] = (),
+        hint: str | None = None,
+        outputs: dict[str, str] | None = None,
     ) -> None:
         if tail:
             hint = "last lines of its output:\n    " + "\n    ".join(tail)
         super().__init__(f"stage {stage!r} failed: {message}", hint=hint)
         self.stage = stage
+        self.outputs = outputs or {}  # what it stored before failing (a gate report)
 
 
 class GateFailed(StageFailed):
@@ -247,6 +254,7 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
             f"{len(failed)} of {len(verdicts)} quality gate(s) failed; nothing was registered "
             f"(report: {REPORT_DIR}/validate.md)",
             hint="gates:\n" + _gate_table(verdicts),
+            outputs=outputs,
         )
     metrics = {f"validate.{k}": v for k, v in result["candidate"].items()}
     for key, stats in cv.items():

@@ -109,7 +109,7 @@ def test_install_keeps_an_existing_hook_is_idempotent_and_uninstall_restores_it(
     project = git_repo(tmp_path / "proj")
     assert cli("init", str(project), "--name", "proj").code == 0
     hooks = project / ".git" / "hooks"
-    original = "#!/bin/sh\necho earlier hook ran > earlier.txt\n"
+    original = "#!/bin/sh\necho earlier hook ran > earlier.txt\nexit 1\n"  # and fails
     (hooks / "post-commit").write_text(original)
     (hooks / "post-commit").chmod(0o755)
     monkeypatch.chdir(project)

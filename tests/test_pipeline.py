@@ -349,3 +349,65 @@ def test_training_by_function_with_the_tracking_api(cli: Cli, project: Path) -> 
     version = json.loads(cli("models", "show", "toy", "--json").out)
     assert version["metrics"] == {"accuracy": 0.53, "loss": 0.25}
     assert version["params"] == {"scale": 2, "optimizer": "sgd"}
+
+
+def test_a_cached_run_leaves_no_stale_file_in_an_output_directory(
+    cli: Cli, project: Path, home: Path
+) -> None:
+    (project / "train.py").write_text(
+        TRAIN + "if params['scale'] == 3:\n    (out / 'debug-dump.txt').write_text('x')\n"
+    )
+    assert cli("run").code == 0
+    assert cli("run", "--param", "scale=3").code == 0
+    assert (project / "model" / "debug-dump.txt").exists()
+    assert cli("run").code == 0  # training cached: the model directory is v1's again, exactly
+    assert statuses(runs(home)[0])["train"] == "cached"
+    assert not (project / "model" / "debug-dump.txt").exists()
+    versions = json.loads(cli("models", "versions", "toy", "--json").out)
+    assert [v["params"]["scale"] for v in versions] == [2, 3]
+
+
+def test_a_config_change_reruns_the_stage_it_shapes(cli: Cli, project: Path, home: Path) -> None:
+    assert cli("run").code == 0
+    spec = SPEC + "package:\n  base_image: python:3.12-slim\n"
+    (project / "shipyard.yaml").write_text(spec)
+    assert cli("run").code == 0
+    assert statuses(runs(home)[0]) == {
+        "train": "cached",
+        "package": "succeeded",
+        "register": "cached",
+    }
+    dockerfile = (project / ".shipyard" / "bundle" / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=python:3.12-slim" in dockerfile
+
+
+def test_stage_output_with_brackets_is_shown_verbatim(cli: Cli, project: Path) -> None:
+    (project / "train.py").write_text("print('reading [/data/in.csv] [bold]x')\n" + TRAIN)
+    result = cli("run")
+    assert result.code == 0, result.err
+    assert "reading [/data/in.csv] [bold]x" in result.out
+
+
+def test_a_bad_metrics_file_fails_the_stage_not_the_spec(cli: Cli, project: Path) -> None:
+    (project / "train.py").write_text(
+        TRAIN.replace('json.dumps({"accuracy": 0.5 + len(rows) / 100})', "'{\"accuracy\": [1]}'")
+    )
+    result = cli("run")
+    assert result.code == 1
+    assert "stage 'train' failed" in result.err and "a metric must be a number" in result.err
+
+
+def test_a_closed_output_pipe_still_leaves_the_run_recorded(project: Path, home: Path) -> None:
+    shipyard = Path(sys.executable).parent / "shipyard"
+    proc = subprocess.Popen(
+        [str(shipyard), "run", "--json"],
+        cwd=project,
+        env={**os.environ, "SHIPYARD_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like `shipyard run --json | head -1`
+    proc.wait(timeout=60)
+    assert [run["status"] for run in runs(home)] != ["running"]

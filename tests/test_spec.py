@@ -94,6 +94,13 @@ def test_duplicate_keys_are_refused_not_silently_overwritten() -> None:
     )
 
 
+@pytest.mark.parametrize("path", ["/etc/hostname", "../outside", "~/x", "data/../../x"])
+def test_paths_must_stay_inside_the_project(path: str) -> None:
+    text = GOOD + f"stages:\n  s:\n    run: echo\n    outs: [{path!r}]\n"
+    with pytest.raises(SpecError, match="must be a path relative to the project directory"):
+        parse_spec(text)
+
+
 def test_empty_or_scalar_spec_is_refused() -> None:
     for text in ("", "just a string\n"):
         with pytest.raises(SpecError, match="expected a mapping"):

@@ -93,6 +93,11 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     }
     assert cli("run").code == 0
     assert set(stage_statuses(home).values()) == {"cached"}
+    # a stricter gate is a change: validation runs again, and this time stops the run
+    spec = (digits / "shipyard.yaml").read_text()
+    (digits / "shipyard.yaml").write_text(spec.replace("accuracy >= 0.95", "accuracy >= 0.999"))
+    assert cli("run").code == 3
+    assert stage_statuses(home)["validate"] == "failed"
 
 
 def test_sentiment_example_validates_and_registers_a_text_model(

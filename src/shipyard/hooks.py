@@ -26,7 +26,7 @@ set -e
 stdin_copy=$(mktemp)
 trap 'rm -f "$stdin_copy"' EXIT
 cat > "$stdin_copy" {stdin_source}
-if [ -x "$0.local" ]; then "$0.local" "$@" < "$stdin_copy"; fi
+if [ -x "$0.local" ]; then "$0.local" "$@" < "$stdin_copy"{local_failure}; fi
 cd {project}
 {body}
 """
@@ -85,12 +85,16 @@ def _script(name: str, project: Path, top: Path) -> str:
         shipyard=shlex.quote(shipyard_command()), project_rel="" if rel == "." else f"{rel}/"
     )
     stdin_source = "" if name == "pre-push" else "< /dev/null"
+    # git ignores post-commit's exit status, so an earlier hook failing must not stop ours;
+    # pre-push's status blocks the push, so there a failing earlier hook does.
+    local_failure = " || true" if name == "post-commit" else ""
     return _TEMPLATE.format(
         marker=MARKER,
         name=name,
         project=shlex.quote(str(project)),
         body=body,
         stdin_source=stdin_source,
+        local_failure=local_failure,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from shipyard import jsonio
 from shipyard.cli.common import (
@@ -89,9 +90,7 @@ class LiveReporter:
         self.rows[name] = ("running", None, "")
 
     def line(self, stage: str, text: str) -> None:
-        self.live.console.print(
-            f"[dim]{stage} │[/] {text}", markup=True, highlight=False, soft_wrap=True
-        )
+        self.live.console.print(Text.assemble((f"{stage} │ ", "dim"), text), soft_wrap=True)
 
     def stage_finished(self, stage: StageRun, note: str) -> None:
         began = self.started.get(stage.name)

@@ -7,6 +7,7 @@ while the command prints nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,17 +28,17 @@ class Outcome:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after a grace period."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=_GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM the process group, then SIGKILL whatever is left — even if a second Ctrl-C
+    interrupts the grace period."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=_GRACE_S)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def run_command(
@@ -74,7 +75,8 @@ def run_command(
                 line = raw.decode(errors="replace").rstrip("\n")
                 tail.append(line)
                 del tail[:-tail_lines]
-                on_line(line)
+                with contextlib.suppress(Exception):  # a broken display must not stop the draining
+                    on_line(line)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()

@@ -77,6 +77,7 @@ def fingerprint(
             "command": stage.command,
             "function": stage.function,
             "outs": list(stage.outs),
+            "config": stage.config,
         },
         "params": params,
         "deps": deps,

@@ -23,11 +23,21 @@ def save_outputs(root: Path, outs: tuple[str, ...], artifacts: ArtifactStore) ->
     return saved
 
 
-def restore_outputs(root: Path, outputs: dict[str, str], artifacts: ArtifactStore) -> int:
-    """Make the work tree hold exactly the cached outputs; returns how many files were written.
+def restore_outputs(
+    root: Path, outs: tuple[str, ...], outputs: dict[str, str], artifacts: ArtifactStore
+) -> int:
+    """Make the declared outputs hold exactly the cached files; returns how many were written.
 
-    Files that already match are left alone, so a no-op re-run writes nothing.
+    Files under an output that the cached result does not have are removed (a stale file
+    from another run must not ride along into a bundle or a model); files that already
+    match are left alone, so a no-op re-run writes nothing.
     """
+    for out in outs:
+        path = root / out
+        present = files_under(path) if path.is_dir() else [path] if path.is_file() else []
+        for file in present:
+            if file.relative_to(root).as_posix() not in outputs:
+                file.unlink()
     written = 0
     for rel, digest in outputs.items():
         path = root / rel

@@ -10,9 +10,12 @@ among stages that do not depend on each other.
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Literal
+
+from pydantic import BaseModel
 
 from shipyard.errors import SpecError
 from shipyard.pipeline import BUNDLE_DIR, VALIDATE_OUTS
@@ -38,6 +41,13 @@ class StagePlan:
     # Stages whose outputs enter the fingerprint; None: all of ``upstream``. The bundle
     # follows validation in time but is made from the trained model alone.
     inputs_from: tuple[str, ...] | None = None
+    # The spec sections that shape what the stage does, as canonical JSON: a stricter gate,
+    # another base image or a renamed model re-runs the stage.
+    config: str = ""
+
+
+def _config(*sections: BaseModel | None) -> str:
+    return json.dumps([s.model_dump(mode="json") if s else None for s in sections], sort_keys=True)
 
 
 def _stages(spec: ProjectSpec) -> list[StagePlan]:
@@ -51,6 +61,7 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
             after=tuple(s.after),
             timeout=s.timeout,
             retries=s.retries,
+            config=_config(s),
         )
         for name, s in spec.stages.items()
     ]
@@ -67,6 +78,7 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
                 outs=outs,
                 timeout=t.timeout,
                 retries=t.retries,
+                config=_config(spec.model, t.model_copy(update={"params": {}})),
             )
         )
         last = "train"
@@ -81,6 +93,7 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
                     after=("train",),
                     timeout=v.timeout,
                     retries=v.retries,
+                    config=_config(spec.model, v),
                 )
             )
             last = "validate"
@@ -92,6 +105,7 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
                 outs=(BUNDLE_DIR,),
                 after=tuple(dict.fromkeys(("train", last))),
                 inputs_from=("train",),
+                config=_config(spec.model, spec.package),
             )
         )
         stages.append(StagePlan("register", "register", after=("package",)))

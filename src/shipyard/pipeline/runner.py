@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
@@ -112,6 +112,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done (they are delivered right after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+
+
 class _Pipeline:
     """One run in progress."""
 
@@ -194,7 +208,8 @@ class _Pipeline:
         self.reporter.stage_started(stage.name)
         hit = None if force or stage.kind == "register" else self.stores.runs.cache_get(fp)
         if hit is not None:
-            restore_outputs(self.project.root, hit.outputs, self.stores.artifacts)
+            restore_outputs(self.project.root, stage.outs, hit.outputs, self.stores.artifacts)
+            self.run.params.update(hit.params)
             done = replace(
                 started,
                 status="cached",
@@ -217,11 +232,14 @@ class _Pipeline:
             note = result.note
             if stage.kind != "register":
                 self.stores.runs.cache_put(
-                    CacheEntry(fp, stage.name, result.outputs, result.metrics, self.run.id)
+                    CacheEntry(
+                        fp, stage.name, result.outputs, result.metrics, self.run.id, result.params
+                    )
                 )
         self.outputs[stage.name] = done.outputs
         self.metrics[stage.name] = done.metrics
         self._update(done, note)
+        self.current = done
 
 
 def _previous_failed(stores: Stores, project: Project) -> Run:
@@ -308,7 +326,11 @@ def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter:
         try:
             for stage in stages:
                 pipeline.current = StageRun(stage.name)
-                pipeline.stage(stage, stage.name in options.force, env)
+                # A version and its alias move land together and are recorded as done; a
+                # Ctrl-C or kill arriving meanwhile is delivered right after.
+                deferred = _signals_deferred() if stage.kind == "register" else nullcontext()
+                with deferred:
+                    pipeline.stage(stage, stage.name in options.force, env)
         except BaseException as err:
             _close_failed(pipeline, stages, err)
             raise
@@ -323,17 +345,31 @@ def _close_failed(pipeline: _Pipeline, stages: list[StagePlan], err: BaseExcepti
     message = "interrupted" if interrupted else getattr(err, "message", None) or repr(err)
     stores, run_id = pipeline.stores, pipeline.run.id
     current = pipeline.current
-    failed = replace(
-        current,
-        status="interrupted" if interrupted else "failed",
-        finished_at=utc_now(),
-        log_digest=pipeline._log_digest(current.name),
-        outputs=getattr(err, "outputs", None) or current.outputs,
-        error=message,
+    finished = current.status in ("succeeded", "cached")  # stopped between two stages
+    failed = (
+        current
+        if finished
+        else replace(
+            current,
+            status="interrupted" if interrupted else "failed",
+            finished_at=utc_now(),
+            log_digest=pipeline._log_digest(current.name),
+            outputs=getattr(err, "outputs", None) or current.outputs,
+            error=message,
+        )
     )
-    pipeline._update(failed, message)
+    if not finished:
+        stores.runs.update_stage(run_id, failed)
     position = [s.name for s in stages].index(current.name)
-    for later in stages[position + 1 :]:
-        pipeline._update(StageRun(later.name, "skipped"), "")
+    skipped = [StageRun(later.name, "skipped") for later in stages[position + 1 :]]
+    for stage in skipped:
+        stores.runs.update_stage(run_id, stage)
     final = stores.runs.finish_run(run_id, "interrupted" if interrupted else "failed", message)
-    pipeline.reporter.run_finished(final)
+    try:  # the run is recorded; the reporter (a closed pipe, say) may fail without undoing it
+        if not finished:
+            pipeline.reporter.stage_finished(failed, message)
+        for stage in skipped:
+            pipeline.reporter.stage_finished(stage, "")
+        pipeline.reporter.run_finished(final)
+    except Exception:
+        pass

@@ -74,6 +74,7 @@ class StageResult:
     metrics: dict[str, float]
     note: str = ""
     reused: bool = False  # it found its result already made (the registry had the version)
+    params: dict[str, Any] = field(default_factory=dict)  # params the stage logged itself
 
 
 def _clear_outputs(root: Path, outs: tuple[str, ...]) -> None:
@@ -170,14 +171,16 @@ def run_train_stage(stage: StagePlan, ctx: StageContext, timeout: float | None) 
     metrics: dict[str, float] = {}
     metrics_file = root / train.metrics
     if metrics_file.is_file():
-        metrics.update(read_metrics_file(metrics_file))
+        try:
+            metrics.update(read_metrics_file(metrics_file))
+        except ShipyardError as err:  # the training script's mistake, not the spec's
+            raise StageFailed(stage.name, err.message) from None
     metrics.update({k: float(v) for k, v in _tracked(tracking_dir, tracking.METRICS_FILE).items()})
     logged = _tracked(tracking_dir, tracking.PARAMS_FILE)
-    if logged:
-        ctx.params.update(logged)
+    ctx.params.update(logged)
     outputs = save_outputs(root, stage.outs, ctx.stores.artifacts)
     shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-    return StageResult(outputs, metrics, note=shown)
+    return StageResult(outputs, metrics, note=shown, params=logged)
 
 
 def _gate_table(verdicts: list[Verdict]) -> str:
@@ -290,8 +293,8 @@ def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     if ctx.bundle_digest:
         options.tags["shipyard.bundle"] = ctx.bundle_digest
     options.data_digests = dict(ctx.dep_digests)
-    result = register(ctx.stores, source, name, options)
     alias = ctx.project.spec.register_stage.alias
+    result = register(ctx.stores, source, name, options)
     version = result.version.version
     set_alias(ctx.stores, name, alias, version, reason=f"pipeline run {ctx.run_id}")
     verb = "registered" if result.created else "already registered:"

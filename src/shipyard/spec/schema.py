@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +25,22 @@ from shipyard.refs import check_alias_name, check_model_name
 from shipyard.units import parse_duration
 
 Scalar = str | int | float | bool
+
+
+def _inside_project(value: str) -> str:
+    """A path (or glob) relative to the project that stays inside it."""
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith(("/", "~")) or ".." in parts:
+        raise ValueError(
+            f"{value!r} must be a path relative to the project directory, inside it "
+            "(no leading '/', '~' or '..')"
+        )
+    if not value.strip():
+        raise ValueError("an empty path")
+    return value
+
+
+ProjectPath = Annotated[str, AfterValidator(_inside_project)]
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -47,7 +64,7 @@ class ModelSpec(_Strict):
         default=None,
         description="How the model is stored and loaded; guessed from the file if omitted.",
     )
-    path: str = Field(
+    path: ProjectPath = Field(
         default="model.skops",
         description="File or directory training writes the model to, relative to the project.",
     )
@@ -74,7 +91,7 @@ class ModelSpec(_Strict):
 class StageOptions(_Strict):
     """What every stage can say about its inputs and how it is run."""
 
-    deps: list[str] = Field(
+    deps: list[ProjectPath] = Field(
         default_factory=list,
         description="Files or glob patterns (relative to the project) whose content the stage "
         "depends on: a change re-runs it.",
@@ -98,7 +115,7 @@ class TrainSpec(StageOptions):
     params: dict[str, Scalar] = Field(
         default_factory=dict, description="Hyper-parameters, passed to training and recorded."
     )
-    metrics: str = Field(
+    metrics: ProjectPath = Field(
         default="metrics.json",
         description="JSON file of {name: number} that training writes; recorded with the version.",
     )
@@ -174,7 +191,7 @@ class UserStage(StageOptions):
     """A stage of the user's own: a command with declared inputs and outputs."""
 
     run: str = Field(description="Shell command run from the project directory.")
-    outs: list[str] = Field(
+    outs: list[ProjectPath] = Field(
         default_factory=list, description="Files or directories the command writes (cached)."
     )
     after: list[str] = Field(
@@ -187,7 +204,7 @@ class UserStage(StageOptions):
 class PackageSpec(_Strict):
     """What goes into the deployable bundle beside the model files."""
 
-    code: list[str] = Field(
+    code: list[ProjectPath] = Field(
         default_factory=list,
         description="Files or glob patterns of your code that the model needs when it serves "
         "(a custom model's own directory is always included).",

@@ -120,6 +120,7 @@ MIGRATIONS: list[list[str]] = [
             outputs TEXT NOT NULL,
             metrics TEXT NOT NULL,
             run_id TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
             created_at TEXT NOT NULL
         )""",
     ],

@@ -60,6 +60,7 @@ class CacheEntry:
     outputs: dict[str, str]
     metrics: dict[str, float]
     run_id: str
+    params: dict[str, Any] = field(default_factory=dict)  # params the stage logged itself
 
 
 class RunStore(Protocol):

@@ -211,27 +211,30 @@ class SqliteRunStore:
     def cache_get(self, fingerprint: str) -> CacheEntry | None:
         """See ``RunStore.cache_get``."""
         rows = self._db.query(
-            "SELECT fingerprint, stage, outputs, metrics, run_id FROM stage_cache "
+            "SELECT fingerprint, stage, outputs, metrics, run_id, params FROM stage_cache "
             "WHERE fingerprint = ?",
             (fingerprint,),
         )
         if not rows:
             return None
-        fp, stage, outputs, metrics, run_id = rows[0]
-        return CacheEntry(fp, stage, jsonio.loads(outputs), _metrics(metrics), run_id)
+        fp, stage, outputs, metrics, run_id, params = rows[0]
+        return CacheEntry(
+            fp, stage, jsonio.loads(outputs), _metrics(metrics), run_id, jsonio.loads(params)
+        )
 
     def cache_put(self, entry: CacheEntry) -> None:
         """See ``RunStore.cache_put``."""
         with self._db.tx() as c:
             c.execute(
                 "INSERT OR IGNORE INTO stage_cache (fingerprint, stage, outputs, metrics, run_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     entry.fingerprint,
                     entry.stage,
                     _dumps(entry.outputs),
                     _dumps(entry.metrics),
                     entry.run_id,
+                    _dumps(entry.params),
                     utc_now(),
                 ),
             )

@@ -8,12 +8,12 @@ artifact. They are starting points: written once, then the team's to edit.
 from __future__ import annotations
 
 import platform
-import subprocess
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from shipyard.errors import InvalidInputError
+from shipyard.git import repo_root
 from shipyard.project import Project
 
 PROVIDERS = {
@@ -31,17 +31,6 @@ class CiFile:
     warnings: tuple[str, ...]
 
 
-def _repo_root(project: Path) -> Path:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return Path(proc.stdout.strip()) if proc.returncode == 0 else project
-
-
 def render(provider: str, project_dir: str, gate_stage: str = "validate") -> str:
     """The template for ``provider``, filled in: the project's directory, the Python version,
     and the stage that pull/merge requests run up to (``validate``, or ``train`` without one)."""
@@ -57,7 +46,7 @@ def render(provider: str, project_dir: str, gate_stage: str = "validate") -> str
 
 def init_ci(project: Project, provider: str, *, force: bool = False) -> CiFile:
     """Write the provider's pipeline file at the root of the project's repository."""
-    top = _repo_root(project.root).resolve()
+    top = (repo_root(project.root) or project.root).resolve()
     rel = project.root.resolve().relative_to(top).as_posix()
     gate_stage = "validate" if project.spec.validate_stage is not None else "train"
     text = render(provider, rel, gate_stage)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard.errors import ShipyardError
+from shipyard.git import git_output
 
 MARKER = "# installed by shipyard hooks install"
 HOOKS = ("post-commit", "pre-push")
@@ -56,19 +55,9 @@ class HookChange:
     action: str  # installed, updated, kept-existing-as-local, removed, restored-local, absent
 
 
-def _git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise ShipyardError(
-            f"{cwd} is not inside a git work tree: {proc.stderr.strip()}",
-            hint="run `git init` first (or `shipyard init`, which does)",
-        )
-    return proc.stdout.strip()
-
-
 def hooks_dir(project: Path) -> Path:
     """The repository's hooks directory (honours ``core.hooksPath``)."""
-    path = Path(_git(project, "rev-parse", "--git-path", "hooks"))
+    path = Path(git_output(project, "rev-parse", "--git-path", "hooks"))
     return path if path.is_absolute() else (project / path).resolve()
 
 
@@ -100,7 +89,7 @@ def _script(name: str, project: Path, top: Path) -> str:
 
 def install_hooks(project: Path) -> list[HookChange]:
     """Install (or refresh) the hooks for the project at ``project``."""
-    top = Path(_git(project, "rev-parse", "--show-toplevel"))
+    top = Path(git_output(project, "rev-parse", "--show-toplevel"))
     directory = hooks_dir(project)
     directory.mkdir(parents=True, exist_ok=True)
     changes = []

@@ -1,59 +1,15 @@
-"""Capturing where a model version came from: git state and the Python environment."""
+"""Capturing where a model version came from: the Python environment and who is acting."""
 
 from __future__ import annotations
 
 import getpass
 import os
 import platform
-import shutil
 import socket
-import subprocess
 import sys
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 ACTOR_ENV = "SHIPYARD_ACTOR"
-
-
-@dataclass(frozen=True, slots=True)
-class GitState:
-    """The state of the git work tree a version was made from."""
-
-    commit: str | None
-    branch: str | None
-    dirty: bool
-
-
-def git_state(directory: Path) -> GitState | None:
-    """Commit, branch and dirty flag of the work tree holding ``directory``, if any.
-
-    One ``git status --porcelain=v2 --branch`` call gives all three. Returns
-    ``None`` outside a work tree or where git is not installed.
-    """
-    if shutil.which("git") is None:
-        return None
-    proc = subprocess.run(
-        ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=normal"],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        return None
-    commit = branch = None
-    dirty = False
-    for line in proc.stdout.splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line.removeprefix("# branch.oid ")
-            commit = None if oid == "(initial)" else oid
-        elif line.startswith("# branch.head "):
-            head = line.removeprefix("# branch.head ")
-            branch = None if head == "(detached)" else head
-        elif not line.startswith("#"):
-            dirty = True
-    return GitState(commit, branch, dirty)
 
 
 @cache

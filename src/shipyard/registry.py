@@ -17,9 +17,9 @@ from shipyard import jsonio
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.flavors import TrustPolicy, detect_flavor, get_flavor
 from shipyard.flavors.custom import parse_entrypoint
+from shipyard.git import git_state
 from shipyard.lineage import (
     current_actor,
-    git_state,
     pinned_requirements,
     platform_tag,
     python_version,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
 
 from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.git import repo_root, run_git
 from shipyard.refs import check_model_name
 
 # template file → file written in the project
@@ -27,16 +27,6 @@ class Scaffold:
     directory: Path
     files: tuple[str, ...]
     git_initialised: bool
-
-
-def _inside_git(directory: Path) -> bool:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"],
-        cwd=directory,
-        capture_output=True,
-        check=False,
-    )
-    return proc.returncode == 0
 
 
 def init_project(directory: Path, name: str | None = None, *, force: bool = False) -> Scaffold:
@@ -60,14 +50,8 @@ def init_project(directory: Path, name: str | None = None, *, force: bool = Fals
         text = Template(templates.joinpath(template).read_text()).substitute(name=model_name)
         (directory / out).write_text(text)
     initialised = False
-    if not _inside_git(directory):
-        proc = subprocess.run(
-            ["git", "init", "--quiet", "--initial-branch=main"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    if repo_root(directory) is None:
+        proc = run_git(directory, "init", "--quiet", "--initial-branch=main")
         if proc.returncode != 0:
             raise ShipyardError(f"git init failed in {directory}: {proc.stderr.strip()}")
         initialised = True

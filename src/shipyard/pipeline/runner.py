@@ -23,7 +23,8 @@ from types import FrameType
 from typing import Any, Protocol
 
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
-from shipyard.lineage import current_actor, git_state, pinned_requirements, python_version
+from shipyard.git import git_state
+from shipyard.lineage import current_actor, pinned_requirements, python_version
 from shipyard.pipeline import BUNDLE_DIR
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs

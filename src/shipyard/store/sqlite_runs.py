@@ -151,37 +151,11 @@ class SqliteRunStore:
         return tuple(_stage(row) for row in rows)
 
     def _run(self, row: tuple[Any, ...]) -> Run:
-        (
-            id_,
-            project,
-            model,
-            status,
-            started,
-            finished,
-            actor,
-            trigger,
-            commit,
-            branch,
-            dirty,
-            params,
-            error,
-        ) = row
-        return Run(
-            id_,
-            project,
-            model,
-            status,
-            started,
-            finished,
-            actor,
-            trigger,
-            commit,
-            branch,
-            None if dirty is None else bool(dirty),
-            jsonio.loads(params),
-            error,
-            self._stages(id_),
-        )
+        values = dict(zip(_RUN_COLUMNS.split(", "), row, strict=True))  # columns = Run's fields
+        dirty = values["git_dirty"]
+        values["git_dirty"] = None if dirty is None else bool(dirty)
+        values["params"] = jsonio.loads(values["params"])
+        return Run(**values, stages=self._stages(values["id"]))
 
     def get_run(self, run_id: str) -> Run:
         """See ``RunStore.get_run``."""

@@ -18,6 +18,7 @@ from shipyard.cli.common import SETTINGS, err_console
 from shipyard.cli.events import events_cmd
 from shipyard.cli.project import init, register_cmd
 from shipyard.cli.run import run_cmd, runs_app
+from shipyard.cli.serve import serve_cmd
 from shipyard.errors import ShipyardError
 from shipyard.home import HOME_ENV
 
@@ -64,6 +65,7 @@ app.command("run")(run_cmd)
 app.add_typer(runs_app, name="runs")
 app.add_typer(hooks.app, name="hooks")
 app.add_typer(ci.app, name="ci")
+app.command("serve")(serve_cmd)
 app.command("events")(events_cmd)
 app.add_typer(spec.app, name="spec")
 

@@ -1,0 +1,1 @@
+"""The serving runtime (data plane): protocols, codecs and the model host."""

@@ -1,0 +1,176 @@
+"""Request and response bodies of the two inference protocols, checked against a signature.
+
+KServe V1 (``{"instances": [...]}`` or ``{"inputs": [...]}`` → ``{"predictions": [...]}``)
+and the Open Inference Protocol V2 (typed tensors: name, shape, datatype, data in
+row-major order, flat or nested). Everything a client can get wrong becomes a
+``ProtocolError`` with the HTTP status to answer and a message that says what was
+wrong, where, and what was expected — never a 500.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shipyard.signature import Signature, TensorSpec, datatype_from_numpy
+
+_NUMPY = {
+    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
+    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
+    "INT64": np.int64, "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
+    "BYTES": np.object_,
+}  # fmt: skip
+
+
+class ProtocolError(Exception):
+    """A client mistake: answered with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """A decoded input: its name and a numpy array of the declared shape and type."""
+
+    name: str
+    array: Any
+
+
+def _shape_ok(shape: list[int], declared: tuple[int, ...]) -> bool:
+    return len(shape) == len(declared) and all(
+        d in (-1, s) for s, d in zip(shape, declared, strict=True)
+    )
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        raise ProtocolError("tensor 'data' must be a list (flat, row-major, or nested)")
+    if data and isinstance(data[0], list):
+        out: list[Any] = []
+        for item in data:
+            out.extend(_flatten(item))
+        return out
+    return data
+
+
+def _check_values(name: str, datatype: str, values: list[Any]) -> None:
+    if datatype == "BYTES":
+        bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+        if bad is not None:
+            raise ProtocolError(f"input {name!r}: element {bad} is not a string (datatype BYTES)")
+        return
+    if datatype == "BOOL":
+        bad = next((i for i, v in enumerate(values) if not isinstance(v, bool)), None)
+        if bad is not None:
+            raise ProtocolError(f"input {name!r}: element {bad} is not true/false (datatype BOOL)")
+        return
+    integral = not datatype.startswith("FP")
+    for i, v in enumerate(values):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or (integral and isinstance(v, float))
+        ):
+            kind = "an integer" if integral else "a number"
+            raise ProtocolError(
+                f"input {name!r}: element {i} is {v!r}, expected {kind} ({datatype})"
+            )
+        if not integral and not math.isfinite(v):
+            raise ProtocolError(
+                f"input {name!r}: element {i} is not finite (NaN and infinity are refused)"
+            )
+
+
+def decode_v2(body: Any, signature: Signature | None) -> list[Tensor]:
+    """The ``inputs`` of a V2 infer request as arrays, checked against ``signature``."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
+        raise ProtocolError("request body must be an object with a non-empty 'inputs' list")
+    declared = {t.name: t for t in signature.inputs} if signature else {}
+    tensors = []
+    for position, item in enumerate(body["inputs"]):
+        where = f"inputs[{position}]"
+        if not isinstance(item, dict):
+            raise ProtocolError(f"{where} must be an object with name, shape, datatype and data")
+        missing = [k for k in ("name", "shape", "datatype", "data") if k not in item]
+        if missing:
+            raise ProtocolError(f"{where} lacks {', '.join(missing)}")
+        name, shape, datatype = item["name"], item["shape"], item["datatype"]
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ProtocolError(f"input {name!r}: shape must be a list of non-negative integers")
+        if datatype not in _NUMPY:
+            raise ProtocolError(f"input {name!r}: unknown datatype {datatype!r}")
+        spec: TensorSpec | None = declared.get(name)
+        if declared and spec is None:
+            raise ProtocolError(f"unknown input {name!r}; the model takes: {', '.join(declared)}")
+        if spec is not None:
+            if datatype != spec.datatype:
+                raise ProtocolError(
+                    f"input {name!r}: datatype {datatype}, expected {spec.datatype}"
+                )
+            if not _shape_ok(shape, spec.shape):
+                raise ProtocolError(
+                    f"input {name!r}: shape {shape}, expected {list(spec.shape)} (-1: any size)"
+                )
+        values = _flatten(item["data"])
+        if math.prod(shape) != len(values):
+            raise ProtocolError(
+                f"input {name!r}: shape {shape} holds {math.prod(shape)} values, "
+                f"data has {len(values)}"
+            )
+        _check_values(name, datatype, values)
+        tensors.append(Tensor(name, np.asarray(values, dtype=_NUMPY[datatype]).reshape(shape)))
+    absent = [n for n in declared if n not in {t.name for t in tensors}]
+    if absent:
+        raise ProtocolError(f"missing input(s): {', '.join(absent)}")
+    return tensors
+
+
+def decode_v1(body: Any, signature: Signature | None) -> Any:
+    """The rows of a V1 predict request (``instances`` or ``inputs``) as one array."""
+    if not isinstance(body, dict):
+        raise ProtocolError("request body must be an object with 'instances' or 'inputs'")
+    rows = body.get("instances", body.get("inputs"))
+    if not isinstance(rows, list) or not rows:
+        raise ProtocolError("'instances' (or 'inputs') must be a non-empty list of rows")
+    spec = signature.inputs[0] if signature and signature.inputs else None
+    datatype = spec.datatype if spec else None
+    if spec is not None:
+        shape = [len(rows), *([len(rows[0])] if isinstance(rows[0], list) else [])]
+        if not _shape_ok(shape, spec.shape) or any(
+            (len(r) if isinstance(r, list) else None) != (shape[1] if len(shape) > 1 else None)
+            for r in rows
+        ):
+            expected = "strings" if datatype == "BYTES" else f"rows of {spec.shape[1:]} values"
+            raise ProtocolError(f"instances: expected {expected}, shape {list(spec.shape)}")
+    flat = _flatten(rows)
+    _check_values("instances", datatype or ("BYTES" if isinstance(flat[0], str) else "FP64"), flat)
+    return np.asarray(rows, dtype=_NUMPY[datatype] if datatype else None)
+
+
+def encode_v2(outputs: Any, signature: Signature | None) -> list[dict[str, Any]]:
+    """A model's answer as V2 output tensors (data flattened, row-major)."""
+    array = np.asarray(outputs)
+    name = signature.outputs[0].name if signature and signature.outputs else "output-0"
+    kind = array.dtype.kind
+    datatype = "BYTES" if kind in "USO" else datatype_from_numpy(array.dtype.name)
+    data = array.astype(str) if kind in "USO" else array
+    return [
+        {
+            "name": name,
+            "shape": list(array.shape),
+            "datatype": datatype,
+            "data": data.reshape(-1).tolist(),
+        }
+    ]
+
+
+def encode_v1(outputs: Any) -> dict[str, Any]:
+    """A model's answer as a V1 ``predictions`` list."""
+    array = np.asarray(outputs)
+    return {"predictions": (array.astype(str) if array.dtype.kind in "USO" else array).tolist()}

@@ -1,0 +1,242 @@
+"""`shipyard serve`: a real server process on loopback, spoken to over HTTP by both protocols."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+from shipyard.aliases import set_alias
+from shipyard.registry import RegisterOptions, register
+from shipyard.store import open_stores
+
+SHIPYARD = str(Path(sys.executable).parent / "shipyard")
+
+FLAKY_MODEL = """
+import time
+
+class Flaky:
+    signature = {"inputs": [{"name": "x", "datatype": "FP64", "shape": [-1, 1]}],
+                 "outputs": [{"name": "y", "datatype": "FP64", "shape": [-1, 1]}]}
+
+    def load(self, path):
+        pass
+
+    def predict(self, x):
+        if x[0][0] < 0:
+            raise ValueError("negative input is not supported")
+        if x[0][0] > 1000:
+            time.sleep(5)
+        return x * 2
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(home: Path, ref: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [SHIPYARD, "serve", ref, "--port", str(port), *extra],
+        env={**os.environ, "SHIPYARD_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(
+        f"server did not become ready: {proc.stderr.read() if proc.stderr else ''}"
+    )
+
+
+@pytest.fixture(scope="module")
+def digits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import skops.io
+
+    tmp = tmp_path_factory.mktemp("serve")
+    features, labels = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(features, labels)
+    skops.io.dump(model, tmp / "model.skops")
+    home = tmp / "home"
+    stores = open_stores(home)
+    version = register(stores, tmp / "model.skops", "digits", RegisterOptions()).version
+    set_alias(stores, "digits", "production", version.version)
+    stores.close()
+    proc, url = start(home, "digits@production", "--max-body", "100000")
+    yield {"url": url, "model": model, "features": features.astype(np.float32)}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_v1_and_v2_answer_like_the_model_in_process(digits_server: dict[str, Any]) -> None:
+    url, model, features = digits_server["url"], digits_server["model"], digits_server["features"]
+    rows = features[:5]
+    v1 = httpx.post(f"{url}/v1/models/digits:predict", json={"instances": rows.tolist()})
+    assert v1.status_code == 200
+    assert v1.json() == {"predictions": model.predict(rows).tolist()}
+    body = {
+        "id": "r-1",
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [5, 64],
+                "datatype": "FP32",
+                "data": rows.reshape(-1).tolist(),
+            }
+        ],
+    }
+    v2 = httpx.post(f"{url}/v2/models/digits/versions/1/infer", json=body)
+    assert v2.status_code == 200
+    answer = v2.json()
+    assert (answer["model_name"], answer["model_version"], answer["id"]) == ("digits", "1", "r-1")
+    assert answer["outputs"] == [
+        {
+            "name": "output-0",
+            "shape": [5],
+            "datatype": "INT64",
+            "data": model.predict(rows).tolist(),
+        }
+    ]
+    nested = {"inputs": [{**body["inputs"][0], "data": rows.tolist()}]}
+    assert (
+        httpx.post(f"{url}/v2/models/digits/infer", json=nested).json()["outputs"]
+        == answer["outputs"]
+    )
+
+
+def test_metadata_health_and_request_ids(digits_server: dict[str, Any]) -> None:
+    url = digits_server["url"]
+    assert httpx.get(f"{url}/v2/health/live").json() == {"live": True}
+    assert httpx.get(f"{url}/v2/models/digits/ready").status_code == 200
+    meta = httpx.get(f"{url}/v2/models/digits").json()
+    assert meta["inputs"] == [{"name": "input-0", "datatype": "FP32", "shape": [-1, 64]}]
+    assert httpx.get(f"{url}/v2").json()["name"] == "shipyard"
+    echoed = httpx.get(f"{url}/v2/health/live", headers={"x-request-id": "abc"})
+    assert echoed.headers["x-request-id"] == "abc"
+    assert len(httpx.get(f"{url}/healthz").headers["x-request-id"]) == 32
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert "/v2/models/{name}/infer" in spec["paths"]
+    assert "openapi.json" in httpx.get(f"{url}/docs").text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"{not json", 400, "malformed JSON"),
+        (
+            b'{"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP32", '
+            b'"data": [1,2,3]}]}',
+            400,
+            "shape [1, 3], expected [-1, 64]",
+        ),
+        (
+            b'{"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "INT64", "data": []}]}',
+            400,
+            "datatype INT64, expected FP32",
+        ),
+        (
+            b'{"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": []}]}',
+            400,
+            "unknown input 'pixels'",
+        ),
+        (
+            b'{"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", '
+            b'"data": [NaN]}]}',
+            400,
+            "malformed JSON",
+        ),
+        (b'{"inputs": []}', 400, "non-empty 'inputs' list"),
+        (
+            b'{"inputs": [{"name": "input-0", "shape": [2, 64], "datatype": "FP32", "data": [1]}]}',
+            400,
+            "holds 128 values, data has 1",
+        ),
+    ],
+)
+def test_bad_v2_requests_get_4xx_with_a_reason(
+    digits_server: dict[str, Any], body: bytes, status: int, message: str
+) -> None:
+    response = httpx.post(f"{digits_server['url']}/v2/models/digits/infer", content=body)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def test_unknown_model_version_and_oversized_body(digits_server: dict[str, Any]) -> None:
+    url = digits_server["url"]
+    assert httpx.post(f"{url}/v2/models/cats/infer", json={"inputs": []}).status_code == 404
+    assert httpx.post(f"{url}/v2/models/digits/versions/9/infer", json={}).status_code == 404
+    huge = {"instances": [[0.0] * 64] * 1000}
+    too_big = httpx.post(f"{url}/v1/models/digits:predict", json=huge)
+    assert too_big.status_code == 413 and "over the limit" in too_big.json()["error"]
+    bad_rows = httpx.post(f"{url}/v1/models/digits:predict", json={"instances": [[1, 2]]})
+    assert bad_rows.status_code == 400
+
+
+def test_metrics_count_requests_by_code(digits_server: dict[str, Any]) -> None:
+    url = digits_server["url"]
+    httpx.post(f"{url}/v1/models/digits:predict", json={"instances": [[0.0] * 64]})
+    page = httpx.get(f"{url}/metrics").text
+    assert 'shipyard_requests_total{code="200",model="digits",protocol="v1",version="1"}' in page
+    assert "shipyard_inference_duration_seconds_bucket" in page
+    assert 'shipyard_predictions_total{model="digits"' in page
+
+
+def test_a_failing_or_hanging_model_gets_500_or_408_and_the_server_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "flaky"
+    bundle.mkdir()
+    (bundle / "model.py").write_text(FLAKY_MODEL)
+    home = tmp_path / "home"
+    stores = open_stores(home)
+    register(stores, bundle, "flaky", RegisterOptions(flavor="custom", entrypoint="model:Flaky"))
+    stores.close()
+    proc, url = start(home, "flaky", "--timeout", "0.5")
+    try:
+
+        def infer(value: float) -> httpx.Response:
+            body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [value]}]}
+            return httpx.post(
+                f"{url}/v2/models/flaky/infer", json=body, headers={"x-request-id": f"req-{value}"}
+            )
+
+        failed = infer(-1)
+        assert failed.status_code == 500
+        assert "negative input is not supported" in failed.json()["error"]
+        assert failed.json()["request_id"] == "req--1"
+        assert infer(5000).status_code == 408
+        assert infer(3).json()["outputs"][0]["data"] == [6.0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serving_an_unknown_model_fails_before_starting(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [SHIPYARD, "--home", str(tmp_path), "serve", "ghost@production"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 4 and "unknown model 'ghost'" in proc.stderr

@@ -240,3 +240,19 @@ def test_serving_an_unknown_model_fails_before_starting(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 4 and "unknown model 'ghost'" in proc.stderr
+
+
+def test_tritonclient_http_metadata_and_infer_work_unchanged(digits_server: dict[str, Any]) -> None:
+    import tritonclient.http as triton
+
+    url, model, features = digits_server["url"], digits_server["model"], digits_server["features"]
+    client = triton.InferenceServerClient(url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("digits")
+    metadata = client.get_model_metadata("digits")
+    assert metadata["inputs"][0]["name"] == "input-0"
+    rows = features[:3]
+    tensor = triton.InferInput("input-0", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows, binary_data=False)
+    result = client.infer("digits", [tensor])
+    assert result.as_numpy("output-0").tolist() == model.predict(rows).tolist()

@@ -1,0 +1,79 @@
+"""The protocol codec on its own: every client mistake becomes a 4xx with a reason."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from shipyard.serving.codec import ProtocolError, decode_v1, decode_v2, encode_v1, encode_v2
+from shipyard.signature import Signature, TensorSpec
+
+NUMBERS = Signature((TensorSpec("x", "FP32", (-1, 2)),), (TensorSpec("y", "INT64", (-1,)),))
+TEXT = Signature((TensorSpec("text", "BYTES", (-1,)),), (TensorSpec("label", "BYTES", (-1,)),))
+
+
+def tensor(**overrides: object) -> dict[str, object]:
+    return {
+        "inputs": [
+            {"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4], **overrides}
+        ]
+    }
+
+
+def test_v2_decodes_flat_or_nested_data_to_the_declared_shape_and_type() -> None:
+    [flat] = decode_v2(tensor(), NUMBERS)
+    [nested] = decode_v2(tensor(data=[[1, 2], [3, 4]]), NUMBERS)
+    assert flat.array.dtype == np.float32 and flat.array.shape == (2, 2)
+    assert (flat.array == nested.array).all()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"data": [1, 2, 3, math.nan]}, "not finite"),
+        ({"data": [1, 2, 3, "4"]}, "expected a number"),
+        ({"datatype": "FP64"}, "datatype FP64, expected FP32"),
+        ({"shape": [2, 3]}, "expected [-1, 2]"),
+        ({"shape": [1, 2]}, "holds 2 values, data has 4"),
+        ({"name": "z"}, "unknown input 'z'"),
+        ({"shape": "2x2"}, "shape must be a list"),
+        ({"datatype": "FLOAT"}, "unknown datatype"),
+    ],
+)
+def test_v2_refuses_what_the_signature_does_not_allow(
+    overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ProtocolError) as err:
+        decode_v2(tensor(**overrides), NUMBERS)
+    assert message in err.value.message and err.value.status == 400
+
+
+def test_v2_missing_fields_and_inputs() -> None:
+    with pytest.raises(ProtocolError, match="lacks datatype, data"):
+        decode_v2({"inputs": [{"name": "x", "shape": [1, 2]}]}, NUMBERS)
+    two = Signature((TensorSpec("a", "FP32", (-1,)), TensorSpec("b", "FP32", (-1,))), ())
+    with pytest.raises(ProtocolError, match="missing input"):
+        decode_v2({"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]}, two)
+
+
+def test_text_models_take_strings_and_answer_bytes() -> None:
+    body = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["up", "down"]}]}
+    [decoded] = decode_v2(body, TEXT)
+    assert decoded.array.tolist() == ["up", "down"]
+    assert encode_v2(np.array(["positive", "negative"]), TEXT) == [
+        {"name": "label", "shape": [2], "datatype": "BYTES", "data": ["positive", "negative"]}
+    ]
+    assert decode_v1({"instances": ["up", "down"]}, TEXT).tolist() == ["up", "down"]
+    with pytest.raises(ProtocolError, match="not a string"):
+        decode_v2({"inputs": [{**body["inputs"][0], "data": ["up", 3]}]}, TEXT)
+
+
+def test_v1_rows_and_predictions() -> None:
+    assert decode_v1({"instances": [[1, 2], [3, 4]]}, NUMBERS).shape == (2, 2)
+    assert decode_v1({"inputs": [[1, 2]]}, NUMBERS).dtype == np.float32
+    for bad in ({"instances": []}, {"instances": [[1, 2, 3]]}, {"rows": [[1, 2]]}, [[1, 2]]):
+        with pytest.raises(ProtocolError):
+            decode_v1(bad, NUMBERS)
+    assert encode_v1(np.array([3, 1])) == {"predictions": [3, 1]}

@@ -73,13 +73,15 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
             raise ProtocolError(
                 f"body of {declared} bytes is over the limit of {limits.max_body_bytes}", 413
             )
-        body = b""
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limits.max_body_bytes:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limits.max_body_bytes:
                 raise ProtocolError(f"body is over the limit of {limits.max_body_bytes} bytes", 413)
         try:
-            return orjson.loads(body)
+            return orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError as err:
             raise ProtocolError(f"malformed JSON: {err}") from None
 

@@ -40,6 +40,7 @@ def test_v2_decodes_flat_or_nested_data_to_the_declared_shape_and_type() -> None
         ({"name": "z"}, "unknown input 'z'"),
         ({"shape": "2x2"}, "shape must be a list"),
         ({"datatype": "FLOAT"}, "unknown datatype"),
+        ({"datatype": {}}, "must be strings"),
     ],
 )
 def test_v2_refuses_what_the_signature_does_not_allow(

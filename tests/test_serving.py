@@ -256,3 +256,25 @@ def test_tritonclient_http_metadata_and_infer_work_unchanged(digits_server: dict
     tensor.set_data_from_numpy(rows, binary_data=False)
     result = client.infer("digits", [tensor])
     assert result.as_numpy("output-0").tolist() == model.predict(rows).tolist()
+
+
+def test_schemathesis_finds_no_server_error_in_the_openapi_surface(
+    digits_server: dict[str, Any],
+) -> None:
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    proc = subprocess.run(
+        [
+            str(schemathesis),
+            "run",
+            f"{digits_server['url']}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "30",
+            "--generation-deterministic",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]

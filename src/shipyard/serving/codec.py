@@ -101,6 +101,8 @@ def decode_v2(body: Any, signature: Signature | None) -> list[Tensor]:
         if missing:
             raise ProtocolError(f"{where} lacks {', '.join(missing)}")
         name, shape, datatype = item["name"], item["shape"], item["datatype"]
+        if not isinstance(name, str) or not isinstance(datatype, str):
+            raise ProtocolError(f"{where}: 'name' and 'datatype' must be strings")
         if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise ProtocolError(f"input {name!r}: shape must be a list of non-negative integers")
         if datatype not in _NUMPY:

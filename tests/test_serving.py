@@ -278,3 +278,29 @@ def test_schemathesis_finds_no_server_error_in_the_openapi_surface(
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_concurrent_requests_are_batched_and_measured(digits_server: dict[str, Any]) -> None:
+    import asyncio
+    import re
+
+    url, model, features = digits_server["url"], digits_server["model"], digits_server["features"]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient() as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"{url}/v1/models/digits:predict",
+                        json={"instances": features[i : i + 1].tolist()},
+                    )
+                    for i in range(48)
+                )
+            )
+
+    answers = asyncio.run(burst())
+    assert [a.json()["predictions"][0] for a in answers] == model.predict(features[:48]).tolist()
+    page = httpx.get(f"{url}/metrics").text
+    rows = float(re.search(r"shipyard_batch_size_sum\{[^}]*\} (\S+)", page).group(1))
+    batches = float(re.search(r"shipyard_batch_size_count\{[^}]*\} (\S+)", page).group(1))
+    assert rows >= 48 and 1 <= batches <= rows

@@ -22,6 +22,13 @@ def serve_cmd(
         8 * 1024 * 1024, min=1, help="Largest request body in bytes (413)."
     ),
     timeout: float = typer.Option(30.0, min=0.001, help="Seconds a prediction may take (408)."),
+    max_batch_size: int = typer.Option(32, min=1, help="Rows per adaptive batch (1: no batching)."),
+    max_latency_ms: float = typer.Option(
+        20.0, min=0.1, help="Latency budget batches are sized for."
+    ),
+    max_queue: int = typer.Option(
+        256, min=1, help="Requests that may wait for a batch (then 503)."
+    ),
     trust: list[str] | None = typer.Option(None, help="Extra type a skops file may contain."),
 ) -> None:
     """Serve a registered model; every worker loads it digest-verified from the registry."""
@@ -45,6 +52,9 @@ def serve_cmd(
             "SHIPYARD_SERVE_MAX_CONCURRENT": str(max_concurrent),
             "SHIPYARD_SERVE_MAX_BODY": str(max_body),
             "SHIPYARD_SERVE_TIMEOUT": str(timeout),
+            "SHIPYARD_SERVE_MAX_BATCH": str(max_batch_size),
+            "SHIPYARD_SERVE_MAX_LATENCY_MS": str(max_latency_ms),
+            "SHIPYARD_SERVE_MAX_QUEUE": str(max_queue),
         }
     )
     if workers > 1:  # one metrics registry across the worker processes

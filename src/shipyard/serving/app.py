@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from shipyard import __version__
 from shipyard.serving import metrics
+from shipyard.serving.batching import Overloaded
 from shipyard.serving.codec import ProtocolError, decode_v1, decode_v2, encode_v1, encode_v2
 from shipyard.serving.host import ModelHost
 from shipyard.serving.openapi import DOCS_HTML, openapi
@@ -105,6 +106,11 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
             except ProtocolError as err:
                 code = err.status
                 return _json({"error": err.message}, err.status, rid)
+            except Overloaded as err:
+                code = 503
+                response = _json({"error": f"server busy: {err}"}, 503, rid)
+                response.headers["retry-after"] = "1"
+                return response
             except TimeoutError:
                 code = 408
                 return _json(

@@ -28,6 +28,12 @@ REQUEST_SECONDS = Histogram(
 INFERENCE_SECONDS = Histogram(
     "shipyard_inference_duration_seconds", "Time spent in the model's predict.", LABELS
 )
+BATCH_SIZE = Histogram(
+    "shipyard_batch_size",
+    "Rows per batch the model ran.",
+    LABELS,
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 PREDICTIONS = Counter(
     "shipyard_predictions_total",
     "Predicted values (classes), for drift and quality checks.",

@@ -1,0 +1,141 @@
+"""Adaptive batching: requests for one model version are queued and answered in batches.
+
+A bounded queue (full → ``Overloaded``, which the server answers with 503 and
+Retry-After, instead of letting latency grow without bound) and one dispatcher
+task per version. The dispatcher waits on the queue (no polling), takes what is
+already waiting up to a target size, waits at most a small part of the latency
+budget for more, and runs the batch in a worker thread. The target size comes
+from measurement: the per-row cost of recent batches (an exponential moving
+average), so that a batch fits in half of ``max_latency_ms``, capped by
+``max_batch_size``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class Overloaded(Exception):
+    """The queue is full: the client should retry later."""
+
+
+@dataclass(slots=True)
+class _Item:
+    rows: Any
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """What the dispatcher has measured and decided."""
+
+    row_seconds: float = 0.0  # moving average of the cost of one row in a batch
+    batches: int = 0
+    sizes: list[int] = field(default_factory=list)  # recent batch sizes (bounded)
+
+
+class Batcher:
+    """Batches ``predict`` calls for one version; inputs are arrays with rows on axis 0."""
+
+    def __init__(
+        self,
+        predict: Callable[[Any], Any],
+        executor: Executor,
+        *,
+        max_batch_size: int = 32,
+        max_latency_ms: float = 20.0,
+        max_queue: int = 256,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self._executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_latency_s = max_latency_ms / 1000
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queue)
+        self._on_batch = on_batch
+        self.stats = BatchStats()
+        self._task: asyncio.Task[None] | None = None
+
+    def depth(self) -> int:
+        """Requests waiting."""
+        return self._queue.qsize()
+
+    def target(self) -> int:
+        """How many rows the next batch may take, from the measured per-row cost."""
+        if self.stats.row_seconds <= 0:
+            return self.max_batch_size
+        fits = int((self.max_latency_s / 2) / self.stats.row_seconds)
+        return max(1, min(self.max_batch_size, fits))
+
+    async def submit(self, rows: Any) -> Any:
+        """Queue ``rows`` and wait for their predictions."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._dispatch())
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Item(rows, future))
+        except asyncio.QueueFull:
+            raise Overloaded(f"{self._queue.maxsize} requests are already waiting") from None
+        return await future
+
+    async def _collect(self) -> list[_Item]:
+        first = await self._queue.get()
+        batch, rows = [first], len(first.rows)
+        target = self.target()
+        deadline = time.monotonic() + min(self.max_latency_s * 0.1, 0.005)
+        while rows < target:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            batch.append(item)
+            rows += len(item.rows)
+        return batch
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            inputs = np.concatenate([np.asarray(item.rows) for item in batch])
+            started = time.perf_counter()
+            try:
+                outputs = np.asarray(
+                    await loop.run_in_executor(self._executor, self._predict, inputs)
+                )
+            except Exception as err:  # every request of the batch gets the model's error
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(err)
+                continue
+            seconds = time.perf_counter() - started
+            self._learn(len(inputs), seconds)
+            offset = 0
+            for item in batch:
+                count = len(item.rows)
+                if not item.future.done():
+                    item.future.set_result(outputs[offset : offset + count])
+                offset += count
+
+    def _learn(self, rows: int, seconds: float) -> None:
+        per_row = seconds / max(rows, 1)
+        stats = self.stats
+        stats.row_seconds = (
+            per_row if stats.batches == 0 else 0.8 * stats.row_seconds + 0.2 * per_row
+        )
+        stats.batches += 1
+        stats.sizes = [*stats.sizes[-99:], rows]
+        if self._on_batch is not None:
+            self._on_batch(rows, seconds)

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench docs clean system
+.PHONY: demo test lint bench bench-serving docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -36,6 +36,10 @@ $(MLFLOW_VENV)/.installed:
 bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-serving: $(STAMP)
+	bash scripts/system-deps.sh wrk
+	$(BIN)/python benchmarks/bench_serving.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py

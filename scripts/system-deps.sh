@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages Shipyard needs when they are missing (Debian/Ubuntu, as root or via sudo).
+# Extra arguments name further commands to make sure of (e.g. `wrk` for the serving benchmark).
 set -euo pipefail
 
 missing=()
+for extra in "$@"; do
+  command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
+done
 command -v git >/dev/null 2>&1 || missing+=(git)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 

@@ -32,6 +32,8 @@ def main() -> None:
         uri = f"sqlite:///{tmp}/mlflow.db"
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
+        # Artifacts in the temporary directory too (the default is ./mlruns in the cwd).
+        MlflowClient().create_experiment("bench", artifact_location=f"file://{tmp}/artifacts")
         mlflow.set_experiment("bench")
         client = MlflowClient()
         client.create_registered_model("digits")

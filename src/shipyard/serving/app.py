@@ -136,8 +136,8 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
         started = time.perf_counter()
         outputs = await host.predict(inputs, limits.timeout_s)
         metrics.INFERENCE_SECONDS.labels(**labels).observe(time.perf_counter() - started)
-        for value in _counted(outputs):
-            metrics.PREDICTIONS.labels(**labels, value=value).inc()
+        for value, count in _counted(outputs):
+            metrics.PREDICTIONS.labels(**labels, value=value).inc(count)
         return outputs
 
     async def v2_infer(request: Request, rid: str) -> Any:
@@ -228,11 +228,13 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def _counted(outputs: Any) -> list[str]:
-    """Class labels to count (small integer or string outputs); nothing for regressions."""
+def _counted(outputs: Any) -> list[tuple[str, int]]:
+    """Class labels and how often each was predicted (none for regressions): one metric
+    update per distinct class, not per row, on the request path."""
     import numpy as np
 
     array = np.asarray(outputs)
     if array.ndim != 1 or array.dtype.kind not in "iuUSOb":
         return []
-    return [str(v) for v in array.tolist()]
+    values, counts = np.unique(array, return_counts=True)
+    return [(str(v), int(c)) for v, c in zip(values.tolist(), counts.tolist(), strict=True)]

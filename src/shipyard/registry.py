@@ -118,11 +118,6 @@ def _check_values(options: RegisterOptions) -> None:
             raise InvalidInputError(f"{what} cannot be stored: {err}") from None
 
 
-def _digest_and_size(path: Path) -> tuple[str, int]:
-    blob = file_digest(path)
-    return blob.digest, blob.size
-
-
 def content_digest(flavor: str, entrypoint: str, artifacts: list[ArtifactRef]) -> str:
     """The identity of a version's content: flavor, entrypoint and every file's digest."""
     canonical = json.dumps(
@@ -165,13 +160,15 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     _check_values(options)
     # Known content returns its version before any costly step (signature inference
     # imports the model's library); storing the files again repairs a damaged blob.
-    hashed = [ArtifactRef(rel, *_digest_and_size(path)) for rel, path in files]
-    existing = stores.metadata.find_by_content(
-        name, content_digest(flavor_name, entrypoint, hashed)
-    )
+    blobs = [file_digest(path) for _, path in files]
+    artifacts = [
+        ArtifactRef(rel, b.digest, b.size) for (rel, _), b in zip(files, blobs, strict=True)
+    ]
+    digest = content_digest(flavor_name, entrypoint, artifacts)
+    existing = stores.metadata.find_by_content(name, digest)
     if existing is not None:
-        for _, path in files:
-            stores.artifacts.put_file(path)
+        for (_, path), blob in zip(files, blobs, strict=True):
+            stores.artifacts.put_file(path, blob)
         return Registration(existing, created=False)
     warnings: list[str] = []
     signature = options.signature
@@ -182,10 +179,8 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
             warnings.append(f"input/output signature not recorded: {err.message}")
         except Exception as err:  # a model library failing on a file it cannot read
             warnings.append(f"input/output signature not recorded: {type(err).__name__}: {err}")
-    artifacts = []
-    for rel, path in files:
-        blob = stores.artifacts.put_file(path)
-        artifacts.append(ArtifactRef(rel, blob.digest, blob.size))
+    for (_, path), blob in zip(files, blobs, strict=True):
+        stores.artifacts.put_file(path, blob)
     requirements = stores.artifacts.put_bytes(pinned_requirements().encode())
     git = git_state(options.project_dir or root)
     lineage = Lineage(
@@ -201,7 +196,7 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     draft = VersionDraft(
         flavor=flavor_name,
         entrypoint=entrypoint,
-        content_digest=content_digest(flavor_name, entrypoint, artifacts),
+        content_digest=digest,
         artifacts=tuple(artifacts),
         lineage=lineage,
         created_by=options.actor or current_actor(),

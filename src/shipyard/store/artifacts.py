@@ -35,8 +35,12 @@ class Blob:
 class ArtifactStore(Protocol):
     """What the services need from an artifact store (local FS now, S3 later)."""
 
-    def put_file(self, path: Path) -> Blob:
-        """Store a file's bytes; return their digest (existing content is not rewritten)."""
+    def put_file(self, path: Path, known: Blob | None = None) -> Blob:
+        """Store a file's bytes; return their digest (existing content is not rewritten).
+
+        ``known`` is the file's digest when the caller has just computed it; the copy
+        is still verified against it, so a file changed meanwhile is refused.
+        """
         ...
 
     def put_bytes(self, data: bytes) -> Blob:
@@ -140,11 +144,12 @@ class LocalArtifactStore:
         """Whether a blob is already stored and still matches (a damaged one is rewritten)."""
         return dest.is_file() and file_digest(dest).digest == digest
 
-    def put_file(self, path: Path) -> Blob:
-        """Store a file; the source is hashed first so intact known content costs no write."""
+    def put_file(self, path: Path, known: Blob | None = None) -> Blob:
+        """Store a file; the source is hashed first (unless ``known``) so intact known
+        content costs no write."""
         if not path.is_file():
             raise NotFoundError(f"no such file: {path}")
-        blob = file_digest(path)
+        blob = known or file_digest(path)
         dest = self._path(blob.digest)
         if self._intact(dest, blob.digest):
             return blob

@@ -197,9 +197,12 @@ def test_metrics_count_requests_by_code(digits_server: dict[str, Any]) -> None:
     url = digits_server["url"]
     httpx.post(f"{url}/v1/models/digits:predict", json={"instances": [[0.0] * 64]})
     page = httpx.get(f"{url}/metrics").text
-    assert 'shipyard_requests_total{code="200",model="digits",protocol="v1",version="1"}' in page
+    labels = 'deployment="digits",model="digits"'
+    assert f'shipyard_requests_total{{code="200",{labels},protocol="v1",version="1"}}' in page
     assert "shipyard_inference_duration_seconds_bucket" in page
-    assert 'shipyard_predictions_total{model="digits"' in page
+    assert f'shipyard_predictions_total{{{labels},value="0",version="1"}}' in page
+    assert f'shipyard_model_loaded{{{labels},version="1"}} 1.0' in page
+    assert f'shipyard_queue_depth{{{labels},version="1"}} 0.0' in page
 
 
 def test_a_failing_or_hanging_model_gets_500_or_408_and_the_server_keeps_serving(

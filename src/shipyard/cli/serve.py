@@ -1,20 +1,95 @@
-"""``shipyard serve``: a registered model behind HTTP (KServe V1, Open Inference Protocol V2)."""
+"""``shipyard serve``: registered versions (or a bundle) behind HTTP — KServe V1 and the
+Open Inference Protocol V2 — with a traffic split, shadows and an admin interface."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import typer
 
 from shipyard.cli.common import console, home
+from shipyard.errors import InvalidInputError
+from shipyard.serving.config import BatchOptions, Limits, ServeConfig
+
+UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+
+def _admin_socket(state: Path, port: int, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    path = state / "run" / f"serve-{port}.sock"
+    if len(str(path)) > UNIX_PATH_MAX:
+        path = Path(tempfile.gettempdir()) / f"shipyard-{os.getuid()}" / f"serve-{port}.sock"
+    return path
+
+
+def _from_registry(
+    ref: str, weights: str | None, shadow: str | None, base: ServeConfig
+) -> ServeConfig:
+    """Versions and routes from a reference (one version) or ``--weights`` (several)."""
+    from shipyard.refs import parse_ref
+    from shipyard.registry import resolve
+    from shipyard.serving.routing import parse_shares, route_table
+    from shipyard.store import open_stores
+
+    state = home()
+    stores = open_stores(state)
+    try:
+        if weights is None:
+            version = resolve(stores, parse_ref(ref))  # a clear error before any worker starts
+            model, shares = version.model, {str(version.version): 100}
+        else:
+            model, shares = parse_ref(ref).model, parse_shares(weights, "--weights")
+        mirrored = parse_shares(shadow, "--shadow") if shadow else {}
+        routes = route_table({"weights": shares, "shadow": mirrored}, "--weights/--shadow")
+        for number in sorted(routes.versions(), key=int):
+            resolve(stores, parse_ref(f"{model}:{number}"))
+    finally:
+        stores.close()
+    return replace(
+        base,
+        model=model,
+        versions=tuple(sorted(routes.versions(), key=int)),
+        routes=routes.to_data(),
+        home=str(state),
+    )
+
+
+def _from_bundle(path: Path, base: ServeConfig) -> ServeConfig:
+    """A bundle holds one version; its files are verified here and again by each worker."""
+    from shipyard.serving.bundle import bundle_version, read_manifest
+
+    manifest = read_manifest(path)
+    version = bundle_version(manifest)
+    return replace(
+        base,
+        model=manifest["name"],
+        versions=(version,),
+        routes={"weights": {version: 100}, "shadow": {}},
+        bundle=str(path.resolve()),
+    )
 
 
 def serve_cmd(
-    ref: str = typer.Argument(..., help="Model to serve: NAME@ALIAS, NAME:VERSION or NAME."),
+    ref: str = typer.Argument(
+        ..., help="What to serve: NAME@ALIAS, NAME:VERSION, NAME (with --weights) or a bundle path."
+    ),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes sharing the port."),
+    weights: str | None = typer.Option(
+        None, help='Traffic split between versions: 3=90,4=10 or {"3": 90, "4": 10}.'
+    ),
+    shadow: str | None = typer.Option(
+        None, help="Shadow versions and the percent of traffic they get a copy of: 5=20."
+    ),
+    deployment: str | None = typer.Option(
+        None, help="Deployment name in metrics and logs (default: the model's name)."
+    ),
     max_concurrent: int = typer.Option(
         64, min=1, help="Requests a worker holds at once (then 503)."
     ),
@@ -29,46 +104,71 @@ def serve_cmd(
     max_queue: int = typer.Option(
         256, min=1, help="Requests that may wait for a batch (then 503)."
     ),
+    threads: int = typer.Option(4, min=1, max=256, help="Inference threads per version."),
     trust: list[str] | None = typer.Option(None, help="Extra type a skops file may contain."),
+    admin_socket: Path | None = typer.Option(
+        None,
+        help="Unix socket of the admin interface [default: $SHIPYARD_HOME/run/serve-PORT.sock].",
+    ),
+    admin_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Also serve the admin interface on this loopback port."
+    ),
+    admin_token: str | None = typer.Option(
+        None,
+        envvar="SHIPYARD_ADMIN_TOKEN",
+        help="Bearer token the admin interface requires [default: a new one, in SOCKET.token].",
+    ),
+    log_format: str = typer.Option("text", help="Log lines as 'text' or 'json'."),
+    access_log: bool = typer.Option(False, help="Log every inference request."),
+    shutdown_delay: float = typer.Option(
+        0.0, min=0.0, help="Seconds between readiness turning false and workers stopping."
+    ),
 ) -> None:
-    """Serve a registered model; every worker loads it digest-verified from the registry."""
-    import uvicorn
+    """Serve model versions; every worker loads them digest-verified and holds them all."""
+    from shipyard.serving.admin import new_token
+    from shipyard.serving.bundle import is_bundle
+    from shipyard.serving.server import Listen, run
 
-    from shipyard.refs import parse_ref
-    from shipyard.registry import resolve
-    from shipyard.store import open_stores
+    if log_format not in ("text", "json"):
+        raise InvalidInputError(f"--log-format: {log_format!r}; choose 'text' or 'json'")
+    base = ServeConfig(
+        model="",
+        versions=(),
+        routes={},
+        deployment=deployment or "",
+        trust=tuple(trust or ()),
+        limits=Limits(max_body_bytes=max_body, timeout_s=timeout),
+        batching=BatchOptions(max_batch_size, max_latency_ms, max_queue),
+        max_concurrent=max_concurrent,
+        threads=threads,
+        log_format=log_format,
+        access_log=access_log,
+    )
+    if is_bundle(ref):
+        if weights or shadow:
+            raise InvalidInputError("a bundle holds one version: --weights and --shadow need NAME")
+        config = _from_bundle(Path(ref), base)
+    else:
+        config = _from_registry(ref, weights, shadow, base)
+    config = replace(config, deployment=deployment or config.model)
+    socket_path = _admin_socket(home(), port, admin_socket)
+    token_note = "token from $SHIPYARD_ADMIN_TOKEN"
+    if not admin_token:
+        token_file = socket_path.with_name(socket_path.name + ".token")
+        admin_token = new_token(token_file)
+        token_note = f"token in {token_file}"
+    listen = Listen(
+        host, port, workers, socket_path, admin_token, admin_port, shutdown_delay=shutdown_delay
+    )
+    split = ", ".join(f"v{v} {w}%" for v, w in config.routes["weights"].items())
+    started = time.monotonic()
 
-    state = home()
-    stores = open_stores(state)
-    try:
-        version = resolve(stores, parse_ref(ref))  # a clear error before any worker starts
-    finally:
-        stores.close()
-    os.environ.update(
-        {
-            "SHIPYARD_SERVE_REF": f"{version.model}:{version.version}",
-            "SHIPYARD_HOME": str(state),
-            "SHIPYARD_SERVE_TRUST": ",".join(trust or []),
-            "SHIPYARD_SERVE_MAX_CONCURRENT": str(max_concurrent),
-            "SHIPYARD_SERVE_MAX_BODY": str(max_body),
-            "SHIPYARD_SERVE_TIMEOUT": str(timeout),
-            "SHIPYARD_SERVE_MAX_BATCH": str(max_batch_size),
-            "SHIPYARD_SERVE_MAX_LATENCY_MS": str(max_latency_ms),
-            "SHIPYARD_SERVE_MAX_QUEUE": str(max_queue),
-        }
-    )
-    if workers > 1:  # one metrics registry across the worker processes
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shipyard-metrics-")
-    console.print(
-        f"serving {version.model} v{version.version} on http://{host}:{port} "
-        f"({workers} worker{'s' if workers > 1 else ''})"
-    )
-    uvicorn.run(
-        "shipyard.serving.server:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    def ready() -> None:
+        console.print(
+            f"serving {config.model} ({split}) on http://{host}:{port} with {workers} "
+            f"worker{'s' if workers > 1 else ''}, ready in {time.monotonic() - started:.1f} s\n"
+            f"admin: {socket_path} ({token_note})",
+            soft_wrap=True,
+        )
+
+    run(config, listen, ready)

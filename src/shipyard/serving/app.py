@@ -1,21 +1,24 @@
 """The HTTP application: KServe V1, Open Inference Protocol V2, health, metrics, OpenAPI.
 
-A thin ASGI layer (Starlette) over the codec and the model host: parse, check,
-predict off the loop, encode. Every answer carries ``x-request-id``; every
+A thin ASGI layer (Starlette) over the codec and the deployment: pick a
+version (by route table, route key or pin), parse and check against that
+version's signature, predict off the loop, encode, and mirror the request to
+shadow versions after answering. Every answer carries ``x-request-id``; every
 client mistake is a 4xx with ``{"error": ...}``; a model that raises is a 500
 with its message and the request id, and the worker keeps serving.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,18 +29,17 @@ from shipyard import __version__
 from shipyard.serving import metrics
 from shipyard.serving.batching import Overloaded
 from shipyard.serving.codec import ProtocolError, decode_v1, decode_v2, encode_v1, encode_v2
-from shipyard.serving.host import ModelHost
+from shipyard.serving.config import Limits
+from shipyard.serving.deployment import Deployment
+from shipyard.serving.host import VersionHost
+from shipyard.serving.logs import REQUEST_ID
 from shipyard.serving.openapi import DOCS_HTML, openapi
 
 log = logging.getLogger("shipyard.serve")
+access = logging.getLogger("shipyard.access")
 
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What one request may cost."""
-
-    max_body_bytes: int = 8 * 1024 * 1024
-    timeout_s: float = 30.0
+ROUTE_KEY = "x-shipyard-route-key"
+PIN = "x-shipyard-version"
 
 
 def _json(data: Any, status: int = 200, request_id: str = "") -> Response:
@@ -49,23 +51,31 @@ def _json(data: Any, status: int = 200, request_id: str = "") -> Response:
     )
 
 
-def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
-    """The ASGI app serving ``host``'s model."""
-    limits = limits or Limits()
-    loaded = host.loaded
-    labels = {"model": loaded.name, "version": loaded.version}
+def _busy(message: str, request_id: str) -> Response:
+    response = _json({"error": f"server busy: {message}"}, 503, request_id)
+    response.headers["retry-after"] = "1"
+    return response
 
-    def request_id(request: Request) -> str:
-        return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+def _request_id(request: Request) -> str:
+    rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+    REQUEST_ID.set(rid)
+    return rid
+
+
+def create_app(
+    deployment: Deployment, limits: Limits | None = None, *, access_log: bool = False
+) -> Starlette:
+    """The ASGI app serving ``deployment``'s versions."""
+    limits = limits or Limits()
+    unrouted = metrics.VersionMetrics(deployment.settings.deployment, deployment.model, "")
+    mirrors: set[asyncio.Task[None]] = set()
 
     def check_model(request: Request) -> None:
         name = request.path_params["name"]
-        version = request.path_params.get("version")
-        if name != loaded.name:
-            raise ProtocolError(f"unknown model {name!r}; this server serves {loaded.name!r}", 404)
-        if version is not None and version != loaded.version:
+        if name != deployment.model:
             raise ProtocolError(
-                f"model {name!r} has no loaded version {version!r}; loaded: {loaded.version}", 404
+                f"unknown model {name!r}; this server serves {deployment.model!r}", 404
             )
 
     async def read_json(request: Request) -> Any:
@@ -86,31 +96,59 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
         except orjson.JSONDecodeError as err:
             raise ProtocolError(f"malformed JSON: {err}") from None
 
-    def inference(
-        protocol: str, handler: Callable[[Request, str], Awaitable[Any]]
-    ) -> Callable[[Request], Awaitable[Response]]:
+    async def run_model(host: VersionHost, inputs: Any) -> Any:
+        started = time.perf_counter()
+        outputs = await host.predict(inputs, limits.timeout_s)
+        host.metrics.inference.observe(time.perf_counter() - started)
+        for value, count in _counted(outputs):
+            host.metrics.predicted(value, count)
+        return outputs
+
+    async def mirror(host: VersionHost, inputs: Any, answer: Any) -> None:
+        try:
+            outputs = await run_model(host, inputs)
+            same = np.array_equal(np.asarray(outputs), np.asarray(answer))
+            host.metrics.shadowed("match" if same else "mismatch")
+        except Overloaded:
+            host.metrics.shadowed("dropped")
+        except Exception:
+            host.metrics.shadowed("error")
+        finally:
+            host.release()
+
+    def shadow(hosts: list[VersionHost], inputs: Any, answer: Any) -> None:
+        for host in hosts:
+            task = asyncio.get_running_loop().create_task(mirror(host, inputs, answer))
+            mirrors.add(task)
+            task.add_done_callback(mirrors.discard)
+
+    Handler = Callable[[Request, VersionHost, str], Awaitable[tuple[Any, Any, Any]]]
+
+    def inference(protocol: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            rid = request_id(request)
+            rid = _request_id(request)
             started = time.perf_counter()
             code = 200
+            host: VersionHost | None = None
             try:
                 check_model(request)
-                if host.busy():
+                if deployment.in_flight >= deployment.settings.max_concurrent:
                     code = 503
-                    response = _json(
-                        {"error": "server busy: too many requests in flight"}, 503, rid
-                    )
-                    response.headers["retry-after"] = "1"
-                    return response
-                return _json(await handler(request, rid), 200, rid)
+                    return _busy("too many requests in flight", rid)
+                pinned = request.path_params.get("version") or request.headers.get(PIN)
+                route_key = request.headers.get(ROUTE_KEY)
+                host = deployment.pick(pinned, route_key)
+                deployment.in_flight += 1
+                answer, inputs, outputs = await handler(request, host, rid)
+                if pinned is None:
+                    shadow(deployment.shadows(route_key), inputs, outputs)
+                return _json(answer, 200, rid)
             except ProtocolError as err:
                 code = err.status
                 return _json({"error": err.message}, err.status, rid)
             except Overloaded as err:
                 code = 503
-                response = _json({"error": f"server busy: {err}"}, 503, rid)
-                response.headers["retry-after"] = "1"
-                return response
+                return _busy(str(err), rid)
             except TimeoutError:
                 code = 408
                 return _json(
@@ -118,47 +156,55 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
                 )
             except Exception as err:  # the model's own failure: say so, keep serving
                 code = 500
-                log.exception("predict failed (request %s)", rid)
+                log.exception("predict failed")
                 return _json(
                     {"error": f"the model failed: {type(err).__name__}: {err}", "request_id": rid},
                     500,
                     rid,
                 )
             finally:
-                metrics.REQUESTS.labels(**labels, protocol=protocol, code=str(code)).inc()
-                metrics.REQUEST_SECONDS.labels(**labels, protocol=protocol).observe(
-                    time.perf_counter() - started
-                )
+                seconds = time.perf_counter() - started
+                if host is not None:
+                    deployment.in_flight -= 1
+                    host.release()
+                (host.metrics if host is not None else unrouted).request(protocol, code, seconds)
+                if access_log:
+                    access.info(
+                        "%s %s %d",
+                        request.method,
+                        request.url.path,
+                        code,
+                        extra={
+                            "status": code,
+                            "version": host.loaded.version if host is not None else None,
+                            "duration_ms": round(seconds * 1000, 3),
+                        },
+                    )
 
         return endpoint
 
-    async def run_model(inputs: Any) -> Any:
-        started = time.perf_counter()
-        outputs = await host.predict(inputs, limits.timeout_s)
-        metrics.INFERENCE_SECONDS.labels(**labels).observe(time.perf_counter() - started)
-        for value, count in _counted(outputs):
-            metrics.PREDICTIONS.labels(**labels, value=value).inc(count)
-        return outputs
-
-    async def v2_infer(request: Request, rid: str) -> Any:
+    async def v2_infer(request: Request, host: VersionHost, rid: str) -> tuple[Any, Any, Any]:
         body = await read_json(request)
+        loaded = host.loaded
         tensors = decode_v2(body, loaded.signature)
         inputs = tensors[0].array if len(tensors) == 1 else {t.name: t.array for t in tensors}
-        outputs = await run_model(inputs)
+        outputs = await run_model(host, inputs)
         answer = {
             "model_name": loaded.name,
             "model_version": loaded.version,
             "id": body.get("id", rid),
             "outputs": encode_v2(outputs, loaded.signature),
         }
-        return answer
+        return answer, inputs, outputs
 
-    async def v1_predict(request: Request, rid: str) -> Any:
-        return encode_v1(await run_model(decode_v1(await read_json(request), loaded.signature)))
+    async def v1_predict(request: Request, host: VersionHost, rid: str) -> tuple[Any, Any, Any]:
+        inputs = decode_v1(await read_json(request), host.loaded.signature)
+        outputs = await run_model(host, inputs)
+        return encode_v1(outputs), inputs, outputs
 
     def plain(handler: Callable[[Request], Any]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            rid = request_id(request)
+            rid = _request_id(request)
             try:
                 return _json(handler(request), 200, rid)
             except ProtocolError as err:
@@ -168,10 +214,11 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
 
     def model_metadata(request: Request) -> Any:
         check_model(request)
+        loaded = deployment.described(request.path_params.get("version")).loaded
         signature = loaded.signature
         return {
             "name": loaded.name,
-            "versions": [loaded.version],
+            "versions": sorted(deployment.versions, key=int),
             "platform": loaded.flavor,
             "inputs": [] if signature is None else orjson.loads(orjson.dumps(signature.inputs)),
             "outputs": [] if signature is None else orjson.loads(orjson.dumps(signature.outputs)),
@@ -179,13 +226,18 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
 
     def model_ready(request: Request) -> Any:
         check_model(request)
-        if not host.ready:
-            raise ProtocolError("model is not ready", 503)
-        return {"name": loaded.name, "ready": True}
+        version = request.path_params.get("version")
+        if version is not None:
+            deployment.described(version)
+        elif not deployment.ready():
+            raise ProtocolError(f"model {deployment.model!r} is not ready", 503)
+        return {"name": deployment.model, "ready": True}
 
     def server_ready(request: Request) -> Any:
-        if not host.ready:
-            raise ProtocolError("not ready: shutting down", 503)
+        if not deployment.ready():
+            raise ProtocolError(
+                "not ready: shutting down" if deployment.draining else "not ready", 503
+            )
         return {"ready": True}
 
     async def metrics_page(request: Request) -> Response:
@@ -193,7 +245,7 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
         return Response(body, media_type=content_type)
 
     async def openapi_json(request: Request) -> Response:
-        return _json(openapi(loaded.name))
+        return _json(openapi(deployment.model))
 
     async def docs(request: Request) -> Response:
         return HTMLResponse(DOCS_HTML)
@@ -223,7 +275,7 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        host.close()
+        await deployment.close()
 
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -231,8 +283,6 @@ def create_app(host: ModelHost, limits: Limits | None = None) -> Starlette:
 def _counted(outputs: Any) -> list[tuple[str, int]]:
     """Class labels and how often each was predicted (none for regressions): one metric
     update per distinct class, not per row, on the request path."""
-    import numpy as np
-
     array = np.asarray(outputs)
     if array.ndim != 1 or array.dtype.kind not in "iuUSOb":
         return []

@@ -53,6 +53,7 @@ class Batcher:
         max_latency_ms: float = 20.0,
         max_queue: int = 256,
         on_batch: Callable[[int, float], None] | None = None,
+        on_depth: Callable[[int], None] | None = None,
     ) -> None:
         self._predict = predict
         self._executor = executor
@@ -60,6 +61,7 @@ class Batcher:
         self.max_latency_s = max_latency_ms / 1000
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queue)
         self._on_batch = on_batch
+        self._on_depth = on_depth
         self.stats = BatchStats()
         self._task: asyncio.Task[None] | None = None
 
@@ -83,7 +85,15 @@ class Batcher:
             self._queue.put_nowait(_Item(rows, future))
         except asyncio.QueueFull:
             raise Overloaded(f"{self._queue.maxsize} requests are already waiting") from None
+        if self._on_depth is not None:
+            self._on_depth(self._queue.qsize())
         return await future
+
+    def close(self) -> None:
+        """Stop the dispatcher (call once nothing is waiting)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
     async def _collect(self) -> list[_Item]:
         first = await self._queue.get()
@@ -109,6 +119,8 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
+            if self._on_depth is not None:
+                self._on_depth(self._queue.qsize())
             inputs = np.concatenate([np.asarray(item.rows) for item in batch])
             started = time.perf_counter()
             try:

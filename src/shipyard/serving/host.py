@@ -1,14 +1,15 @@
-"""The model host: the loaded version a server answers with, and the threads that run it.
+"""Loaded model versions and the threads that run them.
 
-Inference never runs on the event loop: it goes to a small thread pool, and a
-semaphore bounds how many requests a worker holds at once (beyond that: 503 with
-Retry-After instead of an unbounded queue).
+Inference never runs on the event loop: each version has a small thread pool
+(and, when the model takes batches, an adaptive batcher in front of it). A
+version counts the requests that hold it, so it can be drained — no request
+left — before it is unloaded.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +19,10 @@ import numpy as np
 
 from shipyard.flavors import Predictor, TrustPolicy
 from shipyard.serving.batching import Batcher
+from shipyard.serving.bundle import bundle_version, read_manifest
+from shipyard.serving.config import BatchOptions
+from shipyard.serving.metrics import VersionMetrics
 from shipyard.signature import Signature
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOptions:
-    """Adaptive batching settings (``max_batch_size`` 1 turns batching off)."""
-
-    max_batch_size: int = 32
-    max_latency_ms: float = 20.0
-    max_queue: int = 256
-    on_batch: Callable[[int, float], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +38,7 @@ class Loaded:
 
 
 def load_reference(ref: str, home: Path, trust: TrustPolicy) -> Loaded:
-    """Resolve ``name``, ``name:3`` or ``name@alias`` in the registry and load it (verified)."""
+    """Load ``name:3`` (or ``name@alias``) from the registry, digest-verified."""
     from shipyard.checkout import load_version
     from shipyard.refs import parse_ref
     from shipyard.registry import resolve
@@ -56,28 +50,50 @@ def load_reference(ref: str, home: Path, trust: TrustPolicy) -> Loaded:
         predictor = load_version(stores, version, trust)
     finally:
         stores.close()
-    batchable = version.flavor != "custom" or bool(getattr(predictor, "batchable", False))
-    return Loaded(
-        version.model, str(version.version), version.flavor, version.signature, predictor, batchable
+    return _loaded(
+        version.model, str(version.version), version.flavor, version.signature, predictor
     )
 
 
-class ModelHost:
-    """Runs predictions for one loaded version, off the event loop, with bounded concurrency."""
+def load_bundle(path: Path, trust: TrustPolicy) -> Loaded:
+    """Load a bundle directory (``shipyard run``'s package stage), every file digest-verified."""
+    from shipyard.flavors import get_flavor
+
+    manifest = read_manifest(path)
+    code = str((path / "code").resolve())
+    if code not in sys.path:
+        sys.path.insert(0, code)  # a custom model imports its project's modules
+    flavor = manifest["flavor"]
+    predictor = get_flavor(flavor).load(path / "model", manifest["entrypoint"], trust)
+    stored = manifest.get("signature")
+    signature = Signature.from_stored(stored) if stored else None
+    return _loaded(manifest["name"], bundle_version(manifest), flavor, signature, predictor)
+
+
+def _loaded(
+    name: str, version: str, flavor: str, signature: Signature | None, predictor: Predictor
+) -> Loaded:
+    batchable = flavor != "custom" or bool(getattr(predictor, "batchable", False))
+    return Loaded(name, version, flavor, signature, predictor, batchable)
+
+
+class VersionHost:
+    """Runs predictions for one loaded version off the event loop, and knows who holds it."""
 
     def __init__(
         self,
         loaded: Loaded,
+        metrics: VersionMetrics,
         *,
         threads: int = 4,
-        max_concurrent: int = 64,
         batching: BatchOptions | None = None,
     ) -> None:
         self.loaded = loaded
-        self.ready = True
+        self.metrics = metrics
+        self.held = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer")
-        self._slots = asyncio.Semaphore(max_concurrent)
-        self.max_concurrent = max_concurrent
         self.batcher: Batcher | None = None
         if batching is not None and batching.max_batch_size > 1 and loaded.batchable:
             self.batcher = Batcher(
@@ -86,23 +102,37 @@ class ModelHost:
                 max_batch_size=batching.max_batch_size,
                 max_latency_ms=batching.max_latency_ms,
                 max_queue=batching.max_queue,
-                on_batch=batching.on_batch,
+                on_batch=lambda rows, _: metrics.batch_size.observe(rows),
+                on_depth=metrics.queue_depth.set,
             )
+        metrics.loaded.set(1)
 
-    def busy(self) -> bool:
-        """Whether every request slot is taken (the caller answers 503)."""
-        return self._slots.locked()
+    def hold(self) -> None:
+        """A request starts using this version (call on the event loop)."""
+        self.held += 1
+        self._idle.clear()
+
+    def release(self) -> None:
+        self.held -= 1
+        if self.held == 0:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Return once no request holds this version."""
+        await self._idle.wait()
 
     async def predict(self, inputs: Any, timeout: float) -> Any:
         """Run ``predict`` in a worker thread; ``TimeoutError`` after ``timeout`` seconds."""
-        async with self._slots:
-            if self.batcher is not None and isinstance(inputs, np.ndarray) and inputs.ndim >= 1:
-                return await asyncio.wait_for(self.batcher.submit(inputs), timeout)
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._executor, self.loaded.predictor.predict, inputs)
-            return await asyncio.wait_for(future, timeout)
+        if self.batcher is not None and isinstance(inputs, np.ndarray) and inputs.ndim >= 1:
+            return await asyncio.wait_for(self.batcher.submit(inputs), timeout)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self.loaded.predictor.predict, inputs)
+        return await asyncio.wait_for(future, timeout)
 
     def close(self) -> None:
-        """Stop the threads (running predictions finish first)."""
-        self.ready = False
+        """Stop the threads (running predictions finish first) and say the version is gone."""
+        if self.batcher is not None:
+            self.batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.metrics.loaded.set(0)
+        self.metrics.queue_depth.set(0)

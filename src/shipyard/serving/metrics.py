@@ -1,24 +1,28 @@
 """Prometheus metrics of the serving runtime (``shipyard_`` prefix, base units).
 
-With several worker processes, prometheus_client's multi-process mode collects
-every worker's samples from ``PROMETHEUS_MULTIPROC_DIR``, which ``shipyard
-serve`` sets up before the workers start.
+Every worker process writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` (the
+supervisor creates it) and ``/metrics`` collects all of them, so the page is
+the same whichever worker answers. Labels are deployment, model and version —
+never request ids. Each version keeps its labelled children, so the request
+path does no label lookups.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
-LABELS = ("model", "version")
+LABELS = ("deployment", "model", "version")
 REQUESTS = Counter(
     "shipyard_requests_total", "Inference requests, by answer code.", [*LABELS, "protocol", "code"]
 )
@@ -34,11 +38,83 @@ BATCH_SIZE = Histogram(
     LABELS,
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+QUEUE_DEPTH = Gauge(
+    "shipyard_queue_depth",
+    "Requests waiting for a batch, summed over worker processes.",
+    LABELS,
+    multiprocess_mode="livesum",
+)
+MODEL_LOADED = Gauge(
+    "shipyard_model_loaded",
+    "1 while the version is loaded in the server's workers.",
+    LABELS,
+    multiprocess_mode="livemax",
+)
+ROUTE_WEIGHT = Gauge(
+    "shipyard_route_weight",
+    "Traffic weight of a live version (shadow versions: percent of traffic copied).",
+    [*LABELS, "role"],
+    multiprocess_mode="livemax",
+)
 PREDICTIONS = Counter(
     "shipyard_predictions_total",
     "Predicted values (classes), for drift and quality checks.",
     [*LABELS, "value"],
 )
+SHADOW = Counter(
+    "shipyard_shadow_requests_total",
+    "Copies of live requests a shadow version answered; result: match, mismatch or error.",
+    [*LABELS, "result"],
+)
+
+
+class VersionMetrics:
+    """The labelled series of one version, looked up once."""
+
+    def __init__(self, deployment: str, model: str, version: str) -> None:
+        self.labels = {"deployment": deployment, "model": model, "version": version}
+        self._children: dict[tuple[str, ...], Any] = {}
+        if not version:  # requests no version answered (unknown model, busy): counts only
+            return
+        self.inference = INFERENCE_SECONDS.labels(**self.labels)
+        self.batch_size = BATCH_SIZE.labels(**self.labels)
+        self.queue_depth = QUEUE_DEPTH.labels(**self.labels)
+        self.loaded = MODEL_LOADED.labels(**self.labels)
+
+    def request(self, protocol: str, code: int, seconds: float) -> None:
+        key = ("r", protocol, str(code))
+        counter = self._children.get(key)
+        if counter is None:
+            counter = self._children[key] = REQUESTS.labels(
+                **self.labels, protocol=protocol, code=str(code)
+            )
+        counter.inc()
+        histogram = self._children.get(("d", protocol))
+        if histogram is None:
+            histogram = self._children[("d", protocol)] = REQUEST_SECONDS.labels(
+                **self.labels, protocol=protocol
+            )
+        histogram.observe(seconds)
+
+    def predicted(self, value: str, count: int) -> None:
+        key = ("p", value)
+        counter = self._children.get(key)
+        if counter is None:
+            if len(self._children) > 2000:  # a regression answering floats: not a class count
+                return
+            counter = self._children[key] = PREDICTIONS.labels(**self.labels, value=value)
+        counter.inc(count)
+
+    def shadowed(self, result: str) -> None:
+        key = ("s", result)
+        counter = self._children.get(key)
+        if counter is None:
+            counter = self._children[key] = SHADOW.labels(**self.labels, result=result)
+        counter.inc()
+
+    def weight(self, role: str, value: float) -> None:
+        for other in ("live", "shadow"):
+            ROUTE_WEIGHT.labels(**self.labels, role=other).set(value if other == role else 0)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -1,43 +1,98 @@
-"""Starting the server: one ASGI app per uvicorn worker, configured from the environment.
+"""Running a server: supervisor, workers and the admin interface, until a signal stops them.
 
-``shipyard serve`` sets the variables and starts uvicorn; each worker process
-calls ``app_factory`` to load (and digest-verify) the model itself.
+``shipyard serve`` builds a ``ServeConfig`` and calls ``run``. The process that
+runs this module is the supervisor: it holds the port and the admin socket and
+serves no model traffic itself, so it imports no model library.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from starlette.applications import Starlette
+import uvicorn
 
-from shipyard.flavors import TrustPolicy
-from shipyard.serving import metrics
-from shipyard.serving.app import Limits, create_app
-from shipyard.serving.host import BatchOptions, ModelHost, load_reference
-
-REF_ENV = "SHIPYARD_SERVE_REF"
+from shipyard.serving.admin import create_admin_app
+from shipyard.serving.config import ServeConfig
+from shipyard.serving.supervisor import Supervisor, bind
 
 
-def app_factory() -> Starlette:
-    """The app for the model named by ``$SHIPYARD_SERVE_REF`` (uvicorn's factory)."""
-    env = os.environ
-    trust = TrustPolicy(types=tuple(filter(None, env.get("SHIPYARD_SERVE_TRUST", "").split(","))))
-    loaded = load_reference(env[REF_ENV], Path(env["SHIPYARD_HOME"]), trust)
-    labels = {"model": loaded.name, "version": loaded.version}
-    batching = BatchOptions(
-        max_batch_size=int(env.get("SHIPYARD_SERVE_MAX_BATCH", "32")),
-        max_latency_ms=float(env.get("SHIPYARD_SERVE_MAX_LATENCY_MS", "20")),
-        max_queue=int(env.get("SHIPYARD_SERVE_MAX_QUEUE", "256")),
-        on_batch=lambda rows, _: metrics.BATCH_SIZE.labels(**labels).observe(rows),
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where the server and its admin interface listen."""
+
+    host: str
+    port: int
+    workers: int
+    admin_socket: Path
+    admin_token: str
+    admin_port: int | None = None
+    shutdown_delay: float = 0.0
+
+
+class _AdminServer(uvicorn.Server):
+    """uvicorn for the admin app inside the supervisor's loop: signals are the supervisor's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _admin_sockets(listen: Listen) -> list[socket.socket]:
+    """The admin interface's sockets: a unix socket only this user can open, and loopback."""
+    path = listen.admin_socket
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(str(path))
+    path.chmod(0o600)
+    sockets = [unix]
+    if listen.admin_port is not None:
+        sockets.append(bind("127.0.0.1", listen.admin_port))
+    for sock in sockets:
+        sock.listen(64)
+    return sockets
+
+
+async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]) -> None:
+    sock = bind(listen.host, listen.port)
+    supervisor = Supervisor(config, sock, listen.workers)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    admin = _AdminServer(
+        uvicorn.Config(
+            create_admin_app(supervisor, listen.admin_token), log_config=None, lifespan="off"
+        )
     )
-    host = ModelHost(
-        loaded,
-        max_concurrent=int(env.get("SHIPYARD_SERVE_MAX_CONCURRENT", "64")),
-        batching=batching,
-    )
-    limits = Limits(
-        max_body_bytes=int(env.get("SHIPYARD_SERVE_MAX_BODY", str(8 * 1024 * 1024))),
-        timeout_s=float(env.get("SHIPYARD_SERVE_TIMEOUT", "30")),
-    )
-    return create_app(host, limits)
+    admin_sockets = _admin_sockets(listen)
+    try:
+        starting = asyncio.ensure_future(supervisor.start())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a worker that failed to start: its error
+            serving = loop.create_task(admin.serve(sockets=admin_sockets))
+            on_ready()
+            await stopped
+            admin.should_exit = True
+            await serving
+        else:
+            starting.cancel()
+    finally:
+        await supervisor.stop(listen.shutdown_delay)
+        supervisor.close()
+        for sock in admin_sockets:
+            sock.close()
+        listen.admin_socket.unlink(missing_ok=True)
+
+
+def run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]) -> None:
+    """Serve until SIGTERM or Ctrl-C; ``on_ready`` runs once every worker answers."""
+    asyncio.run(_run(config, listen, on_ready))

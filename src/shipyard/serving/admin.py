@@ -1,0 +1,108 @@
+"""The admin interface of a server: load a version beside the others, set the route
+table, drain and unload — every change applied to every worker.
+
+It listens on a unix socket (and, if asked, on a loopback port), never on a
+public address, and every request needs ``Authorization: Bearer <token>``.
+
+    GET    /admin/v1/state
+    POST   /admin/v1/versions            {"version": "4"}
+    PUT    /admin/v1/routes              {"weights": {"3": 90, "4": 10}, "shadow": {"5": 20}}
+    DELETE /admin/v1/versions/{version}
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard.errors import NotFoundError, ShipyardError
+from shipyard.serving.routing import route_table
+from shipyard.serving.supervisor import CommandFailed, Supervisor
+
+TOKEN_ENV = "SHIPYARD_ADMIN_TOKEN"
+
+
+def new_token(path: Path) -> str:
+    """A random token, written next to the socket where only this user can read it."""
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def create_admin_app(supervisor: Supervisor, token: str) -> Starlette:
+    """The admin ASGI app for ``supervisor``."""
+    expected = f"Bearer {token}".encode()
+
+    def endpoint(
+        handler: Callable[[Request], Awaitable[Any]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _json(
+                    {"error": "missing or wrong admin token (Authorization: Bearer …)"}, 401
+                )
+            try:
+                await handler(request)
+                return _json(await supervisor.state())
+            except NotFoundError as err:
+                return _json({"error": err.message}, 404)
+            except CommandFailed as err:
+                status = 409 if err.status == 400 else err.status
+                return _json({"error": err.message}, status)
+            except ShipyardError as err:
+                return _json({"error": err.message}, 400)
+            except TimeoutError:
+                return _json({"error": "the workers did not answer in time"}, 504)
+
+        return wrapped
+
+    async def body(request: Request) -> Any:
+        try:
+            return orjson.loads(await request.body())
+        except orjson.JSONDecodeError as err:
+            raise ShipyardError(f"malformed JSON: {err}") from None
+
+    async def state(request: Request) -> None:
+        return None
+
+    async def load(request: Request) -> None:
+        data = await body(request)
+        version = data.get("version") if isinstance(data, dict) else None
+        if not isinstance(version, str | int) or not str(version).isdigit():
+            raise ShipyardError('expected {"version": "<number>"}')
+        supervisor.check_version(str(version))
+        await supervisor.load(str(int(version)))
+
+    async def routes(request: Request) -> None:
+        data = await body(request)
+        route_table(data)  # a clear 400 before any worker sees it
+        await supervisor.set_routes(data)
+
+    async def unload(request: Request) -> None:
+        await supervisor.unload(request.path_params["version"])
+
+    return Starlette(
+        routes=[
+            Route("/admin/v1/state", endpoint(state)),
+            Route("/admin/v1/versions", endpoint(load), methods=["POST"]),
+            Route("/admin/v1/routes", endpoint(routes), methods=["PUT"]),
+            Route("/admin/v1/versions/{version}", endpoint(unload), methods=["DELETE"]),
+        ]
+    )

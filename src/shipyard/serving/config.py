@@ -1,0 +1,69 @@
+"""What a server runs: passed from ``shipyard serve`` to the supervisor and each worker.
+
+A worker gets the configuration as JSON in its environment, with the versions
+and routes current at the moment it starts — a restarted worker comes back in
+the state the others are in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+CONFIG_ENV = "SHIPYARD_SERVE_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may cost."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """Adaptive batching settings (``max_batch_size`` 1 turns batching off)."""
+
+    max_batch_size: int = 32
+    max_latency_ms: float = 20.0
+    max_queue: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """One server: where models come from, what it holds, and how it behaves."""
+
+    model: str
+    versions: tuple[str, ...]
+    routes: dict[str, Any]  # {"weights": {...}, "shadow": {...}}
+    deployment: str
+    home: str | None = None  # the registry's home; None when serving a bundle
+    bundle: str | None = None
+    trust: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    batching: BatchOptions = field(default_factory=BatchOptions)
+    max_concurrent: int = 64
+    threads: int = 4
+    log_format: str = "text"
+    access_log: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        data = json.loads(text)
+        return cls(
+            **{
+                **data,
+                "versions": tuple(data["versions"]),
+                "trust": tuple(data["trust"]),
+                "limits": Limits(**data["limits"]),
+                "batching": BatchOptions(**data["batching"]),
+            }
+        )
+
+    def with_state(self, versions: tuple[str, ...], routes: dict[str, Any]) -> ServeConfig:
+        return replace(self, versions=versions, routes=routes)

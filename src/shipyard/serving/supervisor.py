@@ -1,0 +1,251 @@
+"""The supervisor: binds the port, runs N worker processes on it, and changes them together.
+
+Workers inherit one listening socket and accept from it in turn. The
+supervisor never serves model traffic; it keeps the deployment's state (which
+versions are loaded, the route table), applies admin commands to every worker
+(one command at a time), restarts a worker that dies with backoff — in the
+current state — and shuts down in order on SIGTERM or Ctrl-C: readiness false
+everywhere, an optional delay for load balancers to notice, then each worker
+stops accepting, finishes its in-flight requests and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.serving.config import CONFIG_ENV, ServeConfig
+
+log = logging.getLogger("shipyard.supervisor")
+
+COMMAND_TIMEOUT_S = 300.0  # a load may take long for a big model; a drain, up to the timeout
+
+
+class CommandFailed(ShipyardError):
+    """A worker refused or failed a command."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Worker:
+    index: int
+    process: asyncio.subprocess.Process
+    serving: asyncio.Future[None]
+    replies: dict[int, asyncio.Future[dict[str, Any]]]
+    restarts: int = 0
+    reader: asyncio.Task[None] | None = None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket every worker shares."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise InvalidInputError(
+            f"cannot listen on {host}:{port}: {err.strerror}", hint="choose another --port"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Supervisor:
+    """Worker processes of one server, and the deployment state they share."""
+
+    def __init__(self, config: ServeConfig, sock: socket.socket, workers: int) -> None:
+        self.config = config
+        self.sock = sock
+        self.size = workers
+        self.workers: list[Worker] = []
+        self.versions = config.versions
+        self.routes = config.routes
+        self.started = False
+        self.stopping = False
+        self.lock = asyncio.Lock()  # one admin command at a time
+        self._ids = itertools.count(1)
+        self._metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+
+    async def start(self) -> None:
+        """Start every worker and wait until each serves (or fail with the first error)."""
+        self.workers = [await self._spawn(i) for i in range(self.size)]
+        await asyncio.gather(*(w.serving for w in self.workers))
+        self.started = True
+
+    async def _spawn(self, index: int, restarts: int = 0) -> Worker:
+        env = {
+            **os.environ,
+            CONFIG_ENV: self.config.with_state(self.versions, self.routes).to_json(),
+            "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shipyard.serving.worker",
+            "--fd",
+            str(self.sock.fileno()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            pass_fds=(self.sock.fileno(),),
+            env=env,
+            start_new_session=True,  # terminal signals go to the supervisor, which orders them
+        )
+        loop = asyncio.get_running_loop()
+        worker = Worker(index, process, loop.create_future(), {}, restarts)
+        worker.reader = loop.create_task(self._read(worker))
+        return worker
+
+    async def _read(self, worker: Worker) -> None:
+        """Replies from one worker, until it exits; then restart it unless stopping."""
+        assert worker.process.stdout is not None
+        async for line in worker.process.stdout:
+            message = json.loads(line)
+            if message.get("event") == "serving":
+                if not worker.serving.done():
+                    worker.serving.set_result(None)
+                continue
+            future = worker.replies.pop(message.get("id", -1), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        code = await worker.process.wait()
+        self._forget(worker.process.pid)
+        for future in worker.replies.values():
+            if not future.done():
+                future.set_exception(CommandFailed(f"worker {worker.index} exited ({code})", 503))
+        if not worker.serving.done():
+            worker.serving.set_exception(
+                ShipyardError(f"worker {worker.index} exited with code {code} while starting")
+            )
+            if not self.started:  # first start: the caller reports it
+                return
+        if self.stopping:
+            return
+        delay = min(30.0, 0.5 * 2**worker.restarts)
+        log.warning(
+            "worker %d exited with code %s; restarting in %.1f s", worker.index, code, delay
+        )
+        await asyncio.sleep(delay)
+        if not self.stopping:
+            replacement = await self._spawn(worker.index, worker.restarts + 1)
+            self.workers[worker.index] = replacement
+            replacement.serving.add_done_callback(lambda f: f.exception())  # logged by _read
+
+    def _forget(self, pid: int | None) -> None:
+        """A dead worker's gauges must not count any more."""
+        from prometheus_client import multiprocess
+
+        if pid is not None:
+            multiprocess.mark_process_dead(pid, self._metrics_dir)
+
+    async def broadcast(self, op: str, **fields: Any) -> list[dict[str, Any]]:
+        """Send one command to every worker; each one's state, or ``CommandFailed``."""
+        loop = asyncio.get_running_loop()
+        pending = []
+        for worker in self.workers:
+            if worker.process.returncode is not None:
+                continue  # restarting: it comes back in the state this command leaves
+            ident = next(self._ids)
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            worker.replies[ident] = future
+            assert worker.process.stdin is not None
+            worker.process.stdin.write(
+                json.dumps({"id": ident, "op": op, **fields}).encode() + b"\n"
+            )
+            pending.append(future)
+        replies = await asyncio.wait_for(asyncio.gather(*pending), COMMAND_TIMEOUT_S)
+        failed = [r for r in replies if not r["ok"]]
+        if failed:
+            raise CommandFailed(failed[0]["error"], failed[0]["status"])
+        return replies
+
+    def check_version(self, version: str) -> None:
+        """A clear error, before any worker is asked, when ``version`` cannot be loaded."""
+        if self.config.home is None:
+            raise InvalidInputError("this server serves a bundle: it holds that one version only")
+        from pathlib import Path
+
+        from shipyard.refs import parse_ref
+        from shipyard.registry import resolve
+        from shipyard.store import open_stores
+
+        stores = open_stores(Path(self.config.home))
+        try:
+            resolve(stores, parse_ref(f"{self.config.model}:{version}"))
+        finally:
+            stores.close()
+
+    async def load(self, version: str) -> None:
+        """Load ``version`` beside the others in every worker (all or none)."""
+        async with self.lock:
+            try:
+                await self.broadcast("load", version=version)
+            except (CommandFailed, TimeoutError):
+                if version not in self.versions:
+                    await self.broadcast("unload", version=version)
+                raise
+            if version not in self.versions:
+                self.versions = (*self.versions, version)
+
+    async def set_routes(self, routes: dict[str, Any]) -> None:
+        """Switch every worker to ``routes``."""
+        async with self.lock:
+            await self.broadcast("routes", routes=routes)
+            self.routes = routes
+
+    async def unload(self, version: str) -> None:
+        """Drain and unload ``version`` in every worker."""
+        async with self.lock:
+            await self.broadcast("unload", version=version)
+            self.versions = tuple(v for v in self.versions if v != version)
+            names = set(self.routes["weights"]) | set(self.routes.get("shadow") or {})
+            if version in names:
+                self.routes = {
+                    key: {v: s for v, s in (self.routes.get(key) or {}).items() if v != version}
+                    for key in ("weights", "shadow")
+                }
+
+    async def state(self) -> dict[str, Any]:
+        """The deployment's state and each worker's own view of it."""
+        replies = await self.broadcast("state")
+        return {
+            "model": self.config.model,
+            "deployment": self.config.deployment,
+            "versions": list(self.versions),
+            "routes": self.routes,
+            "workers": [{"pid": r["pid"], **r["state"]} for r in replies],
+        }
+
+    async def stop(self, delay: float) -> None:
+        """Readiness false, wait ``delay``, then stop every worker gracefully."""
+        self.stopping = True
+        started = time.monotonic()
+        with contextlib.suppress(CommandFailed, TimeoutError):  # stopped all the same
+            await asyncio.wait_for(self.broadcast("drain"), 5)
+        await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
+        for worker in self.workers:
+            if worker.process.returncode is None:
+                worker.process.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(w.process.wait() for w in self.workers))
+
+    def close(self) -> None:
+        self.sock.close()
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)

@@ -1,0 +1,142 @@
+"""One server worker process: loads its versions, serves HTTP on the shared socket, and
+obeys its supervisor.
+
+Started by the supervisor with the listening socket inherited (``--fd``) and
+its configuration in the environment. Commands arrive as JSON lines on stdin
+and answers leave on the original stdout, which is then pointed at stderr so
+that a model printing to stdout cannot corrupt the channel. When stdin closes
+(the supervisor is gone) the worker shuts down gracefully.
+
+    python -m shipyard.serving.worker --fd N
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from shipyard.errors import ShipyardError
+from shipyard.flavors import TrustPolicy
+from shipyard.serving import logs
+from shipyard.serving.app import create_app
+from shipyard.serving.config import CONFIG_ENV, ServeConfig
+from shipyard.serving.deployment import Deployment, Settings
+from shipyard.serving.host import Loaded, load_bundle, load_reference
+from shipyard.serving.routing import route_table
+
+
+def loader(config: ServeConfig) -> Any:
+    """How this worker loads a version: from the registry, or the one bundle."""
+    trust = TrustPolicy(types=config.trust)
+    if config.bundle is not None:
+        bundle = Path(config.bundle)
+        return lambda version: load_bundle(bundle, trust)
+
+    def from_registry(version: str) -> Loaded:
+        assert config.home is not None
+        return load_reference(f"{config.model}:{version}", Path(config.home), trust)
+
+    return from_registry
+
+
+class Control:
+    """The supervisor's commands, each answered with the worker's state or an error."""
+
+    def __init__(self, deployment: Deployment, server: uvicorn.Server, reply_fd: int) -> None:
+        self.deployment = deployment
+        self.server = server
+        self.reply_fd = reply_fd
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
+        )
+        while line := await reader.readline():
+            task = loop.create_task(self.handle(json.loads(line)))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        self.server.should_exit = True  # the supervisor is gone
+
+    async def handle(self, command: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"id": command["id"], "pid": os.getpid()}
+        try:
+            await self.run(command)
+            reply.update(ok=True, state=self.deployment.state())
+        except ShipyardError as err:
+            reply.update(ok=False, error=err.message, status=400)
+        except Exception as err:  # a model library failing to load: report, keep serving
+            reply.update(ok=False, error=f"{type(err).__name__}: {err}", status=500)
+        os.write(self.reply_fd, json.dumps(reply).encode() + b"\n")
+
+    async def run(self, command: dict[str, Any]) -> None:
+        deployment, op = self.deployment, command["op"]
+        if op == "load":
+            await deployment.load(command["version"])
+        elif op == "unload":
+            await deployment.unload(command["version"])
+        elif op == "routes":
+            deployment.set_routes(route_table(command["routes"]))
+        elif op == "drain":
+            deployment.draining = True
+        elif op != "state":
+            raise ShipyardError(f"unknown command {op!r}")
+
+
+async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None:
+    settings = Settings(
+        deployment=config.deployment,
+        threads=config.threads,
+        max_concurrent=config.max_concurrent,
+        batching=config.batching,
+    )
+    deployment = Deployment(config.model, settings, loader(config))
+    for version in config.versions:
+        await deployment.load(version)
+    deployment.set_routes(route_table(config.routes))
+    app = create_app(deployment, config.limits, access_log=config.access_log)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            http="httptools",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(config.limits.timeout_s) + 5,
+        )
+    )
+    control = Control(deployment, server, reply_fd)
+    listener = asyncio.get_running_loop().create_task(control.listen())
+    os.write(reply_fd, json.dumps({"event": "serving", "pid": os.getpid()}).encode() + b"\n")
+    await server.serve(sockets=[sock])
+    listener.cancel()
+
+
+def main() -> None:
+    fd = int(sys.argv[sys.argv.index("--fd") + 1])
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)  # print() in model code goes to the log, not into the control channel
+    config = ServeConfig.from_json(os.environ[CONFIG_ENV])
+    logs.configure(config.log_format)
+    sock = socket.socket(fileno=fd)
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            import uvloop
+
+            uvloop.run(serve(config, sock, reply_fd))
+        except ImportError:
+            asyncio.run(serve(config, sock, reply_fd))
+
+
+if __name__ == "__main__":
+    main()

@@ -411,3 +411,44 @@ def test_a_closed_output_pipe_still_leaves_the_run_recorded(project: Path, home:
     proc.stdout.close()  # like `shipyard run --json | head -1`
     proc.wait(timeout=60)
     assert [run["status"] for run in runs(home)] != ["running"]
+
+
+def test_the_packaged_bundle_is_served_and_a_tampered_one_is_refused(
+    cli: Cli, project: Path, home: Path
+) -> None:
+    import httpx
+
+    from test_serving import SHIPYARD, free_port
+
+    assert cli("run", "--to", "package").code == 0
+    bundle = project / ".shipyard" / "bundle"
+    port = free_port()
+    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    proc = subprocess.Popen(
+        [SHIPYARD, "serve", str(bundle), "--port", str(port)], env=env, stderr=subprocess.PIPE
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        answer = httpx.post(f"{url}/v1/models/toy:predict", json={"instances": [1, 2, 3]})
+        assert answer.json() == {"predictions": [2, 4, 6]}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    model_file = bundle / "model" / "model.py"
+    model_file.write_text(model_file.read_text() + "\n# changed\n")
+    refused = subprocess.run(
+        [SHIPYARD, "serve", str(bundle), "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "model/model.py does not match the digest in the manifest" in refused.stderr

@@ -55,7 +55,7 @@ LABEL org.opencontainers.image.title="{name}" \\
       org.opencontainers.image.revision="{commit}" \\
       io.shipyard.model.flavor="{flavor}" \\
       io.shipyard.model.digest="{model_digest}"
-CMD ["shipyard", "serve", "/srv/bundle", "--port", "8000"]
+CMD ["shipyard", "serve", "/srv/bundle", "--host", "0.0.0.0", "--port", "8000"]
 """
 
 

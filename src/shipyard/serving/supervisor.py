@@ -49,6 +49,7 @@ class Worker:
     serving: asyncio.Future[None]
     replies: dict[int, asyncio.Future[dict[str, Any]]]
     restarts: int = 0
+    born: float = 0.0
     reader: asyncio.Task[None] | None = None
 
 
@@ -110,7 +111,7 @@ class Supervisor:
             start_new_session=True,  # terminal signals go to the supervisor, which orders them
         )
         loop = asyncio.get_running_loop()
-        worker = Worker(index, process, loop.create_future(), {}, restarts)
+        worker = Worker(index, process, loop.create_future(), {}, restarts, time.monotonic())
         worker.reader = loop.create_task(self._read(worker))
         return worker
 
@@ -128,9 +129,9 @@ class Supervisor:
                 future.set_result(message)
         code = await worker.process.wait()
         self._forget(worker.process.pid)
-        for future in worker.replies.values():
+        for future in worker.replies.values():  # its replacement starts in the new state
             if not future.done():
-                future.set_exception(CommandFailed(f"worker {worker.index} exited ({code})", 503))
+                future.set_result({"ok": True, "exited": code, "pid": worker.process.pid})
         if not worker.serving.done():
             worker.serving.set_exception(
                 ShipyardError(f"worker {worker.index} exited with code {code} while starting")
@@ -139,13 +140,16 @@ class Supervisor:
                 return
         if self.stopping:
             return
-        delay = min(30.0, 0.5 * 2**worker.restarts)
+        restarts = 0 if time.monotonic() - worker.born > 60 else worker.restarts + 1
+        delay = min(30.0, 0.25 * 2**restarts)
         log.warning(
             "worker %d exited with code %s; restarting in %.1f s", worker.index, code, delay
         )
         await asyncio.sleep(delay)
-        if not self.stopping:
-            replacement = await self._spawn(worker.index, worker.restarts + 1)
+        async with self.lock:  # after any command under way: it starts in the state it leaves
+            if self.stopping:
+                return
+            replacement = await self._spawn(worker.index, restarts)
             self.workers[worker.index] = replacement
             replacement.serving.add_done_callback(lambda f: f.exception())  # logged by _read
 
@@ -156,13 +160,22 @@ class Supervisor:
         if pid is not None:
             multiprocess.mark_process_dead(pid, self._metrics_dir)
 
-    async def broadcast(self, op: str, **fields: Any) -> list[dict[str, Any]]:
-        """Send one command to every worker; each one's state, or ``CommandFailed``."""
+    async def broadcast(
+        self, op: str, *, only_serving: bool = False, **fields: Any
+    ) -> list[dict[str, Any]]:
+        """Send one command to every worker; each one's state, or ``CommandFailed``.
+
+        A worker that dies meanwhile answers ``exited``: its replacement starts in the
+        state the command leaves."""
         loop = asyncio.get_running_loop()
         pending = []
         for worker in self.workers:
             if worker.process.returncode is not None:
-                continue  # restarting: it comes back in the state this command leaves
+                continue
+            if only_serving and not worker.serving.done():
+                pending.append(loop.create_future())
+                pending[-1].set_result({"ok": True, "starting": True, "pid": worker.process.pid})
+                continue
             ident = next(self._ids)
             future: asyncio.Future[dict[str, Any]] = loop.create_future()
             worker.replies[ident] = future
@@ -225,13 +238,18 @@ class Supervisor:
 
     async def state(self) -> dict[str, Any]:
         """The deployment's state and each worker's own view of it."""
-        replies = await self.broadcast("state")
+        replies = await self.broadcast("state", only_serving=True)
         return {
             "model": self.config.model,
             "deployment": self.config.deployment,
             "versions": list(self.versions),
             "routes": self.routes,
-            "workers": [{"pid": r["pid"], **r["state"]} for r in replies],
+            "workers": [
+                {"pid": r["pid"], **r["state"]}
+                if "state" in r
+                else {"pid": r["pid"], "ready": False, "starting": True}
+                for r in replies
+            ],
         }
 
     async def stop(self, delay: float) -> None:

@@ -125,9 +125,8 @@ def serve_cmd(
     ),
 ) -> None:
     """Serve model versions; every worker loads them digest-verified and holds them all."""
-    from shipyard.serving.admin import new_token
     from shipyard.serving.bundle import is_bundle
-    from shipyard.serving.server import Listen, run
+    from shipyard.serving.server import Listen, new_token, run
 
     if log_format not in ("text", "json"):
         raise InvalidInputError(f"--log-format: {log_format!r}; choose 'text' or 'json'")

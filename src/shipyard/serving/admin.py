@@ -12,13 +12,15 @@ public address, and every request needs ``Authorization: Bearer <token>``.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
-import secrets
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,19 +28,7 @@ from starlette.routing import Route
 
 from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.serving.routing import route_table
-from shipyard.serving.supervisor import CommandFailed, Supervisor
-
-TOKEN_ENV = "SHIPYARD_ADMIN_TOKEN"
-
-
-def new_token(path: Path) -> str:
-    """A random token, written next to the socket where only this user can read it."""
-    token = secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
+from shipyard.serving.supervisor import CommandFailed, Supervisor, bind
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -106,3 +96,32 @@ def create_admin_app(supervisor: Supervisor, token: str) -> Starlette:
             Route("/admin/v1/versions/{version}", endpoint(unload), methods=["DELETE"]),
         ]
     )
+
+
+class AdminServer(uvicorn.Server):
+    """uvicorn for the admin app inside the supervisor's loop: signals are the supervisor's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def admin_sockets(path: Path, port: int | None) -> list[socket.socket]:
+    """The admin interface's sockets: a unix socket only this user can open, and loopback."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(str(path))
+    path.chmod(0o600)
+    sockets = [unix]
+    if port is not None:
+        sockets.append(bind("127.0.0.1", port))
+    for sock in sockets:
+        sock.listen(64)
+    return sockets
+
+
+def admin_server(supervisor: Supervisor, token: str) -> AdminServer:
+    """The admin interface, to be served on ``admin_sockets``."""
+    app = create_admin_app(supervisor, token)
+    return AdminServer(uvicorn.Config(app, log_config=None, lifespan="off"))

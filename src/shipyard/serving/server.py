@@ -8,16 +8,13 @@ serves no model traffic itself, so it imports no model library.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import secrets
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
-from shipyard.serving.admin import create_admin_app
 from shipyard.serving.config import ServeConfig
 from shipyard.serving.supervisor import Supervisor, bind
 
@@ -35,28 +32,14 @@ class Listen:
     shutdown_delay: float = 0.0
 
 
-class _AdminServer(uvicorn.Server):
-    """uvicorn for the admin app inside the supervisor's loop: signals are the supervisor's."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _admin_sockets(listen: Listen) -> list[socket.socket]:
-    """The admin interface's sockets: a unix socket only this user can open, and loopback."""
-    path = listen.admin_socket
+def new_token(path: Path) -> str:
+    """A random admin token, written where only this user can read it."""
+    token = secrets.token_urlsafe(24)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    unix.bind(str(path))
-    path.chmod(0o600)
-    sockets = [unix]
-    if listen.admin_port is not None:
-        sockets.append(bind("127.0.0.1", listen.admin_port))
-    for sock in sockets:
-        sock.listen(64)
-    return sockets
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
 
 
 async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]) -> None:
@@ -66,15 +49,17 @@ async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    admin = _AdminServer(
-        uvicorn.Config(
-            create_admin_app(supervisor, listen.admin_token), log_config=None, lifespan="off"
-        )
-    )
-    admin_sockets = _admin_sockets(listen)
+    admin_sockets: list[socket.socket] = []
     try:
-        starting = asyncio.ensure_future(supervisor.start())
+        await supervisor.spawn()
+        starting = asyncio.ensure_future(supervisor.started_all())
         stopped = asyncio.ensure_future(stop.wait())
+        from shipyard.serving.admin import admin_server
+        from shipyard.serving.admin import admin_sockets as open_admin_sockets
+
+        # the admin web stack is imported while the workers start, off the cold-start path
+        admin = admin_server(supervisor, listen.admin_token)
+        admin_sockets = open_admin_sockets(listen.admin_socket, listen.admin_port)
         await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if starting.done():
             starting.result()  # a worker that failed to start: its error

@@ -86,9 +86,12 @@ class Supervisor:
         self._ids = itertools.count(1)
         self._metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
 
-    async def start(self) -> None:
-        """Start every worker and wait until each serves (or fail with the first error)."""
+    async def spawn(self) -> None:
+        """Start every worker process."""
         self.workers = [await self._spawn(i) for i in range(self.size)]
+
+    async def started_all(self) -> None:
+        """Wait until every worker serves (or fail with the first error)."""
         await asyncio.gather(*(w.serving for w in self.workers))
         self.started = True
 

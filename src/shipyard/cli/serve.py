@@ -108,7 +108,7 @@ def serve_cmd(
     trust: list[str] | None = typer.Option(None, help="Extra type a skops file may contain."),
     admin_socket: Path | None = typer.Option(
         None,
-        help="Unix socket of the admin interface [default: $SHIPYARD_HOME/run/serve-PORT.sock].",
+        help="Unix socket of the admin interface (default: $SHIPYARD_HOME/run/serve-PORT.sock).",
     ),
     admin_port: int | None = typer.Option(
         None, min=1, max=65535, help="Also serve the admin interface on this loopback port."
@@ -116,7 +116,7 @@ def serve_cmd(
     admin_token: str | None = typer.Option(
         None,
         envvar="SHIPYARD_ADMIN_TOKEN",
-        help="Bearer token the admin interface requires [default: a new one, in SOCKET.token].",
+        help="Bearer token the admin interface requires (default: a new one, in SOCKET.token).",
     ),
     log_format: str = typer.Option("text", help="Log lines as 'text' or 'json'."),
     access_log: bool = typer.Option(False, help="Log every inference request."),

@@ -37,7 +37,26 @@ bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 
-bench-serving: $(STAMP)
+# The serving peers load the same skops file as Shipyard: the same scikit-learn and skops as .venv.
+BENTOML_VENV  := benchmarks/.venvs/bentoml
+LITSERVE_VENV := benchmarks/.venvs/litserve
+PEER_MODEL_LIBS := scikit-learn==1.9.1 skops==0.16.0
+
+$(BENTOML_VENV)/.installed:
+	$(PYTHON) -m venv $(BENTOML_VENV)
+	$(BENTOML_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		bentoml==1.4.39 $(PEER_MODEL_LIBS)
+	touch $@
+
+$(LITSERVE_VENV)/.installed:
+	$(PYTHON) -m venv $(LITSERVE_VENV)
+	$(LITSERVE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		litserve==0.2.19 $(PEER_MODEL_LIBS)
+	touch $@
+
+PEER_VENVS := $(MLFLOW_VENV)/.installed $(BENTOML_VENV)/.installed $(LITSERVE_VENV)/.installed
+
+bench-serving: $(STAMP) $(PEER_VENVS)
 	bash scripts/system-deps.sh wrk
 	$(BIN)/python benchmarks/bench_serving.py
 

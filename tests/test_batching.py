@@ -58,6 +58,26 @@ def test_batch_size_follows_the_measured_latency_budget() -> None:
     assert max(model.batches[-5:]) <= 8
 
 
+def test_a_model_that_costs_the_same_for_any_batch_gets_full_batches() -> None:
+    calls: list[int] = []
+
+    def forest(rows: Any) -> Any:  # like a big forest: 20 ms a call, whatever the rows
+        calls.append(len(rows))
+        time.sleep(0.02)
+        return np.asarray(rows)
+
+    async def scenario() -> Batcher:
+        batcher = Batcher(forest, ThreadPoolExecutor(1), max_batch_size=32, max_latency_ms=20)
+        await batcher.submit(np.ones((1, 1)))  # first measured alone: 20 ms for one row
+        for _ in range(4):
+            await asyncio.gather(*(batcher.submit(np.ones((1, 1))) for _ in range(64)))
+        return batcher
+
+    batcher = asyncio.run(scenario())
+    assert batcher.target() == 32
+    assert calls[-1] == 32 and sum(c == 32 for c in calls) >= 6
+
+
 def test_a_full_queue_refuses_instead_of_growing() -> None:
     model = Recorder(row_ms=50)
 

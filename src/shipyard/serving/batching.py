@@ -5,15 +5,18 @@ Retry-After, instead of letting latency grow without bound) and one dispatcher
 task per version. The dispatcher waits on the queue (no polling), takes what is
 already waiting up to a target size, waits at most a small part of the latency
 budget for more, and runs the batch in a worker thread. The target size comes
-from measurement: the per-row cost of recent batches (an exponential moving
-average), so that a batch fits in half of ``max_latency_ms``, capped by
-``max_batch_size``.
+from measurement: a least-squares line, fixed cost + cost per row, through the
+sizes and times of recent batches, so that a batch fits in half of
+``max_latency_ms``, capped by ``max_batch_size``. A model whose call costs the
+same for 1 row or 64 (a forest, a GPU network) thus gets full batches; one whose
+cost grows with each row gets batches that keep the budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -32,11 +35,46 @@ class _Item:
     future: asyncio.Future[Any]
 
 
+class CostModel:
+    """Batch time as ``fixed + per_row * rows``, fitted over the last ``window`` batches."""
+
+    def __init__(self, window: int = 64) -> None:
+        self.samples: deque[tuple[int, float]] = deque(maxlen=window)
+        self._sums = [0.0, 0.0, 0.0, 0.0]  # rows, seconds, rows², rows·seconds
+
+    def add(self, rows: int, seconds: float) -> None:
+        if len(self.samples) == self.samples.maxlen:
+            self._update(*self.samples[0], sign=-1.0)
+        self.samples.append((rows, seconds))
+        self._update(rows, seconds, sign=1.0)
+
+    def _update(self, rows: int, seconds: float, sign: float) -> None:
+        sums = self._sums
+        sums[0] += sign * rows
+        sums[1] += sign * seconds
+        sums[2] += sign * rows * rows
+        sums[3] += sign * rows * seconds
+
+    def fit(self) -> tuple[float, float]:
+        """(fixed seconds, seconds per row), both ≥ 0. While a single size has been seen
+        the two cannot be told apart, and the whole cost is taken as per row (cautious)."""
+        count = len(self.samples)
+        if count == 0:
+            return 0.0, 0.0
+        sx, sy, sxx, sxy = self._sums
+        mean_x, mean_y = sx / count, sy / count
+        variance = sxx / count - mean_x * mean_x
+        if variance <= 1e-9:
+            return 0.0, mean_y / max(mean_x, 1.0)
+        per_row = max(0.0, (sxy / count - mean_x * mean_y) / variance)
+        return max(0.0, mean_y - per_row * mean_x), per_row
+
+
 @dataclass(slots=True)
 class BatchStats:
     """What the dispatcher has measured and decided."""
 
-    row_seconds: float = 0.0  # moving average of the cost of one row in a batch
+    cost: CostModel = field(default_factory=CostModel)
     batches: int = 0
     sizes: list[int] = field(default_factory=list)  # recent batch sizes (bounded)
 
@@ -70,10 +108,15 @@ class Batcher:
         return self._queue.qsize()
 
     def target(self) -> int:
-        """How many rows the next batch may take, from the measured per-row cost."""
-        if self.stats.row_seconds <= 0:
+        """How many rows the next batch may take, from the measured cost of batches."""
+        cost = self.stats.cost
+        fixed, per_row = cost.fit()
+        budget = self.max_latency_s / 2 - fixed
+        if per_row <= 0 or budget <= 0:  # rows are free, or no size keeps the budget anyway
             return self.max_batch_size
-        fits = int((self.max_latency_s / 2) / self.stats.row_seconds)
+        fits = int(budget / per_row)
+        if fits <= 1 and all(rows == 1 for rows, _ in cost.samples):
+            return 2  # only single rows seen: try two, or a fixed cost would never show
         return max(1, min(self.max_batch_size, fits))
 
     async def submit(self, rows: Any) -> Any:
@@ -142,11 +185,8 @@ class Batcher:
                 offset += count
 
     def _learn(self, rows: int, seconds: float) -> None:
-        per_row = seconds / max(rows, 1)
         stats = self.stats
-        stats.row_seconds = (
-            per_row if stats.batches == 0 else 0.8 * stats.row_seconds + 0.2 * per_row
-        )
+        stats.cost.add(rows, seconds)
         stats.batches += 1
         stats.sizes = [*stats.sizes[-99:], rows]
         if self._on_batch is not None:

@@ -44,7 +44,8 @@ def new_token(path: Path) -> str:
 
 async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]) -> None:
     sock = bind(listen.host, listen.port)
-    supervisor = Supervisor(config, sock, listen.workers)
+    metrics_dir = listen.admin_socket.with_name(listen.admin_socket.name + ".metrics")
+    supervisor = Supervisor(config, sock, listen.workers, metrics_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

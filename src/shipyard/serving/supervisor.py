@@ -21,9 +21,9 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shipyard.errors import InvalidInputError, ShipyardError
@@ -73,7 +73,9 @@ def bind(host: str, port: int) -> socket.socket:
 class Supervisor:
     """Worker processes of one server, and the deployment state they share."""
 
-    def __init__(self, config: ServeConfig, sock: socket.socket, workers: int) -> None:
+    def __init__(
+        self, config: ServeConfig, sock: socket.socket, workers: int, metrics_dir: Path
+    ) -> None:
         self.config = config
         self.sock = sock
         self.size = workers
@@ -84,7 +86,9 @@ class Supervisor:
         self.stopping = False
         self.lock = asyncio.Lock()  # one admin command at a time
         self._ids = itertools.count(1)
-        self._metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # a killed server's old samples
+        metrics_dir.mkdir(parents=True)
+        self._metrics_dir = str(metrics_dir)
 
     async def spawn(self) -> None:
         """Start every worker process."""
@@ -197,8 +201,6 @@ class Supervisor:
         """A clear error, before any worker is asked, when ``version`` cannot be loaded."""
         if self.config.home is None:
             raise InvalidInputError("this server serves a bundle: it holds that one version only")
-        from pathlib import Path
-
         from shipyard.refs import parse_ref
         from shipyard.registry import resolve
         from shipyard.store import open_stores

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,3 +79,20 @@ def test_v1_rows_and_predictions() -> None:
         with pytest.raises(ProtocolError):
             decode_v1(bad, NUMBERS)
     assert encode_v1(np.array([3, 1])) == {"predictions": [3, 1]}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([[1, True]], "element 1 is True, expected a number"),
+        ([[1, "2"]], "element 1 is '2', expected a number"),
+        ([[1, float("inf")]], "NaN and infinity are refused"),
+        ([[1, 2], [3]], "expected rows of [2] values"),
+        ([[1, [2]]], "expected a number"),
+        ([1, 2], "expected rows of [2] values"),
+    ],
+)
+def test_v1_numeric_rows_are_checked_element_by_element(rows: Any, message: str) -> None:
+    with pytest.raises(ProtocolError) as err:
+        decode_v1({"instances": rows}, NUMBERS)
+    assert message in err.value.message

@@ -90,7 +90,7 @@ class Batcher:
         max_batch_size: int = 32,
         max_latency_ms: float = 20.0,
         max_queue: int = 256,
-        on_batch: Callable[[int, float], None] | None = None,
+        on_batch: Callable[[int, float, Any], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
     ) -> None:
         self._predict = predict
@@ -119,18 +119,17 @@ class Batcher:
             return 2  # only single rows seen: try two, or a fixed cost would never show
         return max(1, min(self.max_batch_size, fits))
 
-    async def submit(self, rows: Any) -> Any:
-        """Queue ``rows`` and wait for their predictions."""
+    async def submit(self, rows: Any, timeout: float | None = None) -> Any:
+        """Queue ``rows`` and wait for their predictions (``TimeoutError`` after ``timeout``)."""
+        loop = asyncio.get_running_loop()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._dispatch())
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._task = loop.create_task(self._dispatch())
+        future: asyncio.Future[Any] = loop.create_future()
         try:
             self._queue.put_nowait(_Item(rows, future))
         except asyncio.QueueFull:
             raise Overloaded(f"{self._queue.maxsize} requests are already waiting") from None
-        if self._on_depth is not None:
-            self._on_depth(self._queue.qsize())
-        return await future
+        return await expiring(future, timeout)
 
     def close(self) -> None:
         """Stop the dispatcher (call once nothing is waiting)."""
@@ -162,7 +161,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
-            if self._on_depth is not None:
+            if self._on_depth is not None:  # sampled once a batch, not on every request
                 self._on_depth(self._queue.qsize())
             inputs = np.concatenate([np.asarray(item.rows) for item in batch])
             started = time.perf_counter()
@@ -176,7 +175,7 @@ class Batcher:
                         item.future.set_exception(err)
                 continue
             seconds = time.perf_counter() - started
-            self._learn(len(inputs), seconds)
+            self._learn(len(inputs), seconds, outputs)
             offset = 0
             for item in batch:
                 count = len(item.rows)
@@ -184,10 +183,29 @@ class Batcher:
                     item.future.set_result(outputs[offset : offset + count])
                 offset += count
 
-    def _learn(self, rows: int, seconds: float) -> None:
+    def _learn(self, rows: int, seconds: float, outputs: Any) -> None:
         stats = self.stats
         stats.cost.add(rows, seconds)
         stats.batches += 1
         stats.sizes = [*stats.sizes[-99:], rows]
         if self._on_batch is not None:
-            self._on_batch(rows, seconds)
+            self._on_batch(rows, seconds, outputs)
+
+
+async def expiring(future: asyncio.Future[Any], timeout: float | None) -> Any:
+    """Await ``future``, failing it with ``TimeoutError`` after ``timeout`` seconds.
+
+    One timer handle per request — cheaper than ``asyncio.wait_for`` (a task) or
+    ``asyncio.timeout`` (a context manager that reschedules)."""
+    if timeout is None:
+        return await future
+    handle = asyncio.get_running_loop().call_later(timeout, _expire, future)
+    try:
+        return await future
+    finally:
+        handle.cancel()
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.flavors import Predictor, TrustPolicy
-from shipyard.serving.batching import Batcher
+from shipyard.serving.batching import Batcher, expiring
 from shipyard.serving.bundle import bundle_version, read_manifest
 from shipyard.serving.config import BatchOptions
 from shipyard.serving.metrics import VersionMetrics
@@ -102,7 +103,7 @@ class VersionHost:
                 max_batch_size=batching.max_batch_size,
                 max_latency_ms=batching.max_latency_ms,
                 max_queue=batching.max_queue,
-                on_batch=lambda rows, _: metrics.batch_size.observe(rows),
+                on_batch=self._measured,
                 on_depth=metrics.queue_depth.set,
             )
         metrics.loaded.set(1)
@@ -124,10 +125,21 @@ class VersionHost:
     async def predict(self, inputs: Any, timeout: float) -> Any:
         """Run ``predict`` in a worker thread; ``TimeoutError`` after ``timeout`` seconds."""
         if self.batcher is not None and isinstance(inputs, np.ndarray) and inputs.ndim >= 1:
-            return await asyncio.wait_for(self.batcher.submit(inputs), timeout)
+            return await self.batcher.submit(inputs, timeout)
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         future = loop.run_in_executor(self._executor, self.loaded.predictor.predict, inputs)
-        return await asyncio.wait_for(future, timeout)
+        outputs = await expiring(future, timeout)
+        self._measured(_rows(inputs), time.perf_counter() - started, outputs)
+        return outputs
+
+    def _measured(self, rows: int, seconds: float, outputs: Any) -> None:
+        """One model call's metrics: its time, its rows, and the classes it predicted."""
+        metrics = self.metrics
+        metrics.inference.observe(seconds)
+        metrics.batch_size.observe(rows)
+        for value, count in counted(outputs):
+            metrics.predicted(value, count)
 
     def close(self) -> None:
         """Stop the threads (running predictions finish first) and say the version is gone."""
@@ -136,3 +148,20 @@ class VersionHost:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.metrics.loaded.set(0)
         self.metrics.queue_depth.set(0)
+
+
+def counted(outputs: Any) -> list[tuple[str, int]]:
+    """Class labels and how often each was predicted (none for regressions): one metric
+    update per distinct class, once per model call."""
+    array = np.asarray(outputs)
+    if array.ndim != 1 or array.dtype.kind not in "iuUSOb":
+        return []
+    values, counts = np.unique(array, return_counts=True)
+    return [(str(v), int(c)) for v, c in zip(values.tolist(), counts.tolist(), strict=True)]
+
+
+def _rows(inputs: Any) -> int:
+    """Rows in a request's inputs: an array, a list, or named arrays."""
+    if isinstance(inputs, dict):
+        inputs = next(iter(inputs.values()), [])
+    return len(inputs) if hasattr(inputs, "__len__") else 1

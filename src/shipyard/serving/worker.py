@@ -113,6 +113,8 @@ async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(config.limits.timeout_s) + 5,
+            proxy_headers=False,  # the client address is not used; saves a layer per request
+            server_header=False,
         )
     )
     control = Control(deployment, server, reply_fd)

@@ -122,6 +122,40 @@ def test_pytorch_exported_program_signature_and_predictions(stores: Stores, tmp_
     np.testing.assert_allclose(load_version(stores, v).predict(x), expected, rtol=1e-5)
 
 
+def test_keras_model_signature_and_predictions(stores: Stores, tmp_path: Path) -> None:
+    from shipyard.flavors.keras import _keras
+
+    keras = _keras()  # torch here: the first backend installed
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(10)]
+    )
+    path = tmp_path / "net.keras"
+    model.save(path)
+    v = register(stores, path, "net-keras", RegisterOptions()).version
+    assert v.flavor == "keras"
+    sig = v.signature
+    assert sig is not None
+    assert (sig.inputs[0].datatype, sig.inputs[0].shape) == ("FP32", (-1, 64))
+    assert (sig.outputs[0].datatype, sig.outputs[0].shape) == ("FP32", (-1, 10))
+    x = np.random.default_rng(0).random((3, 64), dtype=np.float32)
+    expected = np.asarray(model.predict_on_batch(x))
+    np.testing.assert_allclose(load_version(stores, v).predict(x), expected, rtol=1e-5)
+
+
+def test_keras_lambda_layers_need_trust(stores: Stores, tmp_path: Path) -> None:
+    from shipyard.flavors.keras import _keras
+
+    keras = _keras()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda t: t * 2)])
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    v = register(stores, path, "lambda-keras", RegisterOptions()).version
+    with pytest.raises(ValueError, match="safe_mode"):
+        load_version(stores, v).predict(np.ones((1, 2), dtype=np.float32))
+    loaded = load_version(stores, v, TrustPolicy(pickle=True))
+    assert loaded.predict(np.ones((1, 2), dtype=np.float32)).tolist() == [[2.0, 2.0]]
+
+
 CUSTOM_MODEL = """
 from pathlib import Path
 from helpers import scale

@@ -27,6 +27,7 @@ FLAVOR_PACKAGES = {
     "sklearn": ["scikit-learn", "skops", "numpy", "scipy"],
     "onnx": ["onnxruntime", "numpy"],
     "pytorch": ["torch", "numpy"],
+    "keras": ["keras", "numpy"],
     "custom": [],
 }
 

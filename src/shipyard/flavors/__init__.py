@@ -14,7 +14,7 @@ from shipyard.flavors.base import Flavor, Predictor, TrustPolicy
 
 __all__ = ["FLAVOR_NAMES", "Flavor", "Predictor", "TrustPolicy", "detect_flavor", "get_flavor"]
 
-FLAVOR_NAMES = ("sklearn", "pytorch", "onnx", "custom")
+FLAVOR_NAMES = ("sklearn", "pytorch", "onnx", "keras", "custom")
 
 
 def get_flavor(name: str) -> Flavor:

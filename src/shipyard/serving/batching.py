@@ -8,8 +8,9 @@ budget for more, and runs the batch in a worker thread. The target size comes
 from measurement: a least-squares line, fixed cost + cost per row, through the
 sizes and times of recent batches, so that a batch fits in half of
 ``max_latency_ms``, capped by ``max_batch_size``. A model whose call costs the
-same for 1 row or 64 (a forest, a GPU network) thus gets full batches; one whose
-cost grows with each row gets batches that keep the budget.
+same for 1 row or 64 (a forest, a GPU network) thus gets full batches, and waits
+a little longer to fill them; one whose cost grows with each row gets batches
+that keep the budget.
 """
 
 from __future__ import annotations
@@ -119,6 +120,14 @@ class Batcher:
             return 2  # only single rows seen: try two, or a fixed cost would never show
         return max(1, min(self.max_batch_size, fits))
 
+    def patience(self, target: int) -> float:
+        """How long a batch may wait to fill: a small part of the latency budget, or a
+        fifth of the batch's own predicted time when that is longer (a model whose call
+        costs the same for any batch is worth a short wait for fuller batches)."""
+        fixed, per_row = self.stats.cost.fit()
+        base = min(self.max_latency_s * 0.1, 0.005)
+        return min(self.max_latency_s / 2, max(base, 0.2 * (fixed + per_row * target)))
+
     async def submit(self, rows: Any, timeout: float | None = None) -> Any:
         """Queue ``rows`` and wait for their predictions (``TimeoutError`` after ``timeout``)."""
         loop = asyncio.get_running_loop()
@@ -141,7 +150,7 @@ class Batcher:
         first = await self._queue.get()
         batch, rows = [first], len(first.rows)
         target = self.target()
-        deadline = time.monotonic() + min(self.max_latency_s * 0.1, 0.005)
+        deadline = time.monotonic() + self.patience(target)
         while rows < target:
             try:
                 item = self._queue.get_nowait()

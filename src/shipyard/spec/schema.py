@@ -60,7 +60,7 @@ class ModelSpec(_Strict):
     """The model this project produces."""
 
     name: str = Field(description="Registry name: lowercase letters, digits, '-', '_', '.'.")
-    flavor: Literal["sklearn", "pytorch", "onnx", "custom"] | None = Field(
+    flavor: Literal["sklearn", "pytorch", "onnx", "keras", "custom"] | None = Field(
         default=None,
         description="How the model is stored and loaded; guessed from the file if omitted.",
     )

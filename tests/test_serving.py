@@ -308,3 +308,29 @@ def test_concurrent_requests_are_batched_and_measured(digits_server: dict[str, A
     rows = float(re.search(r"shipyard_batch_size_sum\{[^}]*\} (\S+)", page).group(1))
     batches = float(re.search(r"shipyard_batch_size_count\{[^}]*\} (\S+)", page).group(1))
     assert rows >= 48 and 1 <= batches <= rows
+
+
+def test_a_model_the_workers_cannot_load_is_one_clear_error(tmp_path: Path) -> None:
+    import skops.io
+    from sklearn.ensemble import RandomForestClassifier
+
+    from shipyard.flavors import TrustPolicy
+
+    features, labels = load_digits(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(features, labels)
+    skops.io.dump(forest, tmp_path / "forest.skops")
+    home = tmp_path / "home"
+    stores = open_stores(home)
+    trust = TrustPolicy(types=("sklearn.tree._tree.Tree",))
+    register(stores, tmp_path / "forest.skops", "forest", RegisterOptions(trust=trust))
+    stores.close()
+    proc = subprocess.run(
+        [SHIPYARD, "--home", str(home), "serve", "forest:1", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 7, proc.stderr
+    assert "does not trust by default: sklearn.tree._tree.Tree" in proc.stderr
+    assert "pass --trust sklearn.tree._tree.Tree" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -106,6 +106,9 @@ def serve_cmd(
     ),
     threads: int = typer.Option(4, min=1, max=256, help="Inference threads per version."),
     trust: list[str] | None = typer.Option(None, help="Extra type a skops file may contain."),
+    trust_pickle: bool = typer.Option(
+        False, help="Allow formats that can run code when loaded (pickle, Keras Lambda layers)."
+    ),
     admin_socket: Path | None = typer.Option(
         None,
         help="Unix socket of the admin interface (default: $SHIPYARD_HOME/run/serve-PORT.sock).",
@@ -136,6 +139,7 @@ def serve_cmd(
         routes={},
         deployment=deployment or "",
         trust=tuple(trust or ()),
+        trust_pickle=trust_pickle,
         limits=Limits(max_body_bytes=max_body, timeout_s=timeout),
         batching=BatchOptions(max_batch_size, max_latency_ms, max_queue),
         max_concurrent=max_concurrent,

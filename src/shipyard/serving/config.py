@@ -42,6 +42,7 @@ class ServeConfig:
     home: str | None = None  # the registry's home; None when serving a bundle
     bundle: str | None = None
     trust: tuple[str, ...] = ()
+    trust_pickle: bool = False
     limits: Limits = field(default_factory=Limits)
     batching: BatchOptions = field(default_factory=BatchOptions)
     max_concurrent: int = 64

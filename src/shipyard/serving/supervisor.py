@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard import errors
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.serving.config import CONFIG_ENV, ServeConfig
 
@@ -51,6 +52,15 @@ class Worker:
     restarts: int = 0
     born: float = 0.0
     reader: asyncio.Task[None] | None = None
+
+
+def _worker_error(message: dict[str, Any]) -> ShipyardError:
+    """A worker's own error at start (a model it cannot load), as the same kind of error."""
+    kind = getattr(errors, str(message.get("kind")), None)
+    if not (isinstance(kind, type) and issubclass(kind, ShipyardError)):
+        kind = ShipyardError
+    error: ShipyardError = kind(message["error"], hint=message.get("hint"))
+    return error
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -130,6 +140,10 @@ class Supervisor:
             if message.get("event") == "serving":
                 if not worker.serving.done():
                     worker.serving.set_result(None)
+                continue
+            if message.get("event") == "failed":
+                if not worker.serving.done():
+                    worker.serving.set_exception(_worker_error(message))
                 continue
             future = worker.replies.pop(message.get("id", -1), None)
             if future is not None and not future.done():

@@ -35,7 +35,7 @@ from shipyard.serving.routing import route_table
 
 def loader(config: ServeConfig) -> Any:
     """How this worker loads a version: from the registry, or the one bundle."""
-    trust = TrustPolicy(types=config.trust)
+    trust = TrustPolicy(types=config.trust, pickle=config.trust_pickle)
     if config.bundle is not None:
         bundle = Path(config.bundle)
         return lambda version: load_bundle(bundle, trust)
@@ -101,9 +101,22 @@ async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None
         batching=config.batching,
     )
     deployment = Deployment(config.model, settings, loader(config))
-    for version in config.versions:
-        await deployment.load(version)
-    deployment.set_routes(route_table(config.routes))
+    try:
+        for version in config.versions:
+            await deployment.load(version)
+        deployment.set_routes(route_table(config.routes))
+    except Exception as err:  # said once, by the supervisor, without a traceback
+        known = isinstance(err, ShipyardError)
+        failure = {
+            "event": "failed",
+            "kind": type(err).__name__ if known else "ShipyardError",
+            "error": err.message
+            if known
+            else f"cannot load the model: {type(err).__name__}: {err}",
+            "hint": err.hint if known else None,
+        }
+        os.write(reply_fd, json.dumps(failure).encode() + b"\n")
+        raise SystemExit(1) from None
     app = create_app(deployment, config.limits, access_log=config.access_log)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -106,14 +106,15 @@ async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None
             await deployment.load(version)
         deployment.set_routes(route_table(config.routes))
     except Exception as err:  # said once, by the supervisor, without a traceback
-        known = isinstance(err, ShipyardError)
+        if isinstance(err, ShipyardError):
+            known = err
+        else:
+            known = ShipyardError(f"cannot load the model: {type(err).__name__}: {err}")
         failure = {
             "event": "failed",
-            "kind": type(err).__name__ if known else "ShipyardError",
-            "error": err.message
-            if known
-            else f"cannot load the model: {type(err).__name__}: {err}",
-            "hint": err.hint if known else None,
+            "kind": type(known).__name__,
+            "error": known.message,
+            "hint": known.hint,
         }
         os.write(reply_fd, json.dumps(failure).encode() + b"\n")
         raise SystemExit(1) from None

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The digits example end to end, as far as Shipyard goes today: the pipeline
 # (train → validate with 5-fold CV and gates → register), champion vs challenger,
-# caching, aliases and rollback, the audit log, and the production model loaded back.
+# caching, aliases and rollback, the audit log, the production model loaded back, and
+# served over HTTP with a hot swap to the next version.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -60,6 +61,59 @@ predicted = model.predict(features.astype(np.float32))
 print(f"digits@production predicts {predicted[:10].tolist()} for labels {labels[:10].tolist()}")
 print(f"accuracy on all {len(labels)} images: {float((predicted == labels).mean()):.4f}")
 PY
+
+step "9. serve digits@production with 2 workers; KServe V1, Open Inference Protocol V2, metrics"
+port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+shipyard serve digits@production --port "$port" --workers 2 &
+server=$!
+trap 'kill -TERM $server 2>/dev/null || true' EXIT
+python - "$port" "$SHIPYARD_HOME/run/serve-$port.sock" <<'PY'
+import json, sys, time, urllib.request
+from collections import Counter
+from pathlib import Path
+
+from sklearn.datasets import load_digits
+
+from shipyard.serving.admin_client import AdminClient
+
+port, socket_path = sys.argv[1], Path(sys.argv[2])
+url = f"http://127.0.0.1:{port}"
+
+
+def call(path, body=None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read()) if "json" in response.headers["content-type"] else response.read().decode()
+
+
+deadline = time.monotonic() + 60
+while True:
+    try:
+        call("/v2/health/ready")
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.1)
+row = load_digits().data[0].tolist()
+print("V1 predict :", call("/v1/models/digits:predict", {"instances": [row]}))
+v2 = {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": row}]}
+answer = call("/v2/models/digits/infer", v2)
+print("V2 infer   :", answer["model_version"], answer["outputs"])
+print("metrics    :", *[line for line in call("/metrics").splitlines() if line.startswith("shipyard_requests_total")], sep="\n  ")
+
+admin = AdminClient(socket_path, (socket_path.parent / (socket_path.name + ".token")).read_text().strip())
+admin.load(2)                       # beside version 1, while traffic flows
+admin.route({"1": 50, "2": 50})
+split = Counter(call("/v2/models/digits/infer", v2)["model_version"] for _ in range(200))
+print("50/50 split:", dict(sorted(split.items())))
+admin.route({"2": 100})
+admin.unload(1)                     # drained, then freed
+print("after swap :", admin.state()["routes"], "versions", admin.state()["versions"])
+PY
+kill -TERM $server && wait $server
+trap - EXIT
 
 step "done"
 cat <<TXT

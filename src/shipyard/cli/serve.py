@@ -4,6 +4,7 @@ Open Inference Protocol V2 — with a traffic split, shadows and an admin interf
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -173,5 +174,6 @@ def serve_cmd(
             f"admin: {socket_path} ({token_note})",
             soft_wrap=True,
         )
+        sys.stdout.flush()  # seen at once even when stdout is a pipe or a log file
 
     run(config, listen, ready)

@@ -120,3 +120,52 @@ def test_rows_come_back_in_order(size: int) -> None:
         return await batcher.submit(np.arange(size).reshape(size, 1))
 
     assert asyncio.run(scenario()).ravel().tolist() == [2 * i for i in range(size)]
+
+
+def test_rows_of_different_shapes_are_answered_one_by_one_and_the_batcher_goes_on() -> None:
+    model = Recorder()
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(model.predict, ThreadPoolExecutor(1), max_latency_ms=50)
+        answers = await asyncio.gather(
+            batcher.submit(np.ones((1, 2))), batcher.submit(np.ones((1, 3)))
+        )
+        answers.append(await batcher.submit(np.ones((1, 2))))
+        return [a.tolist() for a in answers]
+
+    assert asyncio.run(scenario()) == [[[2.0, 2.0]], [[2.0, 2.0, 2.0]], [[2.0, 2.0]]]
+
+
+def test_a_model_answering_the_wrong_number_of_rows_fails_those_requests_only() -> None:
+    answers = iter([np.array(7), np.ones(5), np.ones(2)])  # a scalar, too many, right
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(lambda rows: next(answers), ThreadPoolExecutor(1))
+        results = []
+        for _ in range(3):
+            results.append(
+                (await asyncio.gather(batcher.submit(np.ones((2, 1))), return_exceptions=True))[0]
+            )
+        return results
+
+    scalar, too_many, right = asyncio.run(scenario())
+    assert isinstance(scalar, ValueError) and "expected one answer per row" in str(scalar)
+    assert isinstance(too_many, ValueError)
+    assert right.tolist() == [1.0, 1.0]
+
+
+def test_requests_that_timed_out_while_queued_are_not_run() -> None:
+    model = Recorder(row_ms=100)
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(model.predict, ThreadPoolExecutor(1), max_batch_size=1)
+        return await asyncio.gather(
+            *(batcher.submit(np.ones((1, 1)), timeout=0.15) for _ in range(10)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(scenario())
+    timed_out = [r for r in results if isinstance(r, TimeoutError)]
+    assert len(timed_out) >= 7
+    time.sleep(0.3)
+    assert sum(model.batches) < 10  # the expired ones never reached the model

@@ -96,3 +96,45 @@ def test_v1_numeric_rows_are_checked_element_by_element(rows: Any, message: str)
     with pytest.raises(ProtocolError) as err:
         decode_v1({"instances": rows}, NUMBERS)
     assert message in err.value.message
+
+
+def test_v1_rows_of_more_than_one_dimension_follow_the_signature() -> None:
+    images = Signature((TensorSpec("x", "FP32", (-1, 2, 2)),), ())
+    assert decode_v1({"instances": [[[1, 2], [3, 4]]]}, images).shape == (1, 2, 2)
+    with pytest.raises(ProtocolError, match=r"rows of \[2, 2\] values"):
+        decode_v1({"instances": [[1, 2, 3, 4]]}, images)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: decode_v1({"instances": [[]]}, None), "holds no values"),
+        (lambda: decode_v1({"instances": [[1, 2], [3]]}, None), "differ in length"),
+        (
+            lambda: decode_v2(
+                {"inputs": [{"name": "x", "shape": [1], "datatype": "UINT8", "data": [300]}]},
+                None,
+            ),
+            "out of range",
+        ),
+        (
+            lambda: decode_v2(
+                {"inputs": [{"name": "x", "shape": [1], "datatype": "INT64", "data": [2**63]}]},
+                None,
+            ),
+            "out of range",
+        ),
+    ],
+)
+def test_values_a_type_cannot_hold_and_ragged_rows_are_client_errors(
+    call: Any, message: str
+) -> None:
+    with pytest.raises(ProtocolError) as err:
+        call()
+    assert err.value.status == 400 and message in err.value.message
+
+
+def test_answers_that_are_objects_or_bytes_become_plain_json() -> None:
+    rows = np.array([{"label": "cat"}, {"label": "dog"}], dtype=object)
+    assert encode_v1(rows) == {"predictions": [{"label": "cat"}, {"label": "dog"}]}
+    assert encode_v2(np.array([b"yes", "no"], dtype=object), None)[0]["data"] == ["yes", "no"]

@@ -60,6 +60,8 @@ def test_zero_weight_versions_get_no_routed_traffic_and_shadows_get_their_share(
     [
         ({"weights": {"3": 0}}, "at least one version needs a weight above 0"),
         ({"weights": {"x": 10}}, "'x' is not a version number"),
+        ({"weights": {"²": 10}}, "'²' is not a version number"),
+        ({"weights": {"03": 100, "3": 0}}, "version 3 is given twice"),
         ({"weights": {"3": -1}}, "expected a whole number ≥ 0"),
         ({"weights": {"3": 1.5}}, "expected a whole number ≥ 0"),
         ({"weights": {"3": 100}, "shadow": {"4": 150}}, "150 is over 100"),

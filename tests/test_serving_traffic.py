@@ -234,6 +234,13 @@ def test_admin_interface_needs_the_token_and_explains_refusals(server: Server) -
         (lambda: server.admin.route({"2": 100}), 409, "version(s) 2: not loaded"),
         (lambda: server.admin.route({"1": 0}), 400, "needs a weight above 0"),
         (lambda: server.admin.unload(1), 409, "version 1 still receives traffic"),
+        (lambda: server.admin.unload(7), 404, "version '7' is not loaded"),
+        (lambda: server.admin.route({"²": 100}), 400, "is not a version number"),
+        (
+            lambda: server.admin.route({"1": 100, **{str(v): 0 for v in range(2, 20_000)}}),
+            400,
+            "over 65536 bytes",
+        ),
     ]
     for call, status, message in cases:
         with pytest.raises(AdminError) as err:
@@ -247,7 +254,7 @@ def test_a_dead_worker_is_replaced_in_the_current_state(
     server: Server, registry: dict[str, Any]
 ) -> None:
     server.admin.load(3)
-    server.admin.route({"2": 50, "3": 50})
+    server.admin.route({"2": 50, "03": 50})  # kept as the workers read it: "3"
     before = {w["pid"] for w in server.admin.state()["workers"]}
     victim = sorted(before)[0]
     os.kill(victim, signal.SIGKILL)
@@ -328,3 +335,22 @@ def test_traffic_split_counts_per_version_in_metrics(registry: dict[str, Any]) -
         'shipyard_route_weight{deployment="digits",model="digits",role="live",version="1"} 80.0'
         in page
     )
+
+
+@pytest.mark.parametrize("server_args", [["digits:1"]])
+def test_a_second_server_on_a_taken_port_fails_and_leaves_the_first_alone(
+    server: Server, registry: dict[str, Any], tmp_path: Path
+) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    socket_path = tmp_path / "second.sock"
+    env = {k: v for k, v in os.environ.items() if k != "SHIPYARD_ADMIN_TOKEN"}
+    second = subprocess.run(
+        [SHIPYARD, "serve", "digits:1", "--port", port, "--admin-socket", str(socket_path)],
+        env={**env, "SHIPYARD_HOME": str(registry["home"])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2 and "cannot listen on 127.0.0.1:" in second.stderr
+    assert not socket_path.with_name("second.sock.token").exists()  # written only once bound
+    assert server.admin.state()["versions"] == ["1"]

@@ -130,7 +130,7 @@ def serve_cmd(
 ) -> None:
     """Serve model versions; every worker loads them digest-verified and holds them all."""
     from shipyard.serving.bundle import is_bundle
-    from shipyard.serving.server import Listen, new_token, run
+    from shipyard.serving.server import Listen, run
 
     if log_format not in ("text", "json"):
         raise InvalidInputError(f"--log-format: {log_format!r}; choose 'text' or 'json'")
@@ -156,13 +156,17 @@ def serve_cmd(
         config = _from_registry(ref, weights, shadow, base)
     config = replace(config, deployment=deployment or config.model)
     socket_path = _admin_socket(home(), port, admin_socket)
-    token_note = "token from $SHIPYARD_ADMIN_TOKEN"
-    if not admin_token:
-        token_file = socket_path.with_name(socket_path.name + ".token")
-        admin_token = new_token(token_file)
-        token_note = f"token in {token_file}"
+    token_file = socket_path.with_name(socket_path.name + ".token")
+    token_note = f"token in {token_file}" if not admin_token else "token from --admin-token"
     listen = Listen(
-        host, port, workers, socket_path, admin_token, admin_port, shutdown_delay=shutdown_delay
+        host,
+        port,
+        workers,
+        socket_path,
+        admin_token or None,
+        token_file,
+        admin_port,
+        shutdown_delay=shutdown_delay,
     )
     split = ", ".join(f"v{v} {w}%" for v, w in config.routes["weights"].items())
     started = time.monotonic()

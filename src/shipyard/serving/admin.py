@@ -30,6 +30,8 @@ from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.serving.routing import route_table
 from shipyard.serving.supervisor import CommandFailed, Supervisor, bind
 
+MAX_BODY = 64 * 1024  # a route table is a few hundred bytes
+
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
@@ -64,8 +66,13 @@ def create_admin_app(supervisor: Supervisor, token: str) -> Starlette:
         return wrapped
 
     async def body(request: Request) -> Any:
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                raise ShipyardError(f"the command is over {MAX_BODY} bytes")
         try:
-            return orjson.loads(await request.body())
+            return orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             raise ShipyardError(f"malformed JSON: {err}") from None
 
@@ -82,11 +89,17 @@ def create_admin_app(supervisor: Supervisor, token: str) -> Starlette:
 
     async def routes(request: Request) -> None:
         data = await body(request)
-        route_table(data)  # a clear 400 before any worker sees it
-        await supervisor.set_routes(data)
+        table = route_table(data)  # a clear 400 before any worker sees it
+        await supervisor.set_routes(table.to_data())
 
     async def unload(request: Request) -> None:
-        await supervisor.unload(request.path_params["version"])
+        given = request.path_params["version"]
+        version = str(int(given)) if given.isascii() and given.isdigit() else given
+        if version not in supervisor.versions:
+            raise NotFoundError(
+                f"version {given!r} is not loaded; loaded: {', '.join(supervisor.versions)}"
+            )
+        await supervisor.unload(version)
 
     return Starlette(
         routes=[
@@ -124,4 +137,5 @@ def admin_sockets(path: Path, port: int | None) -> list[socket.socket]:
 def admin_server(supervisor: Supervisor, token: str) -> AdminServer:
     """The admin interface, to be served on ``admin_sockets``."""
     app = create_admin_app(supervisor, token)
-    return AdminServer(uvicorn.Config(app, log_config=None, lifespan="off"))
+    config = uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=2)
+    return AdminServer(config)

@@ -16,6 +16,7 @@ that keep the budget.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger("shipyard.serve")
 
 
 class Overloaded(Exception):
@@ -167,30 +170,47 @@ class Batcher:
         return batch
 
     async def _dispatch(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect()
+            collected = await self._collect()
             if self._on_depth is not None:  # sampled once a batch, not on every request
                 self._on_depth(self._queue.qsize())
-            inputs = np.concatenate([np.asarray(item.rows) for item in batch])
-            started = time.perf_counter()
+            batch = [item for item in collected if not item.future.done()]  # timed out: skip
             try:
-                outputs = np.asarray(
-                    await loop.run_in_executor(self._executor, self._predict, inputs)
-                )
-            except Exception as err:  # every request of the batch gets the model's error
+                inputs = np.concatenate([np.asarray(item.rows) for item in batch])
+            except ValueError:  # rows of different shapes (a model without a signature)
                 for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(err)
+                    await self._answer([item], np.asarray(item.rows))
                 continue
-            seconds = time.perf_counter() - started
-            self._learn(len(inputs), seconds, outputs)
-            offset = 0
+            if batch:
+                await self._answer(batch, inputs)
+
+    async def _answer(self, batch: list[_Item], inputs: Any) -> None:
+        """Run one batch and give each request its rows — or the error — never leaving one
+        waiting, whatever the model returns."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            outputs = np.asarray(await loop.run_in_executor(self._executor, self._predict, inputs))
+            if outputs.ndim == 0 or len(outputs) != len(inputs):
+                raise ValueError(
+                    f"predict answered {outputs.shape} for {len(inputs)} rows; "
+                    "expected one answer per row"
+                )
+        except Exception as err:  # every request of the batch gets the model's error
             for item in batch:
-                count = len(item.rows)
                 if not item.future.done():
-                    item.future.set_result(outputs[offset : offset + count])
-                offset += count
+                    item.future.set_exception(err)
+            return
+        offset = 0
+        for item in batch:
+            count = len(item.rows)
+            if not item.future.done():
+                item.future.set_result(outputs[offset : offset + count])
+            offset += count
+        try:
+            self._learn(len(inputs), time.perf_counter() - started, outputs)
+        except Exception:  # measuring must never stop the dispatcher
+            log.exception("recording a batch's metrics failed")
 
     def _learn(self, rows: int, seconds: float, outputs: Any) -> None:
         stats = self.stats

@@ -131,7 +131,7 @@ def decode_v2(body: Any, signature: Signature | None) -> list[Tensor]:
                 f"data has {len(values)}"
             )
         _check_values(name, datatype, values)
-        tensors.append(Tensor(name, np.asarray(values, dtype=_NUMPY[datatype]).reshape(shape)))
+        tensors.append(Tensor(name, _array(values, _NUMPY[datatype], name).reshape(shape)))
     absent = [n for n in declared if n not in {t.name for t in tensors}]
     if absent:
         raise ProtocolError(f"missing input(s): {', '.join(absent)}")
@@ -148,42 +148,54 @@ def decode_v1(body: Any, signature: Signature | None) -> Any:
     spec = signature.inputs[0] if signature and signature.inputs else None
     if spec is None:
         flat = _flatten(rows)
+        if not flat:
+            raise ProtocolError("'instances' holds no values")
         _check_values("instances", "BYTES" if isinstance(flat[0], str) else "FP64", flat)
-        return np.asarray(rows)
+        return _array(rows, None, "instances")
     datatype = spec.datatype
-    if len(spec.shape) == 2 and datatype not in ("BYTES", "BOOL"):
+    if len(spec.shape) >= 2 and datatype not in ("BYTES", "BOOL"):
         return _numeric_rows(rows, spec)
-    shape = [len(rows), *([len(rows[0])] if isinstance(rows[0], list) else [])]
-    if not _shape_ok(shape, spec.shape) or any(
-        (len(r) if isinstance(r, list) else None) != (shape[1] if len(shape) > 1 else None)
-        for r in rows
-    ):
-        expected = "strings" if datatype == "BYTES" else f"rows of {spec.shape[1:]} values"
-        raise ProtocolError(f"instances: expected {expected}, shape {list(spec.shape)}")
     _check_values("instances", datatype, _flatten(rows))
-    return np.asarray(rows, dtype=_NUMPY[datatype])
+    array = _array(rows, _NUMPY[datatype], "instances")
+    if not _shape_ok(list(array.shape), spec.shape):
+        expected = "strings" if datatype == "BYTES" else f"rows of {list(spec.shape[1:])} values"
+        raise ProtocolError(f"instances: expected {expected}, shape {list(spec.shape)}")
+    return array
 
 
 def _numeric_rows(rows: list[Any], spec: TensorSpec) -> Any:
     """Rows of numbers (the common case), checked with C-speed passes over the data."""
-    width = spec.shape[1]
     integral = not spec.datatype.startswith("FP")
+    expected = (
+        f"instances: expected rows of {list(spec.shape[1:])} values, shape {list(spec.shape)}"
+    )
     kinds: set[type] = set()
-    for row in rows:
-        if type(row) is not list or (width != -1 and len(row) != width):
-            raise ProtocolError(
-                f"instances: expected rows of [{width}] values, shape {list(spec.shape)}"
-            )
-        kinds.update(map(type, row))
+    if len(spec.shape) == 2:
+        width = spec.shape[1]
+        for row in rows:
+            if type(row) is not list or (width != -1 and len(row) != width):
+                raise ProtocolError(expected)
+            kinds.update(map(type, row))
+    else:
+        kinds.update(map(type, _flatten(rows)))
     if not kinds <= ({int} if integral else {int, float}):
         _check_values("instances", spec.datatype, _flatten(rows))  # names the bad element
-    try:
-        array: Any = np.array(rows, dtype=_NUMPY[spec.datatype])
-    except ValueError:  # rows of different lengths
-        raise ProtocolError(f"instances: rows differ in length, shape {list(spec.shape)}") from None
+    array = _array(rows, _NUMPY[spec.datatype], "instances")
+    if not _shape_ok(list(array.shape), spec.shape):
+        raise ProtocolError(expected)
     if not integral and not np.isfinite(array).all():
         raise ProtocolError("instances: NaN and infinity are refused")
     return array
+
+
+def _array(values: Any, dtype: Any, where: str) -> Any:
+    """``values`` as an array; ragged nesting or numbers out of the type's range are 400s."""
+    try:
+        return np.array(values, dtype=dtype)
+    except OverflowError as err:
+        raise ProtocolError(f"{where}: a value is out of range: {err}") from None
+    except ValueError:
+        raise ProtocolError(f"{where}: rows differ in length or nesting") from None
 
 
 def encode_v2(outputs: Any, signature: Signature | None) -> list[dict[str, Any]]:
@@ -192,13 +204,12 @@ def encode_v2(outputs: Any, signature: Signature | None) -> list[dict[str, Any]]
     name = signature.outputs[0].name if signature and signature.outputs else "output-0"
     kind = array.dtype.kind
     datatype = "BYTES" if kind in "USO" else datatype_from_numpy(array.dtype.name)
-    data = array.astype(str) if kind in "USO" else array
     return [
         {
             "name": name,
             "shape": list(array.shape),
             "datatype": datatype,
-            "data": data.reshape(-1).tolist(),
+            "data": _plain(array.reshape(-1)),
         }
     ]
 
@@ -206,4 +217,21 @@ def encode_v2(outputs: Any, signature: Signature | None) -> list[dict[str, Any]]
 def encode_v1(outputs: Any) -> dict[str, Any]:
     """A model's answer as a V1 ``predictions`` list."""
     array = np.asarray(outputs)
-    return {"predictions": (array.astype(str) if array.dtype.kind in "USO" else array).tolist()}
+    return {"predictions": _plain(array)}
+
+
+def _plain(array: Any) -> Any:
+    """An answer as JSON-ready lists: bytes as text, objects (a dict per row) as they are."""
+    if array.dtype.kind in "US":
+        return array.astype(str).tolist()
+    if array.dtype.kind == "O":
+        return _texts(array.tolist())
+    return array.tolist()
+
+
+def _texts(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_texts(v) for v in value]
+    return value

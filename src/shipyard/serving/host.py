@@ -156,7 +156,10 @@ def counted(outputs: Any) -> list[tuple[str, int]]:
     array = np.asarray(outputs)
     if array.ndim != 1 or array.dtype.kind not in "iuUSOb":
         return []
-    values, counts = np.unique(array, return_counts=True)
+    try:
+        values, counts = np.unique(array, return_counts=True)
+    except TypeError:  # objects that do not sort (a dict per row): not classes
+        return []
     return [(str(v), int(c)) for v, c in zip(values.tolist(), counts.tolist(), strict=True)]
 
 

@@ -10,6 +10,7 @@ on the same version in every worker process and across restarts.
 from __future__ import annotations
 
 import bisect
+import json
 import random
 import zlib
 from dataclasses import dataclass, field
@@ -95,8 +96,10 @@ def _shares(data: Any, where: str, limit: int | None) -> dict[str, int]:
         raise InvalidInputError(f"{where}: expected an object of version → number")
     shares: dict[str, int] = {}
     for version, share in data.items():
-        if not str(version).isdigit():
+        if not (str(version).isascii() and str(version).isdigit()):
             raise InvalidInputError(f"{where}: {version!r} is not a version number")
+        if str(int(version)) in shares:
+            raise InvalidInputError(f"{where}: version {int(version)} is given twice")
         if isinstance(share, bool) or not isinstance(share, int) or share < 0:
             raise InvalidInputError(
                 f"{where}.{version}: expected a whole number ≥ 0, got {share!r}"
@@ -109,8 +112,6 @@ def _shares(data: Any, where: str, limit: int | None) -> dict[str, int]:
 
 def parse_shares(text: str, where: str) -> dict[str, int]:
     """``3=90,4=10`` or ``{"3": 90, "4": 10}`` from the command line."""
-    import json
-
     text = text.strip()
     if text.startswith("{"):
         try:
@@ -121,7 +122,7 @@ def parse_shares(text: str, where: str) -> dict[str, int]:
     data = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         version, sep, share = part.partition("=")
-        if not sep or not share.strip().isdigit():
+        if not sep or not (share.strip().isascii() and share.strip().isdigit()):
             raise InvalidInputError(
                 f"{where}: {part!r} is not VERSION=SHARE", hint="for example: 3=90,4=10"
             )

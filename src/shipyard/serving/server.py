@@ -27,7 +27,8 @@ class Listen:
     port: int
     workers: int
     admin_socket: Path
-    admin_token: str
+    admin_token: str | None  # None: a new one, written to token_file once the port is ours
+    token_file: Path
     admin_port: int | None = None
     shutdown_delay: float = 0.0
 
@@ -59,7 +60,8 @@ async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]
         from shipyard.serving.admin import admin_sockets as open_admin_sockets
 
         # the admin web stack is imported while the workers start, off the cold-start path
-        admin = admin_server(supervisor, listen.admin_token)
+        token = listen.admin_token or new_token(listen.token_file)
+        admin = admin_server(supervisor, token)
         admin_sockets = open_admin_sockets(listen.admin_socket, listen.admin_port)
         await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if starting.done():
@@ -67,6 +69,7 @@ async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]
             serving = loop.create_task(admin.serve(sockets=admin_sockets))
             on_ready()
             await stopped
+            await supervisor.drain()  # readiness false first, even with a command under way
             admin.should_exit = True
             await serving
         else:

@@ -63,6 +63,11 @@ def _worker_error(message: dict[str, Any]) -> ShipyardError:
     return error
 
 
+def _log_start_failure(serving: asyncio.Future[None]) -> None:
+    if not serving.cancelled() and serving.exception() is not None:
+        log.error("a restarted worker could not start: %s", serving.exception())
+
+
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket every worker shares."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -94,6 +99,7 @@ class Supervisor:
         self.routes = config.routes
         self.started = False
         self.stopping = False
+        self.drained_at: float | None = None
         self.lock = asyncio.Lock()  # one admin command at a time
         self._ids = itertools.count(1)
         shutil.rmtree(metrics_dir, ignore_errors=True)  # a killed server's old samples
@@ -172,7 +178,7 @@ class Supervisor:
                 return
             replacement = await self._spawn(worker.index, restarts)
             self.workers[worker.index] = replacement
-            replacement.serving.add_done_callback(lambda f: f.exception())  # logged by _read
+            replacement.serving.add_done_callback(_log_start_failure)
 
     def _forget(self, pid: int | None) -> None:
         """A dead worker's gauges must not count any more."""
@@ -271,13 +277,20 @@ class Supervisor:
             ],
         }
 
-    async def stop(self, delay: float) -> None:
-        """Readiness false, wait ``delay``, then stop every worker gracefully."""
+    async def drain(self) -> None:
+        """Readiness false in every worker (they go on answering); not behind the lock, so
+        an admin command under way cannot delay it."""
+        if self.drained_at is None:
+            self.drained_at = time.monotonic()
         self.stopping = True
-        started = time.monotonic()
         with contextlib.suppress(CommandFailed, TimeoutError):  # stopped all the same
             await asyncio.wait_for(self.broadcast("drain"), 5)
-        await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
+
+    async def stop(self, delay: float) -> None:
+        """Readiness false, ``delay`` after that, then stop every worker gracefully."""
+        await self.drain()
+        assert self.drained_at is not None
+        await asyncio.sleep(max(0.0, delay - (time.monotonic() - self.drained_at)))
         for worker in self.workers:
             if worker.process.returncode is None:
                 worker.process.send_signal(signal.SIGTERM)

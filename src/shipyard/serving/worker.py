@@ -62,10 +62,13 @@ class Control:
         await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
         )
-        while line := await reader.readline():
-            task = loop.create_task(self.handle(json.loads(line)))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        try:
+            while line := await reader.readline():
+                task = loop.create_task(self.handle(json.loads(line)))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        except (ValueError, OSError):  # a broken channel: the supervisor cannot reach us
+            pass
         self.server.should_exit = True  # the supervisor is gone
 
     async def handle(self, command: dict[str, Any]) -> None:

@@ -138,3 +138,34 @@ def test_answers_that_are_objects_or_bytes_become_plain_json() -> None:
     rows = np.array([{"label": "cat"}, {"label": "dog"}], dtype=object)
     assert encode_v1(rows) == {"predictions": [{"label": "cat"}, {"label": "dog"}]}
     assert encode_v2(np.array([b"yes", "no"], dtype=object), None)[0]["data"] == ["yes", "no"]
+
+
+def test_binary_tensor_data_follows_the_json_header() -> None:
+    from shipyard.serving.codec import attach_binary
+
+    values = np.array([[1.5, 2.5]], dtype="<f4").tobytes()
+    words = b"".join(len(w).to_bytes(4, "little") + w for w in (b"good", b"news"))
+    body = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [1, 2],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 8},
+            },
+            {
+                "name": "t",
+                "shape": [2],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": 16},
+            },
+        ]
+    }
+    tensors = decode_v2(attach_binary(body, values + words), None)
+    assert tensors[0].array.tolist() == [[1.5, 2.5]] and tensors[0].array.dtype == np.float32
+    assert tensors[1].array.tolist() == ["good", "news"]
+    overrun = {"inputs": [{"name": "x", "datatype": "FP32", "parameters": {"binary_data_size": 9}}]}
+    with pytest.raises(ProtocolError, match="overruns the body"):
+        attach_binary(overrun, values)
+    with pytest.raises(ProtocolError, match="4 bytes of binary data belong to no input"):
+        attach_binary({"inputs": []}, b"\0\0\0\0")

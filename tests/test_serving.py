@@ -255,10 +255,14 @@ def test_tritonclient_http_metadata_and_infer_work_unchanged(digits_server: dict
     metadata = client.get_model_metadata("digits")
     assert metadata["inputs"][0]["name"] == "input-0"
     rows = features[:3]
-    tensor = triton.InferInput("input-0", list(rows.shape), "FP32")
-    tensor.set_data_from_numpy(rows, binary_data=False)
-    result = client.infer("digits", [tensor])
-    assert result.as_numpy("output-0").tolist() == model.predict(rows).tolist()
+    for binary in (True, False):  # True is the client's default: the binary data extension
+        tensor = triton.InferInput("input-0", list(rows.shape), "FP32")
+        tensor.set_data_from_numpy(rows, binary_data=binary)
+        result = client.infer("digits", [tensor])
+        assert result.as_numpy("output-0").tolist() == model.predict(rows).tolist()
+        wanted = triton.InferRequestedOutput("output-0", binary_data=binary)
+        result = client.infer("digits", [tensor], outputs=[wanted])
+        assert result.as_numpy("output-0").tolist() == model.predict(rows).tolist()
 
 
 def test_schemathesis_finds_no_server_error_in_the_openapi_surface(

@@ -124,18 +124,69 @@ def decode_v2(body: Any, signature: Signature | None) -> list[Tensor]:
                 raise ProtocolError(
                     f"input {name!r}: shape {shape}, expected {list(spec.shape)} (-1: any size)"
                 )
-        values = _flatten(item["data"])
+        data = item["data"]
+        binary = isinstance(data, np.ndarray)  # from the binary tensor data extension
+        values = data if binary else _flatten(data)
         if math.prod(shape) != len(values):
             raise ProtocolError(
                 f"input {name!r}: shape {shape} holds {math.prod(shape)} values, "
                 f"data has {len(values)}"
             )
+        if binary:
+            if data.dtype.kind == "f" and not np.isfinite(data).all():
+                raise ProtocolError(f"input {name!r}: NaN and infinity are refused")
+            tensors.append(Tensor(name, data.reshape(shape)))
+            continue
         _check_values(name, datatype, values)
         tensors.append(Tensor(name, _array(values, _NUMPY[datatype], name).reshape(shape)))
     absent = [n for n in declared if n not in {t.name for t in tensors}]
     if absent:
         raise ProtocolError(f"missing input(s): {', '.join(absent)}")
     return tensors
+
+
+def attach_binary(body: Any, blob: bytes) -> Any:
+    """Inputs sent with the binary tensor data extension (Triton's clients do by default):
+    each input with ``parameters.binary_data_size`` takes its bytes, in order, from after
+    the JSON header — little-endian values, BYTES as 4-byte length + bytes per element."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        return body
+    offset = 0
+    for item in body["inputs"]:
+        parameters = item.get("parameters") if isinstance(item, dict) else None
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        if size is None:
+            continue
+        name, datatype = item.get("name"), item.get("datatype")
+        if not isinstance(size, int) or size < 0 or offset + size > len(blob):
+            raise ProtocolError(f"input {name!r}: binary_data_size {size!r} overruns the body")
+        if datatype not in _NUMPY:
+            raise ProtocolError(f"input {name!r}: unknown datatype {datatype!r}")
+        chunk = blob[offset : offset + size]
+        offset += size
+        item["data"] = _strings(chunk, name) if datatype == "BYTES" else _values(chunk, datatype)
+    if offset != len(blob):
+        raise ProtocolError(f"{len(blob) - offset} bytes of binary data belong to no input")
+    return body
+
+
+def _values(chunk: bytes, datatype: str) -> Any:
+    dtype = np.dtype(_NUMPY[datatype]).newbyteorder("<")
+    if len(chunk) % dtype.itemsize:
+        raise ProtocolError(f"binary data of {len(chunk)} bytes is not whole {datatype} values")
+    return np.frombuffer(chunk, dtype=dtype).astype(_NUMPY[datatype])
+
+
+def _strings(chunk: bytes, name: Any) -> Any:
+    items, offset = [], 0
+    while offset < len(chunk):
+        if offset + 4 > len(chunk):
+            raise ProtocolError(f"input {name!r}: a BYTES element's length is cut short")
+        length = int.from_bytes(chunk[offset : offset + 4], "little")
+        offset += 4
+        items.append(chunk[offset : offset + length].decode("utf-8", "replace"))
+        offset += length
+    return np.array(items, dtype=object)
 
 
 def decode_v1(body: Any, signature: Signature | None) -> Any:

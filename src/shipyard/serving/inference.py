@@ -26,7 +26,14 @@ import numpy as np
 import orjson
 
 from shipyard.serving.batching import Overloaded
-from shipyard.serving.codec import ProtocolError, decode_v1, decode_v2, encode_v1, encode_v2
+from shipyard.serving.codec import (
+    ProtocolError,
+    attach_binary,
+    decode_v1,
+    decode_v2,
+    encode_v1,
+    encode_v2,
+)
 from shipyard.serving.config import Limits
 from shipyard.serving.deployment import Deployment
 from shipyard.serving.host import VersionHost
@@ -192,10 +199,13 @@ class Inference:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        try:
-            return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        except orjson.JSONDecodeError as err:
-            raise ProtocolError(f"malformed JSON: {err}") from None
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        header = headers.get(b"inference-header-content-length")
+        if header is None:
+            return _loads(raw)
+        if not header.isdigit() or int(header) > len(raw):
+            raise ProtocolError(f"Inference-Header-Content-Length {header.decode()!r} is wrong")
+        return attach_binary(_loads(raw[: int(header)]), raw[int(header) :])
 
     async def _predict(
         self, protocol: str, host: VersionHost, body: Any, rid: str
@@ -248,6 +258,13 @@ class Inference:
                 "duration_ms": round(seconds * 1000, 3),
             },
         )
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise ProtocolError(f"malformed JSON: {err}") from None
 
 
 async def _send(send: Send, status: int, payload: bytes, request_id: str) -> None:

@@ -135,6 +135,8 @@ def test_metadata_health_and_request_ids(digits_server: dict[str, Any]) -> None:
     echoed = httpx.get(f"{url}/v2/health/live", headers={"x-request-id": "abc"})
     assert echoed.headers["x-request-id"] == "abc"
     assert len(httpx.get(f"{url}/healthz").headers["x-request-id"]) == 32
+    for path in ("/metrics", "/docs", "/openapi.json", "/no/such/page"):
+        assert httpx.get(f"{url}{path}").headers.get("x-request-id"), path
     spec = httpx.get(f"{url}/openapi.json").json()
     assert "/v2/models/{name}/infer" in spec["paths"]
     assert "openapi.json" in httpx.get(f"{url}/docs").text

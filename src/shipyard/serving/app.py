@@ -8,7 +8,7 @@ Every answer carries ``x-request-id``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,13 +30,8 @@ from shipyard.serving.openapi import DOCS_HTML, openapi
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def _json(data: Any, status: int = 200, request_id: str = "") -> Response:
-    return Response(
-        orjson.dumps(data),
-        status_code=status,
-        media_type="application/json",
-        headers={"x-request-id": request_id} if request_id else None,
-    )
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
 def create_app(
@@ -47,12 +42,24 @@ def create_app(
     rest = _surface(deployment)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            target = match(scope["path"])
-            if target is not None:
-                await inference(target, scope, receive, send)
-                return
-        await rest(scope, receive, send)
+        if scope["type"] != "http":
+            await rest(scope, receive, send)  # lifespan
+            return
+        target = match(scope["path"])
+        if target is not None:
+            await inference(target, scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id")
+        rid = given.decode("latin-1") if given else new_request_id()
+        REQUEST_ID.set(rid)
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":  # every answer, 404s included
+                headers = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await rest(scope, receive, send_with_id)
 
     return app
 
@@ -62,12 +69,10 @@ def _surface(deployment: Deployment) -> Starlette:
 
     def plain(handler: Callable[[Request], Any]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            rid = request.headers.get("x-request-id") or new_request_id()
-            REQUEST_ID.set(rid)
             try:
-                return _json(handler(request), 200, rid)
+                return _json(handler(request))
             except ProtocolError as err:
-                return _json({"error": err.message}, err.status, rid)
+                return _json({"error": err.message}, err.status)
 
         return endpoint
 

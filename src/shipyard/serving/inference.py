@@ -229,6 +229,10 @@ class Inference:
 
     def _shadow(self, hosts: list[VersionHost], inputs: Any, answer: Any) -> None:
         for host in hosts:
+            if host.held > self.deployment.settings.max_concurrent:  # a slow shadow: skip
+                host.release()
+                host.metrics.shadowed("dropped")
+                continue
             task = asyncio.get_running_loop().create_task(self._mirror(host, inputs, answer))
             self._mirrors.add(task)
             task.add_done_callback(self._mirrors.discard)

@@ -77,12 +77,16 @@ SHADOW = Counter(
 )
 
 
+MAX_CLASSES = 1000  # distinct predicted values counted per version (bounded cardinality)
+
+
 class VersionMetrics:
     """The labelled series of one version, looked up once."""
 
     def __init__(self, deployment: str, model: str, version: str) -> None:
         self.labels = {"deployment": deployment, "model": model, "version": version}
         self._children: dict[tuple[str, ...], Any] = {}
+        self._values = 0
         if not version:  # requests no version answered (unknown model, busy): counts only
             return
         self.inference = INFERENCE_SECONDS.labels(**self.labels)
@@ -109,8 +113,9 @@ class VersionMetrics:
         key = ("p", value)
         counter = self._children.get(key)
         if counter is None:
-            if len(self._children) > 2000:  # a regression answering floats: not a class count
+            if self._values >= MAX_CLASSES:  # integers that are not classes: stop counting
                 return
+            self._values += 1
             counter = self._children[key] = PREDICTIONS.labels(**self.labels, value=value)
         counter.inc(count)
 

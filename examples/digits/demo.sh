@@ -67,7 +67,7 @@ port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); 
 shipyard serve digits@production --port "$port" --workers 2 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true' EXIT
-python - "$port" "$SHIPYARD_HOME/run/serve-$port.sock" <<'PY'
+python -u - "$port" "$SHIPYARD_HOME/run/serve-$port.sock" <<'PY'
 import json, sys, time, urllib.request
 from collections import Counter
 from pathlib import Path

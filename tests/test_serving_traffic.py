@@ -354,3 +354,33 @@ def test_a_second_server_on_a_taken_port_fails_and_leaves_the_first_alone(
     assert second.returncode == 2 and "cannot listen on 127.0.0.1:" in second.stderr
     assert not socket_path.with_name("second.sock.token").exists()  # written only once bound
     assert server.admin.state()["versions"] == ["1"]
+
+
+def test_requests_beyond_max_concurrent_get_503_with_retry_after(tmp_path: Path) -> None:
+    import asyncio
+
+    model = tmp_path / "slow"
+    model.mkdir()
+    (model / "model.py").write_text(SLOW_MODEL)
+    home = tmp_path / "home"
+    stores = open_stores(home)
+    register(stores, model, "slow", RegisterOptions(flavor="custom", entrypoint="model:Slow"))
+    stores.close()
+    server = serve(home, tmp_path, "slow", "--max-concurrent", "2")
+    body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}]}
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *(client.post(f"{server.url}/v2/models/slow/infer", json=body) for _ in range(5))
+            )
+
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        server.stop()
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(200) == 2 and codes.count(503) == 3, codes
+    refused = next(a for a in answers if a.status_code == 503)
+    assert refused.headers["retry-after"] == "1"
+    assert "too many requests in flight" in refused.json()["error"]

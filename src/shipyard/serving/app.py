@@ -22,7 +22,7 @@ from shipyard import __version__
 from shipyard.serving import metrics
 from shipyard.serving.codec import ProtocolError
 from shipyard.serving.config import Limits
-from shipyard.serving.deployment import Deployment
+from shipyard.serving.deployment import Deployment, VersionNotLoaded
 from shipyard.serving.inference import Inference, Receive, Scope, Send, match, new_request_id
 from shipyard.serving.logs import REQUEST_ID
 from shipyard.serving.openapi import DOCS_HTML, openapi
@@ -73,6 +73,8 @@ def _surface(deployment: Deployment) -> Starlette:
                 return _json(handler(request))
             except ProtocolError as err:
                 return _json({"error": err.message}, err.status)
+            except VersionNotLoaded as err:
+                return _json({"error": err.message}, 404)
 
         return endpoint
 

@@ -15,12 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.errors import InvalidInputError
-from shipyard.serving.codec import ProtocolError
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.serving.config import BatchOptions
 from shipyard.serving.host import Loaded, VersionHost
 from shipyard.serving.metrics import VersionMetrics
 from shipyard.serving.routing import RouteTable
+
+
+class VersionNotLoaded(NotFoundError):
+    """A request named a version this worker does not hold (HTTP: 404)."""
+
+
+class NotServing(ShipyardError):
+    """No route table, or a routed version is missing (HTTP: 503)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +122,10 @@ class Deployment:
         if pinned is not None:
             host = self.versions.get(pinned)
             if host is None:
-                raise ProtocolError(
-                    f"model {self.model!r} has no loaded version {pinned!r}; "
-                    f"loaded: {', '.join(sorted(self.versions, key=int)) or 'none'}",
-                    404,
-                )
+                raise self._not_loaded(pinned)
         else:
             if self.routes is None or not self.serving():
-                raise ProtocolError(f"model {self.model!r} is not ready", 503)
+                raise NotServing(f"model {self.model!r} is not ready")
             host = self.versions[self.routes.choose(route_key)]
         host.hold()
         return host
@@ -133,12 +136,14 @@ class Deployment:
             version = max(self.routes.weights.items(), key=lambda item: item[1])[0]
         host = self.versions.get(version) if version is not None else None
         if host is None:
-            raise ProtocolError(
-                f"model {self.model!r} has no loaded version {version!r}; "
-                f"loaded: {', '.join(sorted(self.versions, key=int)) or 'none'}",
-                404,
-            )
+            raise self._not_loaded(version)
         return host
+
+    def _not_loaded(self, version: str | None) -> VersionNotLoaded:
+        loaded = ", ".join(sorted(self.versions, key=int)) or "none"
+        return VersionNotLoaded(
+            f"model {self.model!r} has no loaded version {version!r}; loaded: {loaded}"
+        )
 
     def shadows(self, route_key: str | None) -> list[VersionHost]:
         """Shadow versions that get a copy of this request (held; release each)."""

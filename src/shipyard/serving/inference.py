@@ -35,7 +35,7 @@ from shipyard.serving.codec import (
     encode_v2,
 )
 from shipyard.serving.config import Limits
-from shipyard.serving.deployment import Deployment
+from shipyard.serving.deployment import Deployment, NotServing, VersionNotLoaded
 from shipyard.serving.host import VersionHost
 from shipyard.serving.logs import REQUEST_ID
 from shipyard.serving.metrics import VersionMetrics
@@ -144,7 +144,12 @@ class Inference:
         pinned = target.version or (pin.decode("latin-1") if pin else None)
         key = headers.get(ROUTE_KEY)
         route_key = key.decode("latin-1") if key else None
-        host = deployment.pick(pinned, route_key)
+        try:
+            host = deployment.pick(pinned, route_key)
+        except VersionNotLoaded as err:
+            raise ProtocolError(err.message, 404) from None
+        except NotServing as err:
+            raise ProtocolError(err.message, 503) from None
         deployment.in_flight += 1
         return host, pinned, route_key
 

@@ -418,24 +418,12 @@ def test_the_packaged_bundle_is_served_and_a_tampered_one_is_refused(
 ) -> None:
     import httpx
 
-    from test_serving import SHIPYARD, free_port
+    from test_serving import SHIPYARD, start
 
     assert cli("run", "--to", "package").code == 0
     bundle = project / ".shipyard" / "bundle"
-    port = free_port()
-    env = {**os.environ, "SHIPYARD_HOME": str(home)}
-    proc = subprocess.Popen(
-        [SHIPYARD, "serve", str(bundle), "--port", str(port)], env=env, stderr=subprocess.PIPE
-    )
+    proc, url = start(home, str(bundle))
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         answer = httpx.post(f"{url}/v1/models/toy:predict", json={"instances": [1, 2, 3]})
         assert answer.json() == {"predictions": [2, 4, 6]}
     finally:
@@ -444,8 +432,8 @@ def test_the_packaged_bundle_is_served_and_a_tampered_one_is_refused(
     model_file = bundle / "model" / "model.py"
     model_file.write_text(model_file.read_text() + "\n# changed\n")
     refused = subprocess.run(
-        [SHIPYARD, "serve", str(bundle), "--port", str(port)],
-        env=env,
+        [SHIPYARD, "serve", str(bundle), "--port", url.rsplit(":", 1)[1]],
+        env={**os.environ, "SHIPYARD_HOME": str(home)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,40 @@ class Flaky:
 """
 
 
+def custom_model_home(tmp_path: Path, name: str, source: str, entrypoint: str) -> Path:
+    """A registry under ``tmp_path`` holding ``name`` v1, a custom model from ``source``."""
+    model = tmp_path / name
+    model.mkdir()
+    (model / "model.py").write_text(source)
+    home = tmp_path / "home"
+    stores = open_stores(home)
+    register(stores, model, name, RegisterOptions(flavor="custom", entrypoint=entrypoint))
+    stores.close()
+    return home
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_ready(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    seconds: float,
+    also: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Poll ``/v2/health/ready`` until it answers 200 (and ``also()`` holds), or give up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/v2/health/ready").status_code == 200 and also():
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def start(home: Path, ref: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -57,13 +87,8 @@ def start(home: Path, ref: str, *extra: str) -> tuple[subprocess.Popen[bytes], s
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
+    if wait_ready(url, proc, 60):
+        return proc, url
     proc.kill()
     raise AssertionError(
         f"server did not become ready: {proc.stderr.read() if proc.stderr else ''}"
@@ -210,13 +235,7 @@ def test_metrics_count_requests_by_code(digits_server: dict[str, Any]) -> None:
 def test_a_failing_or_hanging_model_gets_500_or_408_and_the_server_keeps_serving(
     tmp_path: Path,
 ) -> None:
-    bundle = tmp_path / "flaky"
-    bundle.mkdir()
-    (bundle / "model.py").write_text(FLAKY_MODEL)
-    home = tmp_path / "home"
-    stores = open_stores(home)
-    register(stores, bundle, "flaky", RegisterOptions(flavor="custom", entrypoint="model:Flaky"))
-    stores.close()
+    home = custom_model_home(tmp_path, "flaky", FLAKY_MODEL, "model:Flaky")
     proc, url = start(home, "flaky", "--timeout", "0.5")
     try:
 

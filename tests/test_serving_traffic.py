@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from shipyard.registry import RegisterOptions, register
 from shipyard.serving.admin_client import AdminClient, AdminError
 from shipyard.store import open_stores
-from test_serving import SHIPYARD, free_port
+from test_serving import SHIPYARD, custom_model_home, free_port, wait_ready
 
 TOKEN = "test-admin-token"
 
@@ -77,13 +77,8 @@ def serve(home: Path, tmp: Path, *args: str) -> Server:
         stderr=log.open("wb"),
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/v2/health/ready").status_code == 200 and socket_path.exists():
-                return Server(proc, url, AdminClient(socket_path, TOKEN), log)
-        except httpx.TransportError:
-            time.sleep(0.1)
+    if wait_ready(url, proc, 90, also=socket_path.exists):
+        return Server(proc, url, AdminClient(socket_path, TOKEN), log)
     proc.kill()
     raise AssertionError(f"server did not become ready: {log.read_text()[-3000:]}")
 
@@ -274,13 +269,7 @@ def test_a_dead_worker_is_replaced_in_the_current_state(
 def test_sigterm_turns_readiness_false_first_and_finishes_in_flight_requests(
     tmp_path: Path,
 ) -> None:
-    model = tmp_path / "slow"
-    model.mkdir()
-    (model / "model.py").write_text(SLOW_MODEL)
-    home = tmp_path / "home"
-    stores = open_stores(home)
-    register(stores, model, "slow", RegisterOptions(flavor="custom", entrypoint="model:Slow"))
-    stores.close()
+    home = custom_model_home(tmp_path, "slow", SLOW_MODEL, "model:Slow")
     server = serve(home, tmp_path, "slow", "--workers", "2", "--shutdown-delay", "1.5")
     body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [2.0]}]}
     result: list[httpx.Response] = []
@@ -359,13 +348,7 @@ def test_a_second_server_on_a_taken_port_fails_and_leaves_the_first_alone(
 def test_requests_beyond_max_concurrent_get_503_with_retry_after(tmp_path: Path) -> None:
     import asyncio
 
-    model = tmp_path / "slow"
-    model.mkdir()
-    (model / "model.py").write_text(SLOW_MODEL)
-    home = tmp_path / "home"
-    stores = open_stores(home)
-    register(stores, model, "slow", RegisterOptions(flavor="custom", entrypoint="model:Slow"))
-    stores.close()
+    home = custom_model_home(tmp_path, "slow", SLOW_MODEL, "model:Slow")
     server = serve(home, tmp_path, "slow", "--max-concurrent", "2")
     body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}]}
 

@@ -90,7 +90,7 @@ def create_admin_app(supervisor: Supervisor, token: str) -> Starlette:
     async def routes(request: Request) -> None:
         data = await body(request)
         table = route_table(data)  # a clear 400 before any worker sees it
-        await supervisor.set_routes(table.to_data())
+        await supervisor.set_routes(table)
 
     async def unload(request: Request) -> None:
         given = request.path_params["version"]

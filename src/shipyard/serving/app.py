@@ -23,8 +23,7 @@ from shipyard.serving import metrics
 from shipyard.serving.codec import ProtocolError
 from shipyard.serving.config import Limits
 from shipyard.serving.deployment import Deployment, VersionNotLoaded
-from shipyard.serving.inference import Inference, Receive, Scope, Send, match, new_request_id
-from shipyard.serving.logs import REQUEST_ID
+from shipyard.serving.inference import Inference, Receive, Scope, Send, match, request_id
 from shipyard.serving.openapi import DOCS_HTML, openapi
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -49,9 +48,7 @@ def create_app(
         if target is not None:
             await inference(target, scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id")
-        rid = given.decode("latin-1") if given else new_request_id()
-        REQUEST_ID.set(rid)
+        rid = request_id(dict(scope["headers"]))
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":  # every answer, 404s included

@@ -110,9 +110,7 @@ class Deployment:
         if host is None:
             return
         if table is not None and version in table.versions():
-            weights = {v: w for v, w in table.weights.items() if v != version}
-            shadow = {v: s for v, s in table.shadow.items() if v != version}
-            self.routes = RouteTable(weights, shadow)
+            self.routes = table.without(version)
         host.metrics.weight("live", 0)
         await host.drained()
         host.close()

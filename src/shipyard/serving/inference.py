@@ -60,6 +60,14 @@ def new_request_id() -> str:
     return f"{_PREFIX}{next(_COUNTER):016x}"
 
 
+def request_id(headers: dict[bytes, bytes]) -> str:
+    """The client's ``x-request-id`` or a new one, set for this request's log lines."""
+    given = headers.get(b"x-request-id")
+    rid = given.decode("latin-1") if given else new_request_id()
+    REQUEST_ID.set(rid)
+    return rid
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """What an inference path names."""
@@ -100,9 +108,7 @@ class Inference:
     async def __call__(self, target: Target, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        given = headers.get(b"x-request-id")
-        rid = given.decode("latin-1") if given else new_request_id()
-        REQUEST_ID.set(rid)
+        rid = request_id(headers)
         host: VersionHost | None = None
         code = CLIENT_GONE
         try:

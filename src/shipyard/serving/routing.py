@@ -65,6 +65,13 @@ class RouteTable:
             draw = zlib.crc32(b"shadow:" + route_key.encode()) % 100
         return [version for version, share in self.shadow.items() if draw < share]
 
+    def without(self, version: str) -> RouteTable:
+        """The same table with ``version`` no longer named (it is being unloaded)."""
+        return RouteTable(
+            {v: w for v, w in self.weights.items() if v != version},
+            {v: s for v, s in self.shadow.items() if v != version},
+        )
+
     def to_data(self) -> dict[str, Any]:
         return {"weights": dict(self.weights), "shadow": dict(self.shadow)}
 

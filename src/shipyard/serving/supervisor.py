@@ -29,6 +29,7 @@ from typing import Any
 from shipyard import errors
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.serving.config import CONFIG_ENV, ServeConfig
+from shipyard.serving.routing import RouteTable, route_table
 
 log = logging.getLogger("shipyard.supervisor")
 
@@ -96,7 +97,7 @@ class Supervisor:
         self.size = workers
         self.workers: list[Worker] = []
         self.versions = config.versions
-        self.routes = config.routes
+        self.routes = route_table(config.routes)
         self.started = False
         self.stopping = False
         self.drained_at: float | None = None
@@ -118,7 +119,7 @@ class Supervisor:
     async def _spawn(self, index: int, restarts: int = 0) -> Worker:
         env = {
             **os.environ,
-            CONFIG_ENV: self.config.with_state(self.versions, self.routes).to_json(),
+            CONFIG_ENV: self.config.with_state(self.versions, self.routes.to_data()).to_json(),
             "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
         }
         process = await asyncio.create_subprocess_exec(
@@ -243,10 +244,10 @@ class Supervisor:
             if version not in self.versions:
                 self.versions = (*self.versions, version)
 
-    async def set_routes(self, routes: dict[str, Any]) -> None:
+    async def set_routes(self, routes: RouteTable) -> None:
         """Switch every worker to ``routes``."""
         async with self.lock:
-            await self.broadcast("routes", routes=routes)
+            await self.broadcast("routes", routes=routes.to_data())
             self.routes = routes
 
     async def unload(self, version: str) -> None:
@@ -254,12 +255,7 @@ class Supervisor:
         async with self.lock:
             await self.broadcast("unload", version=version)
             self.versions = tuple(v for v in self.versions if v != version)
-            names = set(self.routes["weights"]) | set(self.routes.get("shadow") or {})
-            if version in names:
-                self.routes = {
-                    key: {v: s for v, s in (self.routes.get(key) or {}).items() if v != version}
-                    for key in ("weights", "shadow")
-                }
+            self.routes = self.routes.without(version)
 
     async def state(self) -> dict[str, Any]:
         """The deployment's state and each worker's own view of it."""
@@ -268,7 +264,7 @@ class Supervisor:
             "model": self.config.model,
             "deployment": self.config.deployment,
             "versions": list(self.versions),
-            "routes": self.routes,
+            "routes": self.routes.to_data(),
             "workers": [
                 {"pid": r["pid"], **r["state"]}
                 if "state" in r

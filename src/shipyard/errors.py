@@ -61,3 +61,9 @@ class ConflictError(ShipyardError):
     """Someone else changed the same thing first; re-read and try again."""
 
     exit_code = 8
+
+
+class RolloutFailed(ShipyardError):
+    """A rollout ended without its version serving all traffic (failed or aborted)."""
+
+    exit_code = 9

@@ -15,10 +15,19 @@ import typer
 from shipyard import __version__
 from shipyard.cli import alias, ci, hooks, models, spec
 from shipyard.cli.common import SETTINGS, err_console
+from shipyard.cli.deploy import (
+    abort_cmd,
+    deploy_cmd,
+    promote_cmd,
+    rollback_cmd,
+    status_cmd,
+    undeploy_cmd,
+)
 from shipyard.cli.events import events_cmd
 from shipyard.cli.project import init, register_cmd
 from shipyard.cli.run import run_cmd, runs_app
 from shipyard.cli.serve import serve_cmd
+from shipyard.cli.server import server_cmd
 from shipyard.errors import ShipyardError
 from shipyard.home import HOME_ENV
 
@@ -66,6 +75,13 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(hooks.app, name="hooks")
 app.add_typer(ci.app, name="ci")
 app.command("serve")(serve_cmd)
+app.command("server")(server_cmd)
+app.command("deploy")(deploy_cmd)
+app.command("status")(status_cmd)
+app.command("promote")(promote_cmd)
+app.command("abort")(abort_cmd)
+app.command("rollback")(rollback_cmd)
+app.command("undeploy")(undeploy_cmd)
 app.command("events")(events_cmd)
 app.add_typer(spec.app, name="spec")
 

@@ -3,9 +3,7 @@ Open Inference Protocol V2 — with a traffic split, shadows and an admin interf
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,17 +13,6 @@ import typer
 from shipyard.cli.common import console, home
 from shipyard.errors import InvalidInputError
 from shipyard.serving.config import BatchOptions, Limits, ServeConfig
-
-UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
-
-
-def _admin_socket(state: Path, port: int, given: Path | None) -> Path:
-    if given is not None:
-        return given
-    path = state / "run" / f"serve-{port}.sock"
-    if len(str(path)) > UNIX_PATH_MAX:
-        path = Path(tempfile.gettempdir()) / f"shipyard-{os.getuid()}" / f"serve-{port}.sock"
-    return path
 
 
 def _from_registry(
@@ -130,7 +117,7 @@ def serve_cmd(
 ) -> None:
     """Serve model versions; every worker loads them digest-verified and holds them all."""
     from shipyard.serving.bundle import is_bundle
-    from shipyard.serving.server import Listen, run
+    from shipyard.serving.server import Listen, admin_socket_path, run
 
     if log_format not in ("text", "json"):
         raise InvalidInputError(f"--log-format: {log_format!r}; choose 'text' or 'json'")
@@ -155,7 +142,7 @@ def serve_cmd(
     else:
         config = _from_registry(ref, weights, shadow, base)
     config = replace(config, deployment=deployment or config.model)
-    socket_path = _admin_socket(home(), port, admin_socket)
+    socket_path = admin_socket or admin_socket_path(home(), f"serve-{port}")
     token_file = socket_path.with_name(socket_path.name + ".token")
     token_note = f"token in {token_file}" if not admin_token else "token from --admin-token"
     listen = Listen(

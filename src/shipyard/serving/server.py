@@ -8,15 +8,30 @@ serves no model traffic itself, so it imports no model library.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import secrets
 import signal
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.serving.config import ServeConfig
 from shipyard.serving.supervisor import Supervisor, bind
+
+UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+
+def admin_socket_path(home: Path, stem: str) -> Path:
+    """Where a server's admin socket goes: ``HOME/run/STEM.sock``, or a short temp path
+    (distinct per home) when that would be too long for a unix socket."""
+    path = home / "run" / f"{stem}.sock"
+    if len(str(path)) > UNIX_PATH_MAX:
+        tag = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+        path = Path(tempfile.gettempdir()) / f"shipyard-{os.getuid()}" / f"{tag}-{stem}.sock"
+    return path
 
 
 @dataclass(frozen=True, slots=True)

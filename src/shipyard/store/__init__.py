@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.store.artifacts import ArtifactStore, Blob, LocalArtifactStore
+from shipyard.store.deployments import (
+    DeploymentRecord,
+    DeployStore,
+    Desired,
+    ProcessRecord,
+    RolloutRecord,
+)
 from shipyard.store.metadata import MetadataStore
 from shipyard.store.records import (
     AliasMove,
@@ -19,6 +26,7 @@ from shipyard.store.records import (
 from shipyard.store.runs import CacheEntry, Run, RunStore, StageRun
 from shipyard.store.sqlite import SqliteMetadataStore
 from shipyard.store.sqlite_db import SqliteDatabase
+from shipyard.store.sqlite_deploy import SqliteDeployStore
 from shipyard.store.sqlite_runs import SqliteRunStore
 
 __all__ = [
@@ -27,15 +35,21 @@ __all__ = [
     "ArtifactStore",
     "Blob",
     "CacheEntry",
+    "DeployStore",
+    "DeploymentRecord",
+    "Desired",
     "Event",
     "Lineage",
     "LocalArtifactStore",
     "MetadataStore",
     "ModelSummary",
     "ModelVersion",
+    "ProcessRecord",
+    "RolloutRecord",
     "Run",
     "RunStore",
     "SqliteDatabase",
+    "SqliteDeployStore",
     "SqliteMetadataStore",
     "SqliteRunStore",
     "StageRun",
@@ -53,6 +67,7 @@ class Stores:
     metadata: MetadataStore
     runs: RunStore
     artifacts: ArtifactStore
+    deploy: DeployStore
 
     def close(self) -> None:
         """Release the database connection."""
@@ -67,4 +82,5 @@ def open_stores(home: Path) -> Stores:
         metadata=SqliteMetadataStore(db),
         runs=SqliteRunStore(db),
         artifacts=LocalArtifactStore(home / "artifacts"),
+        deploy=SqliteDeployStore(db),
     )

@@ -124,6 +124,58 @@ MIGRATIONS: list[list[str]] = [
             created_at TEXT NOT NULL
         )""",
     ],
+    # 3: deployments (desired state), their rollouts, and the server process of each.
+    [
+        """CREATE TABLE deployments (
+            name TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            target TEXT NOT NULL,
+            host TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            replicas INTEGER NOT NULL,
+            alias TEXT NOT NULL,
+            rollback_window REAL NOT NULL,
+            options TEXT NOT NULL,
+            desired TEXT NOT NULL,
+            stable INTEGER,
+            history TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE rollouts (
+            id INTEGER PRIMARY KEY,
+            deployment TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            from_version INTEGER,
+            to_version INTEGER NOT NULL,
+            plan TEXT NOT NULL,
+            state TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            step_started_at REAL,
+            baseline TEXT NOT NULL,
+            analysis TEXT NOT NULL,
+            error TEXT,
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        )""",
+        # at most one unfinished rollout per deployment: two deploys cannot interleave
+        """CREATE UNIQUE INDEX rollouts_one_active ON rollouts (deployment)
+           WHERE finished_at IS NULL""",
+        "CREATE INDEX rollouts_by_deployment ON rollouts (deployment, id)",
+        """CREATE TABLE deployment_processes (
+            deployment TEXT PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            boot_id TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            admin_socket TEXT NOT NULL,
+            token_file TEXT NOT NULL,
+            log TEXT NOT NULL,
+            started_at TEXT NOT NULL
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

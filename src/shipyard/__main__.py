@@ -1,0 +1,5 @@
+"""``python -m shipyard``: the same as the ``shipyard`` command."""
+
+from shipyard.cli.main import main
+
+main()

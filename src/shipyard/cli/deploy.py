@@ -1,0 +1,298 @@
+"""``shipyard deploy / status / promote / abort / rollback / undeploy``: the CLI side of the
+control plane. Each command is one call to ``shipyard server``'s REST API (started in
+the background if it is not running); ``deploy`` then follows the rollout."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+from shipyard.cli.common import JSON_OPTION, console, home, new_table, print_json
+from shipyard.errors import InvalidInputError, RolloutFailed
+from shipyard.server.client import ServerClient, connect
+from shipyard.units import format_duration, parse_duration
+
+
+def _client() -> ServerClient:
+    return connect(home())
+
+
+def _duration(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        raise InvalidInputError(f"{option}: {err}") from None
+
+
+def _version(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def deploy_cmd(
+    model: str = typer.Argument(..., help="The registered model to deploy."),
+    version: str = typer.Option(
+        ..., "--version", "-v", help="Version number, or an alias such as 'candidate'."
+    ),
+    name: str | None = typer.Option(None, help="Deployment name (default: the model's name)."),
+    strategy: str = typer.Option(
+        "rolling", help="recreate, rolling, blue-green, canary or shadow."
+    ),
+    steps: str | None = typer.Option(None, help="Canary traffic steps in percent: 10,50,100."),
+    interval: str | None = typer.Option(
+        None, help="Wait and analyse this long at each step (30s, 5m); none: pause for promote."
+    ),
+    shadow_percent: int = typer.Option(
+        100, min=1, max=100, help="Shadow strategy: percent of traffic copied."
+    ),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, help="Port of a new deployment (default: next free from 8000)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address a new deployment listens on."),
+    replicas: int = typer.Option(1, min=1, max=64, help="Worker processes of a new deployment."),
+    rollback_window: str = typer.Option(
+        "10m", help="Keep the previous version warm this long, for an instant rollback."
+    ),
+    max_error_rate: float = typer.Option(0.01, min=0, max=1, help="Analysis: error rate limit."),
+    max_p99_latency: str | None = typer.Option(None, help="Analysis: p99 latency limit (250ms)."),
+    min_requests: int = typer.Option(
+        20, min=1, help="Analysis: requests a step needs before it can pass."
+    ),
+    rule: list[str] | None = typer.Option(
+        None, help="Analysis rule, e.g. 'p95_latency < 100ms' (repeatable)."
+    ),
+    on_resume: str = typer.Option(
+        "continue", help="If the control plane restarts mid-rollout: continue or abort."
+    ),
+    force: bool = typer.Option(False, help="Deploy a version that failed its quality gates."),
+    reason: str = typer.Option("", help="Why, for the event log."),
+    wait: bool = typer.Option(True, help="Follow the rollout until it ends or pauses."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Roll a version out: canary steps with analysis, blue-green, rolling, shadow or recreate."""
+    body: dict[str, Any] = {
+        "model": model,
+        "version": _version(version),
+        "name": name,
+        "strategy": strategy,
+        "steps": None if steps is None else _steps(steps),
+        "interval": _duration(interval, "--interval"),
+        "shadow_percent": shadow_percent,
+        "port": port,
+        "host": host,
+        "replicas": replicas,
+        "rollback_window": _duration(rollback_window, "--rollback-window"),
+        "analysis": {
+            "max_error_rate": max_error_rate,
+            "max_p99_latency": _duration(max_p99_latency, "--max-p99-latency"),
+            "min_requests": min_requests,
+            "rules": rule or [],
+        },
+        "on_resume": on_resume,
+        "force": force,
+        "reason": reason,
+    }
+    client = _client()
+    rollout = client.call("POST", "deployments", body)
+    deployment = rollout["deployment"]
+    if not wait:
+        if as_json:
+            print_json(rollout)
+        else:
+            console.print(
+                f"rollout {rollout['id']} of {deployment} started ({rollout['strategy']})"
+            )
+        return
+    status = follow(client, deployment, rollout["id"], quiet=as_json)
+    if as_json:
+        print_json(status)
+    _exit_for(status)
+
+
+def _steps(text: str) -> list[int]:
+    from shipyard.deploy.plan import parse_steps
+
+    return list(parse_steps(text))
+
+
+def follow(client: ServerClient, name: str, rollout_id: int, quiet: bool = False) -> dict[str, Any]:
+    """Print a rollout's progress until it finishes or pauses; returns the last status."""
+    seen: tuple[Any, ...] = ()
+    while True:
+        status: dict[str, Any] = client.call("GET", f"deployments/{name}")
+        r = status["rollout"]
+        if r is None or r["id"] != rollout_id:
+            return status
+        now = (r["state"], r["step"], bool(r["analysis"]))
+        if now != seen and not quiet:
+            _progress(status)
+            seen = now
+        if not r["active"] or r["state"] == "paused":
+            return status
+        time.sleep(0.1)
+
+
+def _progress(status: dict[str, Any]) -> None:
+    r = status["rollout"]
+    arrow = (
+        f"v{r['from_version']} → v{r['to_version']}" if r["from_version"] else f"v{r['to_version']}"
+    )
+    if r["state"] == "loading":
+        console.print(f"{status['name']}: {r['strategy']} {arrow}: loading v{r['to_version']}")
+    elif r["state"] in ("progressing", "paused"):
+        weights = ", ".join(f"v{v} {w}%" for v, w in status["desired"]["weights"].items())
+        shadow = ", ".join(f"v{v} {p}%" for v, p in status["desired"]["shadow"].items())
+        console.print(
+            f"  step {r['step']}/{r['steps']}: {weights}"
+            + (f"; shadow {shadow}" if shadow else "")
+            + (" — paused" if r["state"] == "paused" else "")
+        )
+    if r["analysis"] and r["state"] != "loading":
+        console.print(f"  analysis: {describe_analysis(r['analysis'])}")
+
+
+def describe_analysis(a: dict[str, Any]) -> str:
+    """One line: verdict and the numbers it was made on."""
+    new, stable = a.get("new") or {}, a.get("stable") or {}
+
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value * 1000:.1f} ms"
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value * 100:.2f} %"
+
+    text = (
+        f"{a['verdict']}: {new.get('requests', 0)} requests, errors {pct(new.get('error_rate'))}, "
+        f"p99 {ms(new.get('p99_latency'))} (stable {ms(stable.get('p99_latency'))})"
+    )
+    if new.get("shadow_compared"):
+        text += f", shadow mismatch {pct(new.get('shadow_mismatch_rate'))}"
+    return text + (f" — {a['note']}" if a.get("note") else "")
+
+
+def _exit_for(status: dict[str, Any]) -> None:
+    r = status["rollout"]
+    if r["state"] == "succeeded":
+        warm = status["desired"]["warm"]
+        kept = f" (v{', v'.join(warm)} kept warm for rollback)" if warm else ""
+        console.print(f"v{r['to_version']} serves all traffic on {status['url']}{kept}")
+    elif r["state"] == "paused":
+        console.print(
+            f"paused at step {r['step']}/{r['steps']}: `shipyard promote {status['name']}` to go "
+            f"on, `shipyard abort {status['name']}` to go back"
+        )
+    else:
+        raise RolloutFailed(
+            f"rollout {r['id']} of {status['name']} {r['state']}: {r['error']}",
+            hint=f"v{status['stable']} still serves all traffic" if status["stable"] else None,
+        )
+
+
+def status_cmd(
+    name: str | None = typer.Argument(None, help="One deployment (default: all)."),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Refresh every second."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Desired against observed: versions, weights, replicas, health, rollout step, analysis."""
+    client = _client()
+
+    def fetch() -> list[dict[str, Any]]:
+        if name:
+            return [client.call("GET", f"deployments/{name}")]
+        result: list[dict[str, Any]] = client.call("GET", "deployments")
+        return result
+
+    if as_json and not watch:
+        data = fetch()
+        print_json(data[0] if name else data)
+        return
+    if not watch:
+        console.print(_status_table(fetch()))
+        return
+    from rich.live import Live
+
+    with Live(_status_table(fetch()), console=console, refresh_per_second=2) as live:
+        try:
+            while True:
+                time.sleep(1)
+                live.update(_status_table(fetch()))
+        except KeyboardInterrupt:
+            pass
+
+
+def _status_table(statuses: list[dict[str, Any]]) -> Any:
+    if not statuses:
+        return "no deployments yet: `shipyard deploy MODEL --version N`"
+    table = new_table("deployment", "url", "stable", "traffic", "warm", "replicas", "rollout")
+    for s in statuses:
+        obs = s["observed"]
+        weights = ", ".join(f"v{v} {w}%" for v, w in s["desired"]["weights"].items() if w)
+        weights += "".join(f", v{v} shadow {p}%" for v, p in s["desired"]["shadow"].items())
+        warm = ", ".join(
+            f"v{v} {format_duration(max(0.0, until - time.time()))}"
+            for v, until in s["desired"]["warm"].items()
+        )
+        ready = sum(1 for w in obs["workers"] if w.get("ready"))
+        health = f"{ready}/{s['replicas']} ready" if obs["running"] else "[red]down[/]"
+        if not s["in_sync"] and obs["running"]:
+            health += " (syncing)"
+        r = s["rollout"]
+        rollout = "-"
+        if r is not None:
+            rollout = f"{r['strategy']} v{r['to_version']}: {r['state']}"
+            if r["active"]:
+                rollout += f", step {r['step']}/{r['steps']}"
+            if r["analysis"]:
+                rollout += f"\n{describe_analysis(r['analysis'])}"
+            if r["error"] and not r["active"]:
+                rollout += f"\n{r['error']}"
+        stable = "-" if s["stable"] is None else f"v{s['stable']}"
+        table.add_row(s["name"], s["url"], stable, weights or "-", warm or "-", health, rollout)
+    return table
+
+
+def promote_cmd(
+    name: str = typer.Argument(..., help="Deployment."),
+    reason: str = typer.Option("", help="Why, for the event log."),
+) -> None:
+    """Give the new version all traffic now, skipping the remaining steps."""
+    r = _client().call("POST", f"deployments/{name}/promote", {"reason": reason})
+    console.print(f"{name}: v{r['to_version']} promoted ({r['state']})")
+
+
+def abort_cmd(
+    name: str = typer.Argument(..., help="Deployment."),
+    reason: str = typer.Option("", help="Why, for the event log."),
+) -> None:
+    """Return all traffic to the stable version and unload the new one."""
+    r = _client().call("POST", f"deployments/{name}/abort", {"reason": reason})
+    console.print(f"{name}: rollout to v{r['to_version']} aborted; v{r['from_version']} serves")
+
+
+def rollback_cmd(
+    name: str = typer.Argument(..., help="Deployment."),
+    to: int | None = typer.Option(None, "--to", min=1, help="Version to go back to."),
+    reason: str = typer.Option("", help="Why, for the event log."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Traffic (and the production alias) back to the previous version — instant when warm."""
+    started = time.perf_counter()
+    status = _client().call("POST", f"deployments/{name}/rollback", {"to": to, "reason": reason})
+    if as_json:
+        print_json(status)
+        return
+    console.print(
+        f"{name}: v{status['stable']} serves all traffic ({time.perf_counter() - started:.2f} s)"
+    )
+
+
+def undeploy_cmd(
+    name: str = typer.Argument(..., help="Deployment."),
+    reason: str = typer.Option("", help="Why, for the event log."),
+) -> None:
+    """Stop a deployment's server and delete the deployment (its events stay)."""
+    _client().call("DELETE", f"deployments/{name}")
+    console.print(f"{name}: stopped and deleted")

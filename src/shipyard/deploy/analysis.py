@@ -1,0 +1,213 @@
+"""Canary analysis from the deployment's own metrics.
+
+At a step's start the controller keeps the totals from the server's
+``/metrics`` (requests, 5xx answers, latency histogram buckets, shadow results,
+per version); at the step's end it takes them again, and the difference is the
+step's window. The new version is judged on its own numbers (absolute
+thresholds, the policy's rules) and against the stable version's numbers in the
+same window. Too few requests is *inconclusive*, never healthy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shipyard.deploy.plan import AnalysisPolicy, parse_rule
+
+Totals = dict[str, dict[str, Any]]  # version → {"requests", "errors", "buckets", "shadow"}
+
+
+def totals(metrics_text: str) -> Totals:
+    """Per-version totals from a ``/metrics`` page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: Totals = {}
+
+    def version(labels: dict[str, str]) -> dict[str, Any]:
+        return out.setdefault(
+            labels.get("version", ""), {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
+        )
+
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "shipyard_requests_total":
+                entry = version(labels)
+                entry["requests"] += sample.value
+                if labels.get("code", "").startswith("5"):
+                    entry["errors"] += sample.value
+            elif sample.name == "shipyard_request_duration_seconds_bucket":
+                buckets = version(labels)["buckets"]
+                buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + sample.value
+            elif sample.name == "shipyard_shadow_requests_total":
+                shadow = version(labels)["shadow"]
+                shadow[labels["result"]] = shadow.get(labels["result"], 0.0) + sample.value
+    return out
+
+
+def _delta(now: float, before: float) -> float:
+    return now if now < before else now - before  # a restarted server starts from zero
+
+
+def window(before: Totals, now: Totals) -> Totals:
+    """What happened between two snapshots."""
+    empty: dict[str, Any] = {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
+    out: Totals = {}
+    for v, entry in now.items():
+        old = before.get(v, empty)
+        out[v] = {
+            "requests": _delta(entry["requests"], old["requests"]),
+            "errors": _delta(entry["errors"], old["errors"]),
+            "buckets": {
+                le: _delta(n, old["buckets"].get(le, 0.0)) for le, n in entry["buckets"].items()
+            },
+            "shadow": {r: _delta(n, old["shadow"].get(r, 0.0)) for r, n in entry["shadow"].items()},
+        }
+    return out
+
+
+def quantile(q: float, buckets: dict[str, float]) -> float | None:
+    """``histogram_quantile`` as Prometheus computes it: linear within the bucket."""
+    ordered = sorted((float(le), n) for le, n in buckets.items())
+    if not ordered or ordered[-1][1] <= 0:
+        return None
+    rank = q * ordered[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # beyond the largest finite bucket: its bound
+            span = count - lower_count
+            return lower_bound + (bound - lower_bound) * (
+                (rank - lower_count) / span if span else 1
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """One version's numbers over a window."""
+
+    requests: int
+    error_rate: float | None
+    p50_latency: float | None
+    p95_latency: float | None
+    p99_latency: float | None
+    shadow_compared: int = 0
+    shadow_mismatch_rate: float | None = None
+    shadow_error_rate: float | None = None
+
+
+def stats(entry: dict[str, Any] | None) -> Stats:
+    """A version's window totals as rates and quantiles."""
+    if not entry:
+        return Stats(0, None, None, None, None)
+    requests = int(entry["requests"])
+    shadow = entry["shadow"]
+    compared = int(sum(shadow.get(k, 0.0) for k in ("match", "mismatch", "error")))
+    return Stats(
+        requests,
+        entry["errors"] / requests if requests else None,
+        quantile(0.50, entry["buckets"]),
+        quantile(0.95, entry["buckets"]),
+        quantile(0.99, entry["buckets"]),
+        compared,
+        shadow.get("mismatch", 0.0) / compared if compared else None,
+        shadow.get("error", 0.0) / compared if compared else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One comparison the analysis made."""
+
+    name: str
+    value: float | None
+    threshold: float
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The verdict on one step: pass, fail or inconclusive, with every check."""
+
+    verdict: str
+    new: Stats
+    stable: Stats
+    checks: tuple[Check, ...]
+    at: float = field(default_factory=time.time)
+    note: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """As stored with the rollout and shown by ``shipyard status``."""
+        return asdict(self)
+
+    def failures(self) -> str:
+        """The failed checks, for an event's reason."""
+        return "; ".join(
+            f"{c.name} {_shown(c.value)} over {_shown(c.threshold)}"
+            for c in self.checks
+            if not c.ok
+        )
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _compare(value: float, op: str, threshold: float) -> bool:
+    return {"<": value < threshold, "<=": value <= threshold, ">": value > threshold}.get(
+        op, value >= threshold
+    )
+
+
+def analyze(
+    policy: AnalysisPolicy, new_version: str, stable_version: str | None, span: Totals, shadow: bool
+) -> Analysis:
+    """Judge ``new_version`` over a window of totals (``shadow``: judge its copied answers)."""
+    new, stable = stats(span.get(new_version)), stats(span.get(stable_version or ""))
+    checks: list[Check] = []
+
+    def check(name: str, value: float | None, threshold: float) -> None:
+        checks.append(Check(name, value, threshold, value is not None and value <= threshold))
+
+    if shadow:
+        if new.shadow_compared < policy.min_requests:
+            note = f"{new.shadow_compared} shadow answers compared; need {policy.min_requests}"
+            return Analysis("inconclusive", new, stable, (), note=note)
+        check("shadow_error_rate", new.shadow_error_rate, policy.max_error_rate)
+        if policy.max_shadow_mismatch is not None:
+            check("shadow_mismatch_rate", new.shadow_mismatch_rate, policy.max_shadow_mismatch)
+    else:
+        if new.requests < policy.min_requests:
+            note = f"{new.requests} requests to the new version; need {policy.min_requests}"
+            return Analysis("inconclusive", new, stable, (), note=note)
+        check("error_rate", new.error_rate, policy.max_error_rate)
+        if policy.max_p95_latency is not None:
+            check("p95_latency", new.p95_latency, policy.max_p95_latency)
+        if policy.max_p99_latency is not None:
+            check("p99_latency", new.p99_latency, policy.max_p99_latency)
+        if stable.requests >= policy.min_requests:
+            assert stable.error_rate is not None
+            check(
+                "error_rate_vs_stable",
+                new.error_rate,
+                stable.error_rate + policy.max_error_rate_increase,
+            )
+            if stable.p99_latency is not None:
+                check(
+                    "p99_latency_vs_stable",
+                    new.p99_latency,
+                    stable.p99_latency * policy.max_latency_ratio + policy.latency_slack,
+                )
+        for text in policy.rules:
+            rule = parse_rule(text)
+            value = getattr(new, rule.metric) if rule.metric != "requests" else new.requests
+            ok = value is not None and _compare(float(value), rule.op, rule.threshold)
+            checks.append(Check(rule.text, value, rule.threshold, ok))
+    verdict = "pass" if all(c.ok for c in checks) else "fail"
+    return Analysis(verdict, new, stable, tuple(checks))

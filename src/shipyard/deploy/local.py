@@ -1,0 +1,246 @@
+"""The local target: a deployment is one ``shipyard serve`` process on this machine.
+
+Its workers hold every version the deployment routes to (stable, canary,
+shadow, and versions kept warm for a rollback) and split traffic in-process, so
+a switch is a route change and never a restart. The target makes the running
+server match a desired state — start or adopt the process, load what is
+missing, set the routes, unload what is no longer wanted — and reports what it
+observed. It never decides: the controller does.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.deploy import process
+from shipyard.errors import ShipyardError
+from shipyard.serving.admin_client import AdminClient, AdminError
+from shipyard.serving.server import admin_socket_path
+from shipyard.store import DeploymentRecord, Desired, ProcessRecord, Stores
+
+START_TIMEOUT = 300.0  # seconds a new server may take to load its versions
+BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+
+
+class TargetError(ShipyardError):
+    """The target could not do what was asked (the server is down, a load failed)."""
+
+
+class LoadFailed(TargetError):
+    """A version could not be loaded; nothing else changed."""
+
+
+@dataclass(slots=True)
+class _Restarts:
+    failures: int = 0
+    next_try: float = 0.0
+
+
+@dataclass(slots=True)
+class Observed:
+    """What the deployment's server reports."""
+
+    running: bool
+    pid: int | None = None
+    versions: list[str] = field(default_factory=list)
+    routes: dict[str, Any] = field(default_factory=dict)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Every worker is ready to answer."""
+        return self.running and bool(self.workers) and all(w.get("ready") for w in self.workers)
+
+
+class LocalTarget:
+    """Runs deployments as server processes under a Shipyard home."""
+
+    def __init__(self, stores: Stores, actor: str) -> None:
+        self.stores = stores
+        self.actor = actor
+        self.home = stores.home
+        self._restarts: dict[str, _Restarts] = {}
+
+    # -- the process ---------------------------------------------------------------
+
+    def _client(self, proc: ProcessRecord, timeout: float = 330.0) -> AdminClient:
+        token = Path(proc.token_file).read_text().strip()
+        return AdminClient(Path(proc.admin_socket), token, timeout=timeout)
+
+    def log_path(self, name: str) -> Path:
+        """Where the deployment's server writes its log."""
+        return self.home / "logs" / "deployments" / f"{name}.log"
+
+    def observe(self, record: DeploymentRecord) -> Observed:
+        """The server's state, or ``running=False`` if it is not up (never raises)."""
+        proc = self.stores.deploy.get_process(record.name)
+        if proc is None or not process.alive(proc):
+            return Observed(False)
+        try:
+            state = self._client(proc, timeout=10.0).state()
+        except (OSError, AdminError, ValueError) as err:
+            return Observed(True, proc.pid, error=f"admin interface not answering: {err}")
+        return Observed(True, proc.pid, state["versions"], state["routes"], state["workers"])
+
+    def ensure_running(self, record: DeploymentRecord, why: str) -> ProcessRecord:
+        """The deployment's server: the recorded one if it still runs, else a new one
+        (with backoff after failures). Raises ``TargetError`` if it cannot start."""
+        proc = self.stores.deploy.get_process(record.name)
+        if proc is not None and process.alive(proc):
+            process.rotate(Path(proc.log))
+            return proc
+        restarts = self._restarts.setdefault(record.name, _Restarts())
+        now = time.monotonic()
+        if now < restarts.next_try:
+            raise TargetError(
+                f"server of {record.name!r} is down; next start in {restarts.next_try - now:.0f} s"
+            )
+        if proc is not None:
+            code = process.exit_code(proc.pid)
+            self.stores.deploy.set_process(
+                record.name,
+                None,
+                "deployment.process.exited",
+                self.actor,
+                f"pid {proc.pid} exited" + ("" if code is None else f" with code {code}"),
+            )
+        try:
+            started = self._start(record)
+        except TargetError:
+            restarts.failures += 1
+            restarts.next_try = now + BACKOFF[min(restarts.failures, len(BACKOFF)) - 1]
+            raise
+        restarts.failures = 0
+        kind = "deployment.process.started" if proc is None else "deployment.process.restarted"
+        self.stores.deploy.set_process(record.name, started, kind, self.actor, why)
+        return started
+
+    def _start(self, record: DeploymentRecord) -> ProcessRecord:
+        socket = admin_socket_path(self.home, f"deploy-{record.name}")
+        proc, token = process.start(record, self.home, socket, self.log_path(record.name))
+        client = AdminClient(socket, token, timeout=10.0)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if not process.alive(proc):
+                raise TargetError(
+                    f"the server of {record.name!r} exited while starting",
+                    hint="its log says:\n    " + "\n    ".join(_errors(Path(proc.log))),
+                )
+            try:
+                state = client.state()
+            except (OSError, AdminError, ValueError):
+                time.sleep(0.1)
+                continue
+            if state["workers"] and all(w.get("ready") for w in state["workers"]):
+                return proc
+            time.sleep(0.1)
+        process.stop(proc)
+        raise TargetError(f"the server of {record.name!r} was not ready in {START_TIMEOUT:.0f} s")
+
+    def stop(self, record: DeploymentRecord, reason: str) -> None:
+        """Stop the deployment's server (it drains first)."""
+        proc = self.stores.deploy.get_process(record.name)
+        if proc is None:
+            return
+        process.stop(proc)
+        self.stores.deploy.set_process(
+            record.name, None, "deployment.process.stopped", self.actor, reason
+        )
+
+    # -- versions and routes -------------------------------------------------------
+
+    def load(self, record: DeploymentRecord, version: str) -> None:
+        """Load ``version`` beside the others (a no-op if it is loaded)."""
+        proc = self.ensure_running(record, "a version must be loaded")
+        client = self._client(proc)
+        if version in client.state()["versions"]:
+            return
+        try:
+            client.load(version)
+        except AdminError as err:
+            raise LoadFailed(f"version {version} failed to load: {err.message}") from None
+
+    def apply(self, record: DeploymentRecord, desired: Desired) -> Observed:
+        """Make the running server hold exactly ``desired``: load, route, then unload."""
+        proc = self.ensure_running(record, "reconcile")
+        client = self._client(proc)
+        state = client.state()
+        wanted = desired.versions()
+        for version in sorted(wanted - set(state["versions"]), key=int):
+            try:
+                client.load(version)
+            except AdminError as err:
+                raise LoadFailed(f"version {version} failed to load: {err.message}") from None
+        routes = desired.routes()
+        if _normal(state["routes"]) != _normal(routes):
+            state = client.route(routes["weights"], routes["shadow"])
+        for version in sorted(set(state["versions"]) - wanted, key=int):
+            state = client.unload(version)
+        return Observed(True, proc.pid, state["versions"], state["routes"], state["workers"])
+
+    def recreate(self, record: DeploymentRecord, reason: str) -> Observed:
+        """Stop the server and start it again on ``record``'s desired state (downtime)."""
+        self.stop(record, reason)
+        self.ensure_running(record, reason)
+        return self.observe(record)
+
+    def metrics(self, record: DeploymentRecord) -> str:
+        """The server's ``/metrics`` page."""
+        return self._get(record, "/metrics").decode()
+
+    def smoke(self, record: DeploymentRecord, version: str, inputs: list[Any] | None) -> None:
+        """Check ``version`` answers, pinned: its readiness, then one infer per input."""
+        base = f"/v2/models/{record.model}/versions/{version}"
+        self._get(record, f"{base}/ready")
+        for row in inputs or []:
+            body = json.dumps({"instances": [row]}).encode()
+            pinned = {"x-shipyard-version": version}
+            self._request(record, "POST", f"/v1/models/{record.model}:predict", body, pinned)
+
+    def _get(self, record: DeploymentRecord, path: str) -> bytes:
+        return self._request(record, "GET", path, None, {})
+
+    def _request(
+        self,
+        record: DeploymentRecord,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+    ) -> bytes:
+        host = "127.0.0.1" if record.host in ("0.0.0.0", "::", "") else record.host
+        connection = http.client.HTTPConnection(host, record.port, timeout=30)
+        try:
+            connection.request(
+                method, path, body=body, headers={"content-type": "application/json", **headers}
+            )
+            response = connection.getresponse()
+            data = response.read()
+        except OSError as err:
+            raise TargetError(f"{record.name}: {method} {path} failed: {err}") from None
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise TargetError(
+                f"{record.name}: {method} {path} answered {response.status}: {data[:300].decode()}"
+            )
+        return data
+
+
+def _normal(routes: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    return (
+        {str(v): int(w) for v, w in routes.get("weights", {}).items()},
+        {str(v): int(s) for v, s in (routes.get("shadow") or {}).items() if int(s) > 0},
+    )
+
+
+def _errors(log: Path) -> list[str]:
+    lines = process.tail(log, 40)
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines)[-8:]

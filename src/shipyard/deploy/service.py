@@ -1,0 +1,385 @@
+"""Deploy, promote, abort, roll back and report: the one implementation the REST API
+(and through it the CLI and the pipeline's deploy stage) calls.
+
+Requests are checked before anything is written: an unknown or refused version,
+a bad name, a taken port and a bad split are errors that change nothing (a
+refused version is still recorded as an event, for the audit log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shipyard.deploy.engine import Engine
+from shipyard.deploy.plan import AnalysisPolicy, build_plan
+from shipyard.deploy.rollout import ACTIVE
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
+from shipyard.refs import check_alias_name
+from shipyard.store import DeploymentRecord, Desired, ModelVersion, RolloutRecord, Stores
+from shipyard.store.sqlite_db import utc_now
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+GATES_TAG = "shipyard.gates"  # "passed" or "failed", set by validation
+FIRST_PORT = 8000
+
+
+class RefusedVersion(ShipyardError):
+    """The version failed its quality gates; ``--force`` deploys it anyway."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DeployRequest:
+    """What ``shipyard deploy`` (or ``POST /api/v1/deployments``) asks for."""
+
+    model: str
+    version: int | str  # a number, or an alias resolved when the rollout starts
+    name: str | None = None
+    strategy: str = "rolling"
+    steps: tuple[int, ...] | None = None
+    interval: float | None = None
+    shadow_percent: int = 100
+    analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
+    on_resume: str = "continue"
+    port: int | None = None
+    host: str = "127.0.0.1"
+    replicas: int = 1
+    alias: str = "production"
+    rollback_window: float = 600.0
+    options: dict[str, Any] = field(default_factory=dict)
+    force: bool = False
+    reason: str = ""
+
+
+def check_deployment_name(name: str) -> str:
+    """A deployment name doubles as a file name and a URL part: no path characters."""
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"invalid deployment name {name!r}",
+            hint="use 1-63 lowercase letters, digits or '-', starting and ending with a letter "
+            "or digit (no '/', '.', or spaces: it names files and URLs)",
+        )
+    return name
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class DeployService:
+    """Deployments of one Shipyard home."""
+
+    def __init__(self, stores: Stores, engine: Engine) -> None:
+        self.stores = stores
+        self.engine = engine
+
+    # -- deploy ----------------------------------------------------------------------
+
+    def deploy(self, request: DeployRequest, actor: str) -> RolloutRecord:
+        """Start a rollout of ``request.version`` (creating the deployment on first use)."""
+        name = check_deployment_name(request.name or request.model)
+        check_alias_name(request.alias)
+        plan = build_plan(
+            request.strategy,
+            steps=request.steps,
+            interval=request.interval,
+            shadow_percent=request.shadow_percent,
+            analysis=request.analysis,
+            on_resume=request.on_resume,
+        )
+        version = self._resolve(request.model, request.version)
+        number = version.version
+        request = replace(request, version=number)
+        if version.tags.get(GATES_TAG) == "failed" and not request.force:
+            self.stores.metadata.append_event(
+                "deploy.refused",
+                actor,
+                model=request.model,
+                version=number,
+                data={"deployment": name, "reason": "the version failed its quality gates"},
+            )
+            raise RefusedVersion(
+                f"{request.model} v{request.version} failed its quality gates; not deployed",
+                hint="deploy a version that passed, or add --force to deploy it anyway "
+                "(recorded in the event log)",
+            )
+        with self.engine.locked(name):
+            existing = self._find(name)
+            if existing is None:
+                d = self._create(name, request, actor)
+            else:
+                d = self._check_existing(existing, request)
+            rollout = RolloutRecord(
+                id=0,
+                deployment=name,
+                strategy=request.strategy if d.stable is not None else "rolling",
+                from_version=d.stable,
+                to_version=number,
+                plan=plan.to_data() if d.stable is not None else build_plan("rolling").to_data(),
+                state="loading",
+                step=0,
+                step_started_at=None,
+                baseline={},
+                analysis={},
+                error=None,
+                actor=actor,
+                reason=request.reason,
+                started_at=utc_now(),
+                finished_at=None,
+            )
+            forced = " (--force: its gates failed)" if request.force else ""
+            started = self.engine.start(
+                d, rollout, (request.reason or f"deploy v{request.version}") + forced
+            )
+        if existing is None:
+            self._first_start(name)
+        return started
+
+    def _resolve(self, model: str, version: int | str) -> ModelVersion:
+        if isinstance(version, int) or version.isdigit():
+            if int(version) < 1:
+                raise InvalidInputError(f"version {version}: versions start at 1")
+            return self.stores.metadata.get_version(model, int(version))
+        number = self.stores.metadata.resolve_alias(model, check_alias_name(version))
+        return self.stores.metadata.get_version(model, number)
+
+    def _find(self, name: str) -> DeploymentRecord | None:
+        try:
+            return self.stores.deploy.get_deployment(name)
+        except NotFoundError:
+            return None
+
+    def _create(self, name: str, request: DeployRequest, actor: str) -> DeploymentRecord:
+        port = request.port
+        if port is None:
+            taken = {d.port for d in self.stores.deploy.list_deployments()}
+            port = next(
+                p
+                for p in range(FIRST_PORT, 65536)
+                if p not in taken and _port_free(request.host, p)
+            )
+        elif not _port_free(request.host, port):
+            raise InvalidInputError(
+                f"port {port} on {request.host} is already in use; deployment {name!r} was "
+                "not created",
+                hint="choose another --port, or leave it out to take the next free one",
+            )
+        if not 1 <= request.replicas <= 64:
+            raise InvalidInputError(f"--replicas {request.replicas}: choose 1 to 64")
+        now = utc_now()
+        record = DeploymentRecord(
+            name=name,
+            model=request.model,
+            target="local",
+            host=request.host,
+            port=port,
+            replicas=request.replicas,
+            alias=request.alias,
+            rollback_window=request.rollback_window,
+            options=dict(request.options),
+            desired=Desired(),
+            stable=None,
+            history=(),
+            generation=0,
+            created_at=now,
+            updated_at=now,
+        )
+        self.stores.deploy.create_deployment(record, actor, request.reason or "first deploy")
+        return self.stores.deploy.get_deployment(name)
+
+    def _check_existing(self, d: DeploymentRecord, request: DeployRequest) -> DeploymentRecord:
+        if d.model != request.model:
+            raise InvalidInputError(
+                f"deployment {d.name!r} serves model {d.model!r}, not {request.model!r}",
+                hint="give another deployment name with --name",
+            )
+        if request.port is not None and request.port != d.port:
+            raise InvalidInputError(
+                f"deployment {d.name!r} listens on port {d.port}; its port cannot change",
+                hint=f"leave out --port, or delete it first (`shipyard undeploy {d.name}`)",
+            )
+        active = self.stores.deploy.active_rollout(d.name)
+        if active is None and d.stable == request.version:
+            raise ConflictError(
+                f"deployment {d.name!r} already serves v{request.version}; nothing to do"
+            )
+        return replace(d, options={**d.options, **request.options})
+
+    def _first_start(self, name: str) -> None:
+        """The first version has nothing to fall back on: start it now, or leave no trace."""
+        with contextlib.suppress(ShipyardError):
+            self.engine.tick(name)
+        rollout = self.stores.deploy.list_rollouts(name, limit=1)[0]
+        if rollout.state == "failed":
+            self.stores.deploy.delete_deployment(
+                name, "shipyard-controller", f"its first version did not start: {rollout.error}"
+            )
+            raise ShipyardError(
+                f"v{rollout.to_version} did not start; deployment {name!r} was not created",
+                hint=rollout.error,
+            )
+
+    # -- promote, abort, rollback ------------------------------------------------------
+
+    def _active(self, name: str) -> tuple[DeploymentRecord, RolloutRecord]:
+        d = self.stores.deploy.get_deployment(name)
+        r = self.stores.deploy.active_rollout(name)
+        if r is None:
+            raise ConflictError(
+                f"deployment {name!r} has no rollout in progress (it serves v{d.stable})",
+                hint=f"start one with `shipyard deploy {d.model} --version N`",
+            )
+        return d, r
+
+    def promote(self, name: str, actor: str) -> RolloutRecord:
+        """Give the new version all traffic now, skipping remaining steps and analyses."""
+        with self.engine.locked(name):
+            d, r = self._active(name)
+            self.engine.promote(d, r, actor)
+        return self.stores.deploy.list_rollouts(name, limit=1)[0]
+
+    def abort(self, name: str, actor: str, reason: str = "") -> RolloutRecord:
+        """Return all traffic to the stable version and unload the new one."""
+        with self.engine.locked(name):
+            d, r = self._active(name)
+            self.engine.abort(d, r, reason or "aborted by hand", actor=actor)
+        return self.stores.deploy.list_rollouts(name, limit=1)[0]
+
+    def rollback(
+        self, name: str, actor: str, to: int | None = None, reason: str = ""
+    ) -> DeploymentRecord:
+        """Traffic back to the previous version (or ``to``), the alias with it.
+
+        A rollout in progress is aborted instead (its stable version is where
+        traffic goes back to). A version still warm is switched to at once; another
+        one is loaded beside first.
+        """
+        with self.engine.locked(name):
+            d = self.stores.deploy.get_deployment(name)
+            r = self.stores.deploy.active_rollout(name)
+            if r is not None:
+                self.engine.abort(d, r, reason or "rolled back during the rollout", actor=actor)
+                return self.stores.deploy.get_deployment(name)
+            target, history = self._rollback_target(d, to)
+            self.stores.metadata.get_version(d.model, target)  # a clear error if unknown
+            now = time.time()
+            current = d.stable
+            warm = {v: u for v, u in d.desired.warm.items() if v != str(target)}
+            if current is not None and d.rollback_window > 0:
+                warm[str(current)] = now + d.rollback_window
+            was_warm = str(target) in d.desired.versions()
+            if not was_warm:
+                self.engine.target.load(d, str(target))
+            saved, _ = self.stores.deploy.record(
+                "deployment.rolled_back",
+                actor,
+                reason or f"rollback from v{current} to v{target}",
+                deployment=replace(
+                    d, desired=Desired({str(target): 100}, {}, warm), stable=target, history=history
+                ),
+                data={
+                    "from_version": current,
+                    "to_version": target,
+                    "warm": was_warm,
+                },
+            )
+            assert saved is not None
+            self.engine.move_alias(saved, target, reason or f"rollback of {name}", actor)
+            self.engine.target.apply(saved, saved.desired)
+            return saved
+
+    def _rollback_target(self, d: DeploymentRecord, to: int | None) -> tuple[int, tuple[int, ...]]:
+        if to is not None:
+            if to == d.stable:
+                raise ConflictError(f"deployment {d.name!r} already serves v{to}")
+            return to, (*[v for v in d.history if v != to], to)
+        if len(d.history) < 2:
+            raise NotFoundError(
+                f"deployment {d.name!r} has no previous version to roll back to "
+                f"(it has only served v{d.stable})",
+                hint=f"name one with `shipyard rollback {d.name} --to VERSION`",
+            )
+        return d.history[-2], d.history[:-1]
+
+    def undeploy(self, name: str, actor: str, reason: str = "") -> None:
+        """Stop the deployment's server and forget the deployment (its events stay)."""
+        with self.engine.locked(name):
+            d = self.stores.deploy.get_deployment(name)
+            self.engine.target.stop(d, reason or "undeploy")
+            self.stores.deploy.delete_deployment(name, actor, reason or "undeploy")
+
+    # -- status --------------------------------------------------------------------------
+
+    def status(self, name: str) -> dict[str, Any]:
+        """Desired against observed, the rollout under way (or the last one), the process."""
+        d = self.stores.deploy.get_deployment(name)
+        observed = self.engine.observe(d)
+        rollouts = self.stores.deploy.list_rollouts(name, limit=1)
+        last = rollouts[0] if rollouts else None
+        proc = self.stores.deploy.get_process(name)
+        return {
+            "name": d.name,
+            "model": d.model,
+            "target": d.target,
+            "url": f"http://{d.host}:{d.port}",
+            "replicas": d.replicas,
+            "alias": d.alias,
+            "stable": d.stable,
+            "desired": {
+                "weights": d.desired.weights,
+                "shadow": d.desired.shadow,
+                "warm": dict(d.desired.warm.items()),
+            },
+            "observed": {
+                "running": observed.running,
+                "ready": observed.ready,
+                "pid": observed.pid,
+                "versions": observed.versions,
+                "routes": observed.routes,
+                "workers": observed.workers,
+                "error": observed.error,
+            },
+            "in_sync": observed.running
+            and set(observed.versions) == d.desired.versions()
+            and {k: int(v) for k, v in observed.routes.get("weights", {}).items()}
+            == d.desired.routes()["weights"],
+            "rollout": None if last is None else _rollout_view(last),
+            "process": None if proc is None else {"pid": proc.pid, "log": proc.log},
+        }
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """``status`` of every deployment."""
+        return [self.status(d.name) for d in self.stores.deploy.list_deployments()]
+
+
+def _rollout_view(r: RolloutRecord) -> dict[str, Any]:
+    steps = r.plan["steps"]
+    return {
+        "id": r.id,
+        "strategy": r.strategy,
+        "from_version": r.from_version,
+        "to_version": r.to_version,
+        "state": r.state,
+        "active": r.state in ACTIVE,
+        "step": r.step + 1,
+        "steps": len(steps),
+        "weights": [s["weight"] for s in steps],
+        "step_started_at": r.step_started_at,
+        "analysis": r.analysis,
+        "error": r.error,
+        "actor": r.actor,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+    }

@@ -1,0 +1,148 @@
+"""``shipyard server``: the control plane process — REST API, controller, local target.
+
+It records where it listens in ``HOME/run/server.json`` (mode 0600) so the CLI
+finds the server of its own home. Stopping it stops only the control plane:
+deployments keep serving, and the next server adopts them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shipyard import jsonio
+from shipyard.errors import InvalidInputError, ShipyardError
+
+DEFAULT_PORT = 7700
+PORT_ENV = "SHIPYARD_SERVER_PORT"
+TOKEN_ENV = "SHIPYARD_SERVER_TOKEN"
+
+
+def state_file(home: Path) -> Path:
+    """Where a running server says how to reach it."""
+    return home / "run" / "server.json"
+
+
+def read_state(home: Path) -> dict[str, Any] | None:
+    """The running server's record, if one was written and its process still runs."""
+    try:
+        data: dict[str, Any] = jsonio.loads(state_file(home).read_bytes())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(data["pid"]), 0)
+    except (ProcessLookupError, KeyError, ValueError):
+        return None
+    except PermissionError:
+        pass
+    return data
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    home: Path, host: str, port: int, token: str | None, on_ready: Callable[[str], None]
+) -> None:
+    """Run the control plane until SIGTERM or Ctrl-C."""
+    if not _loopback(host) and not token:
+        raise InvalidInputError(
+            f"refusing to listen on {host} without an auth token: anyone who can reach it "
+            "could deploy and roll back",
+            hint=f"set ${TOKEN_ENV} (or --token), or listen on 127.0.0.1",
+        )
+    running = read_state(home)
+    if running is not None:
+        raise ShipyardError(
+            f"a shipyard server for {home} already runs (pid {running['pid']}, {running['url']})"
+        )
+    import uvicorn
+
+    from shipyard.deploy.controller import Controller
+    from shipyard.deploy.engine import CONTROLLER, Engine
+    from shipyard.deploy.local import LocalTarget
+    from shipyard.deploy.service import DeployService
+    from shipyard.server.app import create_app
+    from shipyard.serving.supervisor import bind
+    from shipyard.store import open_stores
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sock = bind(host, port)
+    stores = open_stores(home)
+    engine = Engine(stores, LocalTarget(stores, CONTROLLER))
+    controller = Controller(engine)
+    app = create_app(DeployService(stores, engine), controller, token, str(home))
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    path = state_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    path.write_bytes(
+        jsonio.dumps({"url": url, "pid": os.getpid(), "home": str(home), "token": token})
+    )
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    controller.start()
+    on_ready(url)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        controller.stop()
+        if (read_state(home) or {}).get("pid") == os.getpid():
+            path.unlink(missing_ok=True)
+        stores.close()
+
+
+def start_detached(home: Path, host: str, port: int, token: str | None) -> dict[str, Any]:
+    """Start ``shipyard server`` in the background; returns its record once it answers."""
+    log = home / "logs" / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    if token:
+        env[TOKEN_ENV] = token
+    command = [sys.executable, "-m", "shipyard", "server", "--host", host, "--port", str(port)]
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    from shipyard.server.client import ServerClient
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            from shipyard.deploy.process import tail
+
+            raise ShipyardError(
+                f"the shipyard server did not start (exit code {child.returncode})",
+                hint="its log says:\n    " + "\n    ".join(tail(log, 6)),
+            )
+        state = read_state(home)
+        if state is not None and state["pid"] == child.pid:
+            try:
+                ServerClient(state["url"], token).call("GET", "info")
+                state["log"] = str(log)
+                return state
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise ShipyardError(f"the shipyard server did not answer in 60 s; see {log}")

@@ -289,6 +289,25 @@ def rollback_cmd(
     )
 
 
+def traffic_cmd(
+    name: str = typer.Argument(..., help="Deployment."),
+    weights: str = typer.Argument(..., help="Percent per version, summing to 100: 3=90,4=10."),
+    shadow: str | None = typer.Option(None, help="Shadow copies: 5=20 (percent of traffic)."),
+    reason: str = typer.Option("", help="Why, for the event log."),
+) -> None:
+    """Set a traffic split by hand (an A/B test); versions not loaded are loaded first."""
+    from shipyard.serving.routing import parse_shares
+
+    body = {
+        "weights": parse_shares(weights, "WEIGHTS"),
+        "shadow": parse_shares(shadow, "--shadow") if shadow else {},
+        "reason": reason,
+    }
+    status = _client().call("PUT", f"deployments/{name}/traffic", body)
+    split = ", ".join(f"v{v} {w}%" for v, w in status["desired"]["weights"].items())
+    console.print(f"{name}: {split}")
+
+
 def undeploy_cmd(
     name: str = typer.Argument(..., help="Deployment."),
     reason: str = typer.Option("", help="Why, for the event log."),

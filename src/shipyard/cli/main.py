@@ -21,6 +21,7 @@ from shipyard.cli.deploy import (
     promote_cmd,
     rollback_cmd,
     status_cmd,
+    traffic_cmd,
     undeploy_cmd,
 )
 from shipyard.cli.events import events_cmd
@@ -81,6 +82,7 @@ app.command("status")(status_cmd)
 app.command("promote")(promote_cmd)
 app.command("abort")(abort_cmd)
 app.command("rollback")(rollback_cmd)
+app.command("traffic")(traffic_cmd)
 app.command("undeploy")(undeploy_cmd)
 app.command("events")(events_cmd)
 app.add_typer(spec.app, name="spec")

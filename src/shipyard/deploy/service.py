@@ -313,6 +313,54 @@ class DeployService:
             )
         return d.history[-2], d.history[:-1]
 
+    def set_traffic(
+        self,
+        name: str,
+        weights: dict[str, int],
+        shadow: dict[str, int],
+        actor: str,
+        reason: str = "",
+    ) -> DeploymentRecord:
+        """A split by hand (an A/B test): percents over registered versions, summing to 100.
+
+        Versions not loaded are loaded beside first; the alias does not move.
+        """
+        from shipyard.serving.routing import route_table
+
+        table = route_table({"weights": weights, "shadow": shadow}, "traffic")
+        if sum(table.weights.values()) != 100:
+            shown = ", ".join(f"v{v} {w}%" for v, w in table.weights.items())
+            raise InvalidInputError(
+                f"traffic weights must sum to 100; {shown} sum to {sum(table.weights.values())}",
+                hint="for example 3=90,4=10",
+            )
+        with self.engine.locked(name):
+            d = self.stores.deploy.get_deployment(name)
+            active = self.stores.deploy.active_rollout(name)
+            if active is not None:
+                raise ConflictError(
+                    f"deployment {name!r} has a rollout in progress; its steps set the traffic",
+                    hint=f"promote or abort it first (`shipyard abort {name}`)",
+                )
+            for version in table.versions():
+                self.stores.metadata.get_version(d.model, int(version))
+            desired = Desired(
+                {v: w for v, w in table.weights.items() if w},
+                {v: s for v, s in table.shadow.items() if s},
+                {v: u for v, u in d.desired.warm.items() if v not in table.versions()},
+            )
+            for version in sorted(desired.versions() - d.desired.versions(), key=int):
+                self.engine.target.load(d, version)  # a failure changes nothing
+            saved, _ = self.stores.deploy.record(
+                "deployment.traffic",
+                actor,
+                reason or "traffic split set by hand",
+                deployment=replace(d, desired=desired),
+            )
+            assert saved is not None
+            self.engine.target.apply(saved, saved.desired)
+            return saved
+
     def undeploy(self, name: str, actor: str, reason: str = "") -> None:
         """Stop the deployment's server and forget the deployment (its events stay)."""
         with self.engine.locked(name):

@@ -25,7 +25,7 @@ from shipyard.deploy.controller import Controller
 from shipyard.deploy.service import DeployService
 from shipyard.errors import ShipyardError
 from shipyard.server.openapi import openapi
-from shipyard.server.schema import DeployBody, ReasonBody, RollbackBody
+from shipyard.server.schema import DeployBody, ReasonBody, RollbackBody, TrafficBody
 from shipyard.serving.openapi import DOCS_HTML
 
 MAX_BODY = 256 * 1024
@@ -126,6 +126,13 @@ def create_app(
         await asyncio.to_thread(service.rollback, name(request), actor, body.to, body.reason)
         return await asyncio.to_thread(service.status, name(request))
 
+    async def traffic(request: Request, actor: str) -> Any:
+        body = await _body(request, TrafficBody)
+        await asyncio.to_thread(
+            service.set_traffic, name(request), body.weights, body.shadow, actor, body.reason
+        )
+        return await asyncio.to_thread(service.status, name(request))
+
     async def rollouts(request: Request, actor: str) -> Any:
         service.stores.deploy.get_deployment(name(request))
         return service.stores.deploy.list_rollouts(name(request))
@@ -159,6 +166,7 @@ def create_app(
             Route(f"{v1}/deployments/{{name}}/promote", endpoint(promote), methods=["POST"]),
             Route(f"{v1}/deployments/{{name}}/abort", endpoint(abort), methods=["POST"]),
             Route(f"{v1}/deployments/{{name}}/rollback", endpoint(rollback), methods=["POST"]),
+            Route(f"{v1}/deployments/{{name}}/traffic", endpoint(traffic), methods=["PUT"]),
             Route(f"{v1}/deployments/{{name}}/rollouts", endpoint(rollouts)),
             Route(f"{v1}/events", endpoint(events)),
             Route("/openapi.json", openapi_json),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard import __version__
-from shipyard.server.schema import DeployBody, ReasonBody, RollbackBody
+from shipyard.server.schema import DeployBody, ReasonBody, RollbackBody, TrafficBody
 
 _ERROR = {
     "type": "object",
@@ -40,7 +40,7 @@ def openapi() -> dict[str, Any]:
     """OpenAPI 3.1 for ``/api/v1``."""
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     schemas: dict[str, Any] = {"Error": _ERROR}
-    for model in (DeployBody, ReasonBody, RollbackBody):
+    for model in (DeployBody, ReasonBody, RollbackBody, TrafficBody):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -75,6 +75,11 @@ def openapi() -> dict[str, Any]:
         },
         f"{deployment}/rollback": {
             "post": on(_op("Back to the previous (or a given) version", RollbackBody, (404, 409)))
+        },
+        f"{deployment}/traffic": {
+            "put": on(
+                _op("Set a traffic split by hand (sums to 100)", TrafficBody, (400, 404, 409))
+            )
         },
         f"{deployment}/rollouts": {"get": on(_op("Its rollouts, newest first", codes=(404,)))},
         "/api/v1/events": {

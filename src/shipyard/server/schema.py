@@ -77,3 +77,11 @@ class RollbackBody(_Body):
 
     to: int | None = Field(default=None, ge=1)
     reason: str = ""
+
+
+class TrafficBody(_Body):
+    """``PUT …/traffic``: a split by hand, in percent summing to 100."""
+
+    weights: dict[str, int]
+    shadow: dict[str, int] = Field(default_factory=dict)
+    reason: str = ""

@@ -270,7 +270,8 @@ class Engine:
     def _succeed(self, d: DeploymentRecord, r: RolloutRecord, actor: str) -> None:
         new, old = str(r.to_version), r.from_version
         warm = {v: u for v, u in d.desired.warm.items() if v != new}
-        if old is not None and str(old) != new and d.rollback_window > 0:
+        keep = r.strategy != "recreate"  # recreate never holds two versions at once
+        if keep and old is not None and str(old) != new and d.rollback_window > 0:
             warm[str(old)] = time.time() + d.rollback_window
         machine.check_transition(r.state, "succeeded")
         done = replace(r, state="succeeded", step=len(r.plan["steps"]) - 1, finished_at=utc_now())

@@ -128,9 +128,11 @@ class LocalTarget:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if not process.alive(proc):
+                said = _errors(Path(proc.log))
+                last = said[-1].removeprefix("error: ") if said else "no output"
                 raise TargetError(
-                    f"the server of {record.name!r} exited while starting",
-                    hint="its log says:\n    " + "\n    ".join(_errors(Path(proc.log))),
+                    f"the server of {record.name!r} exited while starting: {last}",
+                    hint=f"its log: {proc.log}",
                 )
             try:
                 state = client.state()

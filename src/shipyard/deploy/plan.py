@@ -10,7 +10,7 @@ copy of it, for shadow), then waits, analyses, or pauses until ``promote``.
 | rolling    | load beside the old version, switch all traffic at once          |
 | blue-green | load a full second copy, smoke-test it pinned, then switch       |
 | canary     | weight steps (10, 50, 100); wait and analyse (or pause) at each  |
-| shadow     | mirror a percentage, compare answers; go live on ``promote``     |
+| shadow     | mirror a percentage, compare answers, pause; live on ``promote`` |
 """
 
 from __future__ import annotations
@@ -155,6 +155,9 @@ def build_plan(
     elif strategy == "canary":
         weights = check_steps(steps) if steps else (10, 50, 100)
         plan = (*tuple(Step(w, pause=interval, analyze=True) for w in weights[:-1]), Step(100))
-    else:
-        plan = (Step(0, shadow=shadow_percent, pause=interval, analyze=True), Step(100))
+    elif interval is None:  # shadow: mirror until a person promotes
+        plan = (Step(0, shadow=shadow_percent, pause=None), Step(100))
+    else:  # shadow: mirror and compare for the interval, then wait for a person
+        mirror = Step(0, shadow=shadow_percent, pause=interval, analyze=True)
+        plan = (mirror, Step(0, shadow=shadow_percent, pause=None), Step(100))
     return Plan(plan, analysis or AnalysisPolicy(), on_resume)

@@ -1,0 +1,381 @@
+"""Local CD end to end: a real control plane, real model servers, real HTTP load.
+
+Every rollout here runs while clients send predictions continuously; the load
+generator counts each failed request, and the tests require zero.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy_helpers import ControlPlane, Load, echo_home, free_port
+
+
+@pytest.fixture
+def cp(tmp_path: Path) -> Iterator[ControlPlane]:
+    plane = ControlPlane(echo_home(tmp_path, gates={5: "failed"}), free_port())
+    plane.start()
+    yield plane
+    plane.cleanup()
+
+
+def deploy_v1(cp: ControlPlane) -> int:
+    port = free_port()
+    result = cp.cli("deploy", "echo", "--version", "1", "--port", str(port))
+    assert result.returncode == 0, result.stderr
+    assert "v1 serves all traffic" in result.stdout
+    return port
+
+
+def test_rolling_update_under_load_fails_no_request_and_keeps_the_old_version_warm(
+    cp: ControlPlane,
+) -> None:
+    port = deploy_v1(cp)
+    with Load(port) as load:
+        load.wait(100)
+        result = cp.cli("deploy", "echo", "--version", "2")
+        assert result.returncode == 0, result.stderr
+        load.wait(200)
+    assert load.failures == []
+    assert set(load.recent) == {2.0}
+    status = cp.status()
+    assert status["desired"]["weights"] == {"2": 100}
+    assert list(status["desired"]["warm"]) == ["1"]
+    assert sorted(status["observed"]["versions"]) == ["1", "2"]
+    assert status["in_sync"]
+
+
+def test_canary_that_passes_its_analysis_reaches_all_traffic_with_zero_failures(
+    cp: ControlPlane,
+) -> None:
+    port = deploy_v1(cp)
+    with Load(port) as load:
+        load.wait(50)
+        result = cp.cli(
+            "deploy",
+            "echo",
+            "--version",
+            "2",
+            "--strategy",
+            "canary",
+            "--steps",
+            "20,60",
+            "--interval",
+            "1s",
+            "--min-requests",
+            "5",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        load.wait(100)
+    assert load.failures == []
+    assert load.answers[1.0] > 0 and load.answers[2.0] > 0
+    assert set(load.recent) == {2.0}
+    steps = [e["data"]["reason"] for e in cp.events("rollout.step")]
+    assert any("20% of traffic" in s for s in steps) and any("60% of traffic" in s for s in steps)
+    rollout = cp.status()["rollout"]
+    assert rollout["state"] == "succeeded" and rollout["analysis"]["verdict"] == "pass"
+    aliases = cp.events("alias.")
+    assert aliases[-1]["data"]["to_version"] == 2 and aliases[-1]["data"]["alias"] == "production"
+
+
+def test_canary_failing_its_analysis_returns_traffic_to_stable_by_itself(cp: ControlPlane) -> None:
+    port = deploy_v1(cp)
+    with Load(port) as load:
+        load.wait(50)
+        result = cp.cli(
+            "deploy",
+            "echo",
+            "--version",
+            "3",
+            "--strategy",
+            "canary",
+            "--steps",
+            "30,100",
+            "--interval",
+            "1.5s",
+            "--min-requests",
+            "5",
+        )
+        load.wait(100)
+    assert result.returncode == 9, result.stdout + result.stderr
+    assert "analysis failed" in result.stderr and "p99_latency_vs_stable" in result.stderr
+    assert load.failures == []
+    assert load.answers[3.0] > 0  # the canary did get traffic …
+    assert set(load.recent) == {1.0}  # … and lost it
+    status = cp.status()
+    assert status["desired"]["weights"] == {"1": 100}
+    assert "3" not in status["observed"]["versions"]
+    aborted = cp.events("rollout.aborted")[-1]
+    assert aborted["actor"] == "shipyard-controller"
+    assert aborted["data"]["before"]["weights"] == {"1": 70, "3": 30}
+    assert aborted["data"]["after"]["weights"] == {"1": 100}
+
+
+def test_manual_rollback_is_a_weight_change_to_the_warm_version(cp: ControlPlane) -> None:
+    port = deploy_v1(cp)
+    assert cp.cli("deploy", "echo", "--version", "2").returncode == 0
+    loaded_before = cp.status()["observed"]["versions"]
+    with Load(port) as load:
+        load.wait(100)
+        result = cp.cli("rollback", "echo", "--reason", "bad answers reported")
+        assert result.returncode == 0, result.stderr
+        load.wait(100)
+    assert load.failures == []
+    assert set(load.recent) == {1.0}
+    assert "1" in loaded_before  # it was warm: no load was needed
+    event = cp.events("deployment.rolled_back")[-1]
+    assert event["data"]["warm"] is True and event["data"]["reason"] == "bad answers reported"
+    alias = cp.events("alias.")[-1]
+    assert (alias["data"]["from_version"], alias["data"]["to_version"]) == (2, 1)
+    again = cp.cli("rollback", "echo")
+    assert again.returncode == 4 and "no previous version" in again.stderr
+
+
+def test_blue_green_switch_smoke_tests_green_then_switches_with_zero_failures(
+    cp: ControlPlane,
+) -> None:
+    port = deploy_v1(cp)
+    with Load(port) as load:
+        load.wait(50)
+        result = cp.cli("deploy", "echo", "--version", "2", "--strategy", "blue-green")
+        assert result.returncode == 0, result.stdout + result.stderr
+        load.wait(100)
+    assert load.failures == []
+    assert set(load.recent) == {2.0}
+    assert list(cp.status()["desired"]["warm"]) == ["1"]
+
+
+def test_a_killed_model_server_worker_is_replaced_and_only_in_flight_requests_fail(
+    cp: ControlPlane,
+) -> None:
+    port = deploy_v1(cp)
+    worker = cp.status()["observed"]["workers"][0]["pid"]
+    with Load(port, clients=2) as load:
+        load.wait(50)
+        os.kill(worker, signal.SIGKILL)
+        cp.wait_for(
+            lambda s: s["observed"]["ready"] and s["observed"]["workers"][0]["pid"] != worker,
+        )
+        load.wait(100)
+    assert len(load.failures) <= 2, load.failures  # at most one in flight per client
+
+
+def test_a_killed_server_process_is_restarted_by_the_control_plane(cp: ControlPlane) -> None:
+    port = deploy_v1(cp)
+    supervisor = cp.status()["process"]["pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    status = cp.wait_for(
+        lambda s: (
+            s["process"] is not None
+            and s["process"]["pid"] != supervisor
+            and s["observed"]["ready"]
+        ),
+    )
+    assert status["observed"]["versions"] == ["1"]
+    with Load(port) as load:
+        load.wait(50)
+    assert load.failures == []
+    assert cp.events("deployment.process.restarted")
+
+
+def test_killing_the_control_plane_mid_canary_leaves_serving_untouched_and_resumes(
+    cp: ControlPlane,
+) -> None:
+    port = deploy_v1(cp)
+    started = cp.cli(
+        "deploy",
+        "echo",
+        "--version",
+        "2",
+        "--strategy",
+        "canary",
+        "--steps",
+        "50,100",
+        "--interval",
+        "3s",
+        "--min-requests",
+        "5",
+        "--no-wait",
+    )
+    assert started.returncode == 0, started.stderr
+    cp.wait_for(lambda s: s["desired"]["weights"] == {"1": 50, "2": 50} and s["in_sync"])
+    server_pid = cp.status()["process"]["pid"]
+    with Load(port) as load:
+        load.wait(50)
+        cp.kill()
+        load.wait(200)  # nothing but the control plane is gone
+        assert load.failures == []
+        assert load.answers[1.0] > 0 and load.answers[2.0] > 0
+        cp.start()
+        cp.wait_for(lambda s: s["rollout"]["state"] == "succeeded", seconds=30)
+        load.wait(100)
+    assert load.failures == []
+    assert set(load.recent) == {2.0}
+    assert cp.status()["process"]["pid"] == server_pid  # adopted, not started again
+    assert cp.events("deployment.process.adopted")
+    assert cp.events("rollout.resumed")
+
+
+def test_a_resume_policy_of_abort_returns_traffic_to_stable_after_a_restart(
+    cp: ControlPlane,
+) -> None:
+    deploy_v1(cp)
+    cp.cli(
+        "deploy",
+        "echo",
+        "--version",
+        "2",
+        "--strategy",
+        "canary",
+        "--steps",
+        "50,100",
+        "--on-resume",
+        "abort",
+        "--no-wait",
+    )
+    cp.wait_for(lambda s: s["rollout"]["state"] == "paused" and s["in_sync"])
+    cp.kill()
+    cp.start()
+    status = cp.wait_for(lambda s: s["rollout"]["state"] == "aborted" and s["in_sync"])
+    assert status["desired"]["weights"] == {"1": 100}
+    assert "resume policy is abort" in status["rollout"]["error"]
+
+
+def test_a_second_deploy_during_a_rollout_is_refused_and_changes_nothing(
+    cp: ControlPlane,
+) -> None:
+    deploy_v1(cp)
+    first = cp.cli(
+        "deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "10", "--no-wait"
+    )
+    assert first.returncode == 0, first.stderr
+    cp.wait_for(lambda s: s["rollout"]["state"] == "paused")
+    second = cp.cli("deploy", "echo", "--version", "5", "--force")
+    assert second.returncode == 8
+    assert "rollout in progress" in second.stderr and "shipyard abort echo" in second.stderr
+    assert cp.status()["desired"]["weights"] == {"1": 90, "2": 10}
+    promoted = cp.cli("promote", "echo")
+    assert promoted.returncode == 0, promoted.stderr
+    assert cp.status()["desired"]["weights"] == {"2": 100}
+
+
+def test_shadow_rollout_copies_traffic_without_answering_then_goes_live_on_promote(
+    cp: ControlPlane,
+) -> None:
+    port = deploy_v1(cp)
+    with Load(port) as load:
+        result = cp.cli(
+            "deploy",
+            "echo",
+            "--version",
+            "2",
+            "--strategy",
+            "shadow",
+            "--interval",
+            "1s",
+            "--min-requests",
+            "5",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "paused" in result.stdout
+        load.wait(50)
+        assert set(load.recent) == {1.0}  # shadow answers are discarded
+        rollout = cp.status()["rollout"]
+        assert rollout["analysis"]["new"]["shadow_compared"] >= 5
+        assert cp.cli("promote", "echo").returncode == 0
+        load.wait(100)
+    assert load.failures == []
+    assert set(load.recent) == {2.0}
+
+
+def test_recreate_restarts_the_server_on_the_new_version(cp: ControlPlane) -> None:
+    deploy_v1(cp)
+    before = cp.status()["process"]["pid"]
+    result = cp.cli("deploy", "echo", "--version", "2", "--strategy", "recreate")
+    assert result.returncode == 0, result.stderr
+    status = cp.status()
+    assert status["process"]["pid"] != before
+    assert status["observed"]["versions"] == ["2"]
+
+
+# -- bad input ------------------------------------------------------------------------
+
+
+def test_deploying_an_unknown_version_is_refused(cp: ControlPlane) -> None:
+    result = cp.cli("deploy", "echo", "--version", "42")
+    assert result.returncode == 4 and "42" in result.stderr
+    assert cp.api("GET", "deployments") == []
+
+
+def test_a_version_that_failed_its_gates_needs_force_and_the_refusal_is_recorded(
+    cp: ControlPlane,
+) -> None:
+    deploy_v1(cp)
+    refused = cp.cli("deploy", "echo", "--version", "5")
+    assert refused.returncode == 3 and "failed its quality gates" in refused.stderr
+    assert "--force" in refused.stderr
+    assert cp.events("deploy.refused")[-1]["version"] == 5
+    assert cp.status()["desired"]["weights"] == {"1": 100}
+    forced = cp.cli("deploy", "echo", "--version", "5", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "--force" in cp.events("rollout.started")[-1]["data"]["reason"]
+
+
+def test_a_version_that_fails_to_load_aborts_before_any_traffic_moves(cp: ControlPlane) -> None:
+    port = deploy_v1(cp)
+    with Load(port) as load:
+        result = cp.cli("deploy", "echo", "--version", "4", "--strategy", "canary")
+        load.wait(50)
+    assert result.returncode == 9 and "weights file missing" in result.stderr
+    assert load.failures == [] and set(load.answers) == {1.0}
+    status = cp.status()
+    assert status["rollout"]["state"] == "failed"
+    assert status["observed"]["versions"] == ["1"] and status["desired"]["weights"] == {"1": 100}
+
+
+def test_a_first_version_that_cannot_start_leaves_no_deployment(cp: ControlPlane) -> None:
+    result = cp.cli("deploy", "echo", "--version", "4", "--port", str(free_port()))
+    assert result.returncode != 0 and "weights file missing" in result.stderr
+    assert cp.api("GET", "deployments") == []
+
+
+def test_a_port_in_use_is_refused_before_anything_is_created(cp: ControlPlane) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cp.cli("deploy", "echo", "--version", "1", "--port", str(port))
+    assert result.returncode == 2 and f"port {port}" in result.stderr
+    assert cp.api("GET", "deployments") == []
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "Echo", "x.y", "-x"])
+def test_a_deployment_name_with_path_characters_is_refused(cp: ControlPlane, name: str) -> None:
+    result = cp.cli("deploy", "echo", "--version", "1", "--name", name)
+    assert result.returncode == 2 and "invalid deployment name" in result.stderr
+    assert not (cp.home / "logs" / "deployments").exists()
+
+
+def test_traffic_weights_must_sum_to_100(cp: ControlPlane) -> None:
+    port = deploy_v1(cp)
+    result = cp.cli("traffic", "echo", "1=60,2=30")
+    assert result.returncode == 2 and "sum to 100" in result.stderr and "90" in result.stderr
+    assert cp.status()["desired"]["weights"] == {"1": 100}
+    ok = cp.cli("traffic", "echo", "1=70,2=30")
+    assert ok.returncode == 0, ok.stderr
+    with Load(port) as load:
+        load.wait(200)
+    assert load.answers[1.0] > load.answers[2.0] > 0
+
+
+def test_bad_steps_are_refused_with_the_rule(cp: ControlPlane) -> None:
+    deploy_v1(cp)
+    result = cp.cli("deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "50,20")
+    assert result.returncode == 2 and "must increase" in result.stderr

@@ -75,6 +75,7 @@ class ControlPlane:
         }
 
     def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server-test.log").open("ab")
         self.proc = subprocess.Popen(
             [SHIPYARD, "server", "--port", str(self.port)],

@@ -1,0 +1,130 @@
+"""The control plane's REST API: documented, guarded, and clear about bad requests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy_helpers import ControlPlane, free_port
+from test_serving import SHIPYARD
+
+
+@pytest.fixture
+def cp(tmp_path: Path) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path / "home", free_port())
+    plane.start()
+    yield plane
+    plane.stop()
+
+
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, token: str | None = None
+) -> tuple[int, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    raw = response.read()
+    connection.close()
+    return response.status, json.loads(raw) if raw.startswith((b"{", b"[")) else raw
+
+
+def test_the_api_is_versioned_and_documented_in_openapi(cp: ControlPlane) -> None:
+    status, doc = request(cp.port, "GET", "/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    for path in (
+        "/api/v1/deployments",
+        "/api/v1/deployments/{name}/rollback",
+        "/api/v1/deployments/{name}/promote",
+        "/api/v1/events",
+    ):
+        assert path in doc["paths"]
+    deploy = doc["components"]["schemas"]["DeployBody"]
+    assert {"model", "version"} <= set(deploy["required"])
+    status, page = request(cp.port, "GET", "/docs")
+    assert status == 200 and b"openapi.json" in page
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"{not json", 400, "not JSON"),
+        (b'{"model": "m"}', 400, "version"),
+        (b'{"model": "m", "version": 1, "colour": "red"}', 400, "colour"),
+        (b'{"model": "m", "version": 1, "interval": "soon"}', 400, "interval"),
+        (b'{"model": "nope", "version": 1}', 404, "nope"),
+    ],
+)
+def test_bad_requests_get_a_4xx_that_says_what_was_wrong(
+    cp: ControlPlane, body: bytes, status: int, words: str
+) -> None:
+    got, answer = request(cp.port, "POST", "/api/v1/deployments", body)
+    assert got == status and words in answer["error"]
+    assert answer["exit_code"] in (2, 4)
+
+
+def test_unknown_deployments_are_404_with_a_hint(cp: ControlPlane) -> None:
+    status, answer = request(cp.port, "POST", "/api/v1/deployments/ghost/rollback", b"{}")
+    assert status == 404 and "ghost" in answer["error"] and answer["hint"]
+
+
+def test_a_token_guards_every_call_when_configured(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path), "SHIPYARD_SERVER_TOKEN": "s3cret"}
+    proc = subprocess.Popen([SHIPYARD, "server", "--port", str(port)], env=env)
+    try:
+        for _ in range(600):
+            try:
+                status, _ = request(port, "GET", "/api/v1/info")
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert status == 401
+        assert request(port, "GET", "/api/v1/info", token="wrong")[0] == 401
+        assert request(port, "GET", "/api/v1/info", token="s3cret")[0] == 200
+        listed = subprocess.run(
+            [SHIPYARD, "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_listening_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path)}
+    env.pop("SHIPYARD_SERVER_TOKEN", None)
+    result = subprocess.run(
+        [SHIPYARD, "server", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "without an auth token" in result.stderr and "SHIPYARD_SERVER_TOKEN" in result.stderr
+
+
+def test_the_cli_starts_a_server_in_the_background_when_none_runs(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path), "SHIPYARD_SERVER_PORT": str(port)}
+    first = subprocess.run(
+        [SHIPYARD, "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert first.returncode == 0, first.stderr
+    assert "started shipyard server" in first.stderr and "no deployments yet" in first.stdout
+    state = json.loads((tmp_path / "run" / "server.json").read_text())
+    assert (tmp_path / "run" / "server.json").stat().st_mode & 0o777 == 0o600
+    second = subprocess.run(
+        [SHIPYARD, "server", "--detach"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "already running" in second.stdout and str(state["pid"]) in second.stdout
+    os.kill(state["pid"], 15)

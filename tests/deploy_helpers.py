@@ -153,6 +153,7 @@ class Load:
 
     port: int
     clients: int = 4
+    model: str = "echo"
     answers: Counter[float] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     recent: list[float] = field(default_factory=list)
@@ -189,7 +190,7 @@ class Load:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         while not self._stop.is_set():
             try:
-                connection.request("POST", "/v1/models/echo:predict", body=body)
+                connection.request("POST", f"/v1/models/{self.model}:predict", body=body)
                 response = connection.getresponse()
                 data = response.read()
             except (OSError, http.client.HTTPException) as err:

@@ -3,7 +3,7 @@
 Stages come from ``shipyard.yaml``: the user's own (``stages:``), ``train`` and
 ``register``. An edge A → B exists when B names A in ``after``, when one of B's
 ``deps`` is (or lies inside) one of A's ``outs``, and between the built-ins
-(train → register). The order is a topological sort that keeps the spec's order
+(train → register → deploy → verify). The order is a topological sort that keeps the spec's order
 among stages that do not depend on each other.
 """
 
@@ -21,7 +21,8 @@ from shipyard.errors import SpecError
 from shipyard.pipeline import BUNDLE_DIR, VALIDATE_OUTS
 from shipyard.spec import ProjectSpec
 
-Kind = Literal["user", "train", "validate", "package", "register"]
+Kind = Literal["user", "train", "validate", "package", "register", "deploy", "verify"]
+ACTS = ("register", "deploy", "verify")  # act on the world: never taken from the cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,14 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
             )
         )
         stages.append(StagePlan("register", "register", after=("package",)))
+        if spec.deploy is not None:
+            stages.append(
+                StagePlan("deploy", "deploy", after=("register",), config=_config(spec.deploy))
+            )
+        if spec.verify is not None:
+            stages.append(
+                StagePlan("verify", "verify", after=("deploy",), config=_config(spec.verify))
+            )
     return stages
 
 

@@ -26,9 +26,10 @@ from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.git import git_state
 from shipyard.lineage import current_actor, pinned_requirements, python_version
 from shipyard.pipeline import BUNDLE_DIR
+from shipyard.pipeline.delivery import run_deploy_stage, run_verify_stage
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs
-from shipyard.pipeline.plan import StagePlan, plan
+from shipyard.pipeline.plan import ACTS, StagePlan, plan
 from shipyard.pipeline.stages import (
     GateFailed,
     StageContext,
@@ -182,6 +183,10 @@ class _Pipeline:
                     return run_package_stage(stage, ctx, self.run.git_commit), attempt + 1
                 if stage.kind == "validate":
                     return run_validate_stage(stage, ctx, stage.timeout), attempt + 1
+                if stage.kind == "deploy":
+                    return run_deploy_stage(stage, ctx), attempt + 1
+                if stage.kind == "verify":
+                    return run_verify_stage(stage, ctx), attempt + 1
                 return run_user_stage(stage, ctx, stage.timeout), attempt + 1
             except StageFailed as err:
                 if attempt == stage.retries or isinstance(err, GateFailed):
@@ -207,7 +212,7 @@ class _Pipeline:
         self._update(started)
         self.current = started
         self.reporter.stage_started(stage.name)
-        hit = None if force or stage.kind == "register" else self.stores.runs.cache_get(fp)
+        hit = None if force or stage.kind in ACTS else self.stores.runs.cache_get(fp)
         if hit is not None:
             restore_outputs(self.project.root, stage.outs, hit.outputs, self.stores.artifacts)
             self.run.params.update(hit.params)
@@ -231,7 +236,7 @@ class _Pipeline:
                 log_digest=self._log_digest(stage.name),
             )
             note = result.note
-            if stage.kind != "register":
+            if stage.kind not in ACTS:
                 self.stores.runs.cache_put(
                     CacheEntry(
                         fp, stage.name, result.outputs, result.metrics, self.run.id, result.params

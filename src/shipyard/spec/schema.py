@@ -47,7 +47,7 @@ Duration = Annotated[
     WithJsonSchema({"type": ["string", "number"], "examples": ["30s", "5m", "1h"]}),
 ]
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-BUILTIN_STAGES = ("train", "validate", "package", "register")
+BUILTIN_STAGES = ("train", "validate", "package", "register", "deploy", "verify")
 
 
 class _Strict(BaseModel):
@@ -230,6 +230,78 @@ class RegisterSpec(_Strict):
             raise ValueError(f"{err.message}: {err.hint}") from None
 
 
+class AnalysisSpec(_Strict):
+    """What each canary step must show before traffic moves on."""
+
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p95_latency: Duration | None = None
+    max_p99_latency: Duration | None = None
+    min_requests: int = Field(default=20, ge=1)
+    rules: list[str] = Field(
+        default_factory=list, description="Extra conditions, e.g. `p95_latency < 100ms`."
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _valid_rules(cls, rules: list[str]) -> list[str]:
+        from shipyard.deploy.plan import parse_rule
+
+        for rule in rules:
+            try:
+                parse_rule(rule)
+            except InvalidInputError as err:
+                raise ValueError(err.message) from None
+        return rules
+
+
+class DeploySpec(_Strict):
+    """Roll the registered version out at the end of the pipeline."""
+
+    target: Literal["local"] = Field(default="local", description="Where to deploy.")
+    name: str | None = Field(default=None, description="Deployment name (default: the model's).")
+    strategy: Literal["recreate", "rolling", "blue-green", "canary", "shadow"] = "rolling"
+    steps: list[int] | None = Field(default=None, description="Canary weights, e.g. [10, 50, 100].")
+    interval: Duration | None = Field(
+        default=None, description="Wait and analyse this long at each step; none: pause."
+    )
+    port: int | None = Field(default=None, ge=1, le=65535)
+    replicas: int = Field(default=1, ge=1, le=64)
+    rollback_window: Duration = Field(default=600.0, description="Keep the old version warm.")
+    analysis: AnalysisSpec = Field(default_factory=lambda: AnalysisSpec())
+    wait: bool = Field(
+        default=False,
+        description="Wait for the rollout to finish (else the run ends once it is under way).",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _valid_steps(cls, steps: list[int] | None) -> list[int] | None:
+        from shipyard.deploy.plan import check_steps
+
+        if steps is not None:
+            try:
+                check_steps(tuple(steps))
+            except InvalidInputError as err:
+                raise ValueError(err.message) from None
+        return steps
+
+
+class VerifySample(_Strict):
+    """One smoke request and the answer it must get."""
+
+    input: list[Any] = Field(description="One row (or a list of rows) sent to the new version.")
+    expect: Any = Field(
+        description="The prediction for that row (or the list of predictions for the rows)."
+    )
+
+
+class VerifySpec(_Strict):
+    """Smoke requests against the new version, pinned to it, before it is trusted."""
+
+    samples: list[VerifySample] = Field(min_length=1)
+    tolerance: float = Field(default=1e-6, ge=0, description="For numbers: absolute difference.")
+
+
 class ProjectSpec(_Strict):
     """A Shipyard project: ``shipyard.yaml`` at the root of a git work tree."""
 
@@ -242,6 +314,16 @@ class ProjectSpec(_Strict):
     validate_stage: ValidateSpec | None = Field(default=None, alias="validate")
     package: PackageSpec = Field(default_factory=PackageSpec)
     register_stage: RegisterSpec = Field(default_factory=RegisterSpec, alias="register")
+    deploy: DeploySpec | None = None
+    verify: VerifySpec | None = None
+
+    @model_validator(mode="after")
+    def _verify_needs_deploy(self) -> ProjectSpec:
+        if self.verify is not None and self.deploy is None:
+            raise ValueError("`verify` checks a deployment: add a `deploy` section")
+        if self.deploy is not None and self.train is None:
+            raise ValueError("`deploy` rolls out what `train` produced: add a `train` section")
+        return self
 
     @field_validator("stages")
     @classmethod

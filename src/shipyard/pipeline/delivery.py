@@ -1,0 +1,177 @@
+"""The pipeline's delivery stages: ``deploy`` starts a rollout of the version the run
+registered, through the control plane's REST API (as ``shipyard deploy`` does), and
+``verify`` sends the spec's smoke requests to that version, pinned to it, taking
+the rollout back if an answer is wrong."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from shipyard.pipeline.plan import StagePlan
+from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
+from shipyard.server.client import RemoteError, ServerClient, connect
+from shipyard.spec.schema import DeploySpec, VerifySample
+
+ROLLOUT_TIMEOUT = 3600.0
+
+
+def _registered(ctx: StageContext) -> tuple[str, int]:
+    spec = ctx.project.spec
+    model = spec.model.name
+    return model, ctx.stores.metadata.resolve_alias(model, spec.register_stage.alias)
+
+
+def _deployment(ctx: StageContext) -> str:
+    spec = ctx.project.spec
+    assert spec.deploy is not None
+    return spec.deploy.name or spec.model.name
+
+
+def _body(spec: DeploySpec, model: str, version: int, run_id: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "version": version,
+        "name": spec.name,
+        "strategy": spec.strategy,
+        "steps": spec.steps,
+        "interval": spec.interval,
+        "port": spec.port,
+        "replicas": spec.replicas,
+        "rollback_window": spec.rollback_window,
+        "analysis": spec.analysis.model_dump(),
+        "reason": f"pipeline run {run_id}",
+    }
+
+
+def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
+    """Start the rollout; return once the new version is loaded (or, with ``wait``, done)."""
+    spec = ctx.project.spec.deploy
+    assert spec is not None
+    model, version = _registered(ctx)
+    name = _deployment(ctx)
+    try:
+        client = connect(ctx.stores.home)
+        current = _status(client, name)
+        if (
+            current
+            and current["stable"] == version
+            and not (current["rollout"] or {}).get("active")
+        ):
+            return StageResult({}, {}, note=f"{name} already serves v{version}", reused=True)
+        rollout = client.call("POST", "deployments", _body(spec, model, version, ctx.run_id))
+    except RemoteError as err:
+        raise StageFailed(stage.name, err.message, hint=err.hint) from None
+    strategy = rollout["strategy"]
+    ctx.on_line(f"[shipyard] rollout {rollout['id']} of {name}: {strategy} to v{version}")
+    status = _follow(client, name, rollout["id"], spec.wait, ctx)
+    r = status["rollout"]
+    if r["state"] in ("failed", "aborted"):
+        raise StageFailed(stage.name, f"rollout {r['state']}: {r['error']}")
+    if r["state"] == "succeeded":
+        note = f"v{version} serves all traffic on {status['url']}"
+    else:
+        note = f"{strategy} of v{version} on {status['url']}: step {r['step']}/{r['steps']}"
+    return StageResult({}, {}, note=note)
+
+
+def _status(client: ServerClient, name: str) -> dict[str, Any] | None:
+    try:
+        status: dict[str, Any] = client.call("GET", f"deployments/{name}")
+    except RemoteError as err:
+        if err.exit_code == 4:
+            return None
+        raise
+    return status
+
+
+def _follow(
+    client: ServerClient, name: str, rollout_id: int, wait: bool, ctx: StageContext
+) -> dict[str, Any]:
+    deadline = time.monotonic() + ROLLOUT_TIMEOUT
+    seen = None
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = client.call("GET", f"deployments/{name}")
+        r = status["rollout"]
+        if (r["state"], r["step"]) != seen:
+            ctx.on_line(f"[shipyard] {r['state']}, step {r['step']}/{r['steps']}")
+            seen = (r["state"], r["step"])
+        if r["id"] != rollout_id or not r["active"]:
+            return status
+        if r["state"] != "loading" and (not wait or r["state"] == "paused"):
+            return status
+        time.sleep(0.1)
+    raise StageFailed("deploy", f"the rollout did not finish in {ROLLOUT_TIMEOUT:.0f} s")
+
+
+def _rows(sample: VerifySample) -> tuple[list[Any], list[Any]]:
+    """The rows to send and the predictions expected for them (one row: its prediction)."""
+    value = sample.input
+    if value and isinstance(value[0], list):
+        return value, sample.expect if isinstance(sample.expect, list) else [sample.expect]
+    return [value], [sample.expect]
+
+
+def _close(got: Any, want: Any, tolerance: float) -> bool:
+    if isinstance(want, list) and isinstance(got, list):
+        pairs = zip(got, want, strict=False)
+        return len(got) == len(want) and all(_close(g, w, tolerance) for g, w in pairs)
+    if isinstance(want, int | float) and isinstance(got, int | float):
+        return not isinstance(want, bool) and math.isclose(got, want, abs_tol=tolerance)
+    return bool(got == want)
+
+
+def _predict(url: str, model: str, version: int, rows: list[Any]) -> Any:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        connection.request(
+            "POST",
+            f"/v1/models/{model}:predict",
+            body=json.dumps({"instances": rows}),
+            headers={"content-type": "application/json", "x-shipyard-version": str(version)},
+        )
+        response = connection.getresponse()
+        data = json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+    if response.status != 200:
+        return {"error": data.get("error", f"HTTP {response.status}")}
+    return data["predictions"]
+
+
+def run_verify_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
+    """Smoke requests pinned to the new version; a wrong answer takes the rollout back."""
+    spec = ctx.project.spec.verify
+    assert spec is not None
+    model, version = _registered(ctx)
+    name = _deployment(ctx)
+    client = connect(ctx.stores.home)
+    status = client.call("GET", f"deployments/{name}")
+    problems = []
+    for i, sample in enumerate(spec.samples, 1):
+        rows, want = _rows(sample)
+        got = _predict(status["url"], model, version, rows)
+        if not _close(got, want, spec.tolerance):
+            problems.append(f"sample {i}: expected {json.dumps(want)}, got {json.dumps(got)}")
+    if problems:
+        reason = f"verify failed for v{version}: {problems[0]}"
+        r = status["rollout"] or {}
+        if r.get("active") and r.get("to_version") == version:
+            client.call("POST", f"deployments/{name}/abort", {"reason": reason})
+            undone = "the rollout was aborted"
+        elif status["stable"] == version and len(status.get("desired", {}).get("warm", {})) > 0:
+            client.call("POST", f"deployments/{name}/rollback", {"reason": reason})
+            undone = "the deployment was rolled back"
+        else:
+            undone = "nothing to take back"
+        raise StageFailed(
+            stage.name,
+            f"{len(problems)} of {len(spec.samples)} smoke request(s) failed; {undone}",
+            hint="\n".join(problems),
+        )
+    return StageResult({}, {}, note=f"{len(spec.samples)} smoke request(s) answered as expected")

@@ -1,0 +1,119 @@
+"""`shipyard run` from commit to rollout: the deploy stage starts a rollout of the version the
+run registered, and the verify stage's smoke requests take it back when an answer is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import git, git_repo
+from deploy_helpers import ControlPlane, Load, free_port
+from test_serving import SHIPYARD
+
+TRAIN = """\
+import json, os, pathlib
+params = json.loads(os.environ.get("SHIPYARD_PARAMS", "{}"))
+rows = pathlib.Path("data.csv").read_text().split()
+out = pathlib.Path("model")
+out.mkdir(exist_ok=True)
+(out / "model.py").write_text(
+    f"# trained on {len(rows)} rows\\n"
+    "class Toy:\\n"
+    "    def load(self, path):\\n        pass\\n"
+    f"    def predict(self, xs):\\n        return [[x[0] * {params['scale']}] for x in xs]\\n"
+)
+pathlib.Path("metrics.json").write_text(json.dumps({"accuracy": 0.9}))
+"""
+
+SPEC = """\
+model:
+  name: toy
+  flavor: custom
+  path: model
+  entrypoint: model:Toy
+train:
+  command: python train.py
+  deps: [train.py, data.csv]
+  params: {{scale: 2}}
+deploy:
+  strategy: canary
+  steps: [50]
+  port: {port}
+  rollback_window: 5m
+verify:
+  samples:
+    - input: [1.5]
+      expect: [3.0]      # the prediction for that row
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[ControlPlane, Path, int]]:
+    root = git_repo(tmp_path / "toy")
+    port = free_port()
+    (root / "shipyard.yaml").write_text(SPEC.format(port=port))
+    (root / "train.py").write_text(TRAIN)
+    (root / "data.csv").write_text("1\n2\n3\n")
+    (root / ".gitignore").write_text("model/\nmetrics.json\n.shipyard/\n")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "toy project")
+    plane = ControlPlane(tmp_path / "home", free_port())
+    plane.start()
+    yield plane, root, port
+    plane.cleanup()
+
+
+def run(plane: ControlPlane, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SHIPYARD, "run", *args],
+        cwd=root,
+        env=plane.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_pipeline_with_a_deploy_stage_ends_in_a_verified_rollout(
+    setup: tuple[ControlPlane, Path, int],
+) -> None:
+    plane, root, port = setup
+    first = run(plane, root)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "v1 serves all traffic" in first.stdout and "answered as expected" in first.stdout
+    status = plane.status("toy")
+    assert status["stable"] == 1 and status["url"].endswith(f":{port}")
+
+    again = run(plane, root)  # nothing changed: nothing new to roll out
+    assert again.returncode == 0 and "already serves v1" in again.stdout
+
+    (root / "data.csv").write_text("1\n2\n3\n4\n")  # a new version with the same answers
+    with Load(port, model="toy") as load:
+        third = run(plane, root)
+        assert third.returncode == 0, third.stdout + third.stderr
+        assert "canary of v2" in third.stdout and "step 1/2" in third.stdout
+        assert plane.status("toy")["desired"]["weights"] == {"1": 50, "2": 50}
+        assert plane.cli("promote", "toy").returncode == 0
+        load.wait(100)
+    assert load.failures == []
+    assert plane.status("toy")["stable"] == 2
+
+
+def test_a_wrong_smoke_answer_fails_the_run_and_aborts_the_rollout(
+    setup: tuple[ControlPlane, Path, int],
+) -> None:
+    plane, root, port = setup
+    assert run(plane, root).returncode == 0
+    with Load(port, model="toy") as load:
+        bad = run(plane, root, "--param", "scale=3")  # answers 4.5 where 3.0 is expected
+        load.wait(50)
+    assert bad.returncode == 1
+    assert "smoke request(s) failed; the rollout was aborted" in bad.stderr
+    assert "expected [[3.0]], got [[4.5]]" in bad.stderr
+    status = plane.status("toy")
+    assert status["rollout"]["state"] == "aborted" and status["desired"]["weights"] == {"1": 100}
+    assert load.failures == []
+    assert set(load.recent) == {2.0}  # v1 (scale 2) again

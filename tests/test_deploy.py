@@ -379,3 +379,48 @@ def test_bad_steps_are_refused_with_the_rule(cp: ControlPlane) -> None:
     deploy_v1(cp)
     result = cp.cli("deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "50,20")
     assert result.returncode == 2 and "must increase" in result.stderr
+
+
+def test_resource_limits_are_applied_to_the_server_process(cp: ControlPlane) -> None:
+    port = free_port()
+    result = cp.cli(
+        "deploy",
+        "echo",
+        "--version",
+        "1",
+        "--port",
+        str(port),
+        "--memory",
+        "4GiB",
+        "--open-files",
+        "512",
+    )
+    assert result.returncode == 0, result.stderr
+    limits = Path(f"/proc/{cp.status()['process']['pid']}/limits").read_text()
+    assert any(
+        line.startswith("Max address space") and "4294967296" in line
+        for line in limits.splitlines()
+    )
+    assert any(
+        line.startswith("Max open files") and " 512 " in line for line in limits.splitlines()
+    )
+
+
+def test_unknown_server_options_are_refused_before_anything_starts(cp: ControlPlane) -> None:
+    import http.client
+    import json
+
+    connection = http.client.HTTPConnection("127.0.0.1", cp.port, timeout=30)
+    body = {"model": "echo", "version": 1, "options": {"workers_per_core": 3}}
+    connection.request("POST", "/api/v1/deployments", body=json.dumps(body))
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    assert response.status == 400 and "workers_per_core" in answer["error"]
+    assert cp.api("GET", "deployments") == []
+
+
+def test_the_server_logs_go_to_a_file_under_the_home(cp: ControlPlane) -> None:
+    deploy_v1(cp)
+    log = cp.home / "logs" / "deployments" / "echo.log"
+    assert cp.status()["process"]["log"] == str(log)
+    assert "starting echo" in log.read_text()

@@ -34,3 +34,18 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{rest:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_BYTES = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def parse_size(value: str) -> int:
+    """Bytes from ``512MiB``, ``2GiB``, ``1.5GB``, ``800M`` or a bare number of bytes."""
+    match = _SIZE.match(value)
+    if match is None:
+        raise ValueError(f"expected a size such as 512MiB or 2GiB, got {value!r}")
+    unit = (match.group(2) or "").lower()
+    binary = "i" in unit
+    base = 1024 ** " kmgt".index(unit[0]) if binary else _BYTES[unit[:1]]
+    return int(float(match.group(1)) * base)

@@ -53,6 +53,10 @@ def deploy_cmd(
     ),
     host: str = typer.Option("127.0.0.1", help="Address a new deployment listens on."),
     replicas: int = typer.Option(1, min=1, max=64, help="Worker processes of a new deployment."),
+    memory: str | None = typer.Option(
+        None, help="Address-space limit of each server process (2GiB), where the OS allows."
+    ),
+    open_files: int | None = typer.Option(None, min=16, help="Open-file limit of the server."),
     rollback_window: str = typer.Option(
         "10m", help="Keep the previous version warm this long, for an instant rollback."
     ),
@@ -84,6 +88,7 @@ def deploy_cmd(
         "port": port,
         "host": host,
         "replicas": replicas,
+        "options": _limits(memory, open_files),
         "rollback_window": _duration(rollback_window, "--rollback-window"),
         "analysis": {
             "max_error_rate": max_error_rate,
@@ -110,6 +115,20 @@ def deploy_cmd(
     if as_json:
         print_json(status)
     _exit_for(status)
+
+
+def _limits(memory: str | None, open_files: int | None) -> dict[str, int]:
+    from shipyard.units import parse_size
+
+    limits: dict[str, int] = {}
+    if memory is not None:
+        try:
+            limits["memory"] = parse_size(memory)
+        except ValueError as err:
+            raise InvalidInputError(f"--memory: {err}") from None
+    if open_files is not None:
+        limits["open_files"] = open_files
+    return limits
 
 
 def _steps(text: str) -> list[int]:

@@ -17,6 +17,9 @@ def server_cmd(
         None, envvar=TOKEN_ENV, help="Bearer token the API requires (needed off loopback)."
     ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background."),
+    stop: bool = typer.Option(
+        False, "--stop", help="Stop this home's running server (deployments keep serving)."
+    ),
 ) -> None:
     """The control plane: desired state in the store, reconciled into running servers.
 
@@ -24,6 +27,14 @@ def server_cmd(
     """
     from shipyard.server import process
 
+    if stop:
+        stopped = process.stop_server(home())
+        console.print(
+            f"stopped the server (pid {stopped}); deployments keep serving"
+            if stopped
+            else "no server runs for this home"
+        )
+        return
     if detach:
         running = process.read_state(home())
         if running is not None:

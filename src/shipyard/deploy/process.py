@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from shipyard.store import DeploymentRecord, ProcessRecord
 from shipyard.store.sqlite_db import utc_now
@@ -23,6 +24,41 @@ from shipyard.store.sqlite_db import utc_now
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_KEEP = 3
 _children: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped here
+
+# ``shipyard serve`` options a deployment may set, with their types; anything else is refused.
+SERVE_OPTIONS: dict[str, type] = {
+    "max_concurrent": int,
+    "max_body": int,
+    "timeout": float,
+    "max_batch_size": int,
+    "max_latency_ms": float,
+    "max_queue": int,
+    "threads": int,
+    "trust": list,
+    "trust_pickle": bool,
+}
+LIMIT_OPTIONS: dict[str, type] = {"memory": int, "open_files": int}  # applied by prlimit
+OPTIONS = {**SERVE_OPTIONS, **LIMIT_OPTIONS, "verify_inputs": list}
+
+
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse an option the server does not take, or a value of the wrong type."""
+    from shipyard.errors import InvalidInputError
+
+    for name, value in options.items():
+        kind = OPTIONS.get(name)
+        if kind is None:
+            raise InvalidInputError(
+                f"unknown deployment option {name!r}", hint=f"known: {', '.join(sorted(OPTIONS))}"
+            )
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok or (kind in (int, float) and value <= 0):
+            raise InvalidInputError(
+                f"deployment option {name!r}: expected a positive {kind.__name__}, got {value!r}"
+            )
+    return options
 
 
 def boot_id(pid: int) -> str | None:
@@ -74,15 +110,16 @@ def serve_command(record: DeploymentRecord, admin_socket: Path) -> list[str]:
     if desired.shadow:
         command += ["--shadow", ",".join(f"{v}={p}" for v, p in desired.shadow.items())]
     for option, value in sorted(record.options.items()):
-        if option in ("memory", "open_files"):
-            continue  # limits, applied around the process
+        flag = f"--{option.replace('_', '-')}"
+        if option not in SERVE_OPTIONS:
+            continue  # limits and smoke inputs: used around the process, not by it
         if isinstance(value, bool):
-            command.append(f"--{option.replace('_', '-')}" if value else "")
+            command.append(flag if value else f"--no-{flag[2:]}")
         elif isinstance(value, list):
             for item in value:
-                command += [f"--{option.replace('_', '-')}", str(item)]
+                command += [flag, str(item)]
         else:
-            command += [f"--{option.replace('_', '-')}", str(value)]
+            command += [flag, str(value)]
     return [part for part in command if part]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from shipyard.deploy.engine import Engine
 from shipyard.deploy.plan import AnalysisPolicy, build_plan
+from shipyard.deploy.process import check_options
 from shipyard.deploy.rollout import ACTIVE
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import check_alias_name
@@ -188,7 +189,7 @@ class DeployService:
             replicas=request.replicas,
             alias=request.alias,
             rollback_window=request.rollback_window,
-            options=dict(request.options),
+            options=check_options(dict(request.options)),
             desired=Desired(),
             stable=None,
             history=(),
@@ -215,7 +216,7 @@ class DeployService:
             raise ConflictError(
                 f"deployment {d.name!r} already serves v{request.version}; nothing to do"
             )
-        return replace(d, options={**d.options, **request.options})
+        return replace(d, options=check_options({**d.options, **request.options}))
 
     def _first_start(self, name: str) -> None:
         """The first version has nothing to fall back on: start it now, or leave no trace."""

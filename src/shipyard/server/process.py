@@ -108,6 +108,25 @@ def serve(
         stores.close()
 
 
+def stop_server(home: Path, timeout: float = 30.0) -> int | None:
+    """SIGTERM the home's running server and wait for it; its pid, or None if none ran."""
+    import signal
+
+    state = read_state(home)
+    if state is None:
+        return None
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        time.sleep(0.05)
+    raise ShipyardError(f"the server (pid {pid}) did not stop in {timeout:.0f} s")
+
+
 def start_detached(home: Path, host: str, port: int, token: str | None) -> dict[str, Any]:
     """Start ``shipyard server`` in the background; returns its record once it answers."""
     log = home / "logs" / "server.log"

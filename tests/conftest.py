@@ -84,3 +84,14 @@ def git_repo(path: Path) -> Path:
     git(path, "config", "user.email", "dev@example.com")
     git(path, "config", "user.name", "Dev")
     return path
+
+
+def without_delivery(project: Path) -> None:
+    """Drop the example spec's ``deploy`` and ``verify`` sections (the last ones, with the
+    comment above them): tests of training and validation do not start deployments."""
+    spec = project / "shipyard.yaml"
+    lines = spec.read_text().splitlines()
+    cut = next((i for i, line in enumerate(lines) if line.startswith("deploy:")), len(lines))
+    while cut > 0 and (lines[cut - 1].startswith("#") or not lines[cut - 1].strip()):
+        cut -= 1
+    spec.write_text("\n".join(lines[:cut]) + "\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import shipyard
-from conftest import Result, git, git_repo
+from conftest import Result, git, git_repo, without_delivery
 from shipyard.store import open_stores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,7 @@ def example(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
     )
+    without_delivery(project)
     (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
     git(project, "add", ".")
     git(project, "commit", "-qm", name)

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-serving docs clean system
+.PHONY: demo test lint bench bench-deploy bench-serving docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -36,6 +36,10 @@ $(MLFLOW_VENV)/.installed:
 bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_deploy.py
+
+bench-deploy: $(STAMP)
+	$(BIN)/python benchmarks/bench_deploy.py
 
 # The serving peers load the same skops file as Shipyard: the same scikit-learn and skops as .venv.
 BENTOML_VENV  := benchmarks/.venvs/bentoml

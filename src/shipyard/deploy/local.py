@@ -110,20 +110,22 @@ class LocalTarget:
                 self.actor,
                 f"pid {proc.pid} exited" + ("" if code is None else f" with code {code}"),
             )
+        socket = admin_socket_path(self.home, f"deploy-{record.name}")
+        started, token = process.start(record, self.home, socket, self.log_path(record.name))
+        # recorded before it is ready: a control plane that dies now cannot orphan it
+        kind = "deployment.process.started" if proc is None else "deployment.process.restarted"
+        self.stores.deploy.set_process(record.name, started, kind, self.actor, why)
         try:
-            started = self._start(record)
+            self._wait_ready(record, started, token)
         except TargetError:
             restarts.failures += 1
             restarts.next_try = now + BACKOFF[min(restarts.failures, len(BACKOFF)) - 1]
             raise
         restarts.failures = 0
-        kind = "deployment.process.started" if proc is None else "deployment.process.restarted"
-        self.stores.deploy.set_process(record.name, started, kind, self.actor, why)
         return started
 
-    def _start(self, record: DeploymentRecord) -> ProcessRecord:
-        socket = admin_socket_path(self.home, f"deploy-{record.name}")
-        proc, token = process.start(record, self.home, socket, self.log_path(record.name))
+    def _wait_ready(self, record: DeploymentRecord, proc: ProcessRecord, token: str) -> None:
+        socket = Path(proc.admin_socket)
         client = AdminClient(socket, token, timeout=10.0)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -140,7 +142,7 @@ class LocalTarget:
                 time.sleep(0.1)
                 continue
             if state["workers"] and all(w.get("ready") for w in state["workers"]):
-                return proc
+                return
             time.sleep(0.1)
         process.stop(proc)
         raise TargetError(f"the server of {record.name!r} was not ready in {START_TIMEOUT:.0f} s")

@@ -103,7 +103,7 @@ def test_canary_failing_its_analysis_returns_traffic_to_stable_by_itself(cp: Con
         )
         load.wait(100)
     assert result.returncode == 9, result.stdout + result.stderr
-    assert "analysis failed" in result.stderr and "p99_latency_vs_stable" in result.stderr
+    assert "analysis failed" in result.stderr and "p95_latency_vs_stable" in result.stderr
     assert load.failures == []
     assert load.answers[3.0] > 0  # the canary did get traffic …
     assert set(load.recent) == {1.0}  # … and lost it

@@ -138,7 +138,19 @@ def test_analysis_fails_on_errors_and_on_latency_against_stable() -> None:
     result = analyze(AnalysisPolicy(), "2", "1", span, shadow=False)
     assert result.verdict == "fail"
     failed = {c.name for c in result.checks if not c.ok}
-    assert failed == {"error_rate", "error_rate_vs_stable", "p99_latency_vs_stable"}
+    assert failed == {
+        "error_rate",
+        "error_rate_vs_stable",
+        "p95_latency_vs_stable",
+        "p99_latency_vs_stable",
+    }
+
+
+def test_p99_against_stable_needs_a_hundred_requests() -> None:
+    span = window({}, totals(page(ok1=900, ok2=50, err2=0, fast2=47)))
+    result = analyze(AnalysisPolicy(), "2", "1", span, shadow=False)
+    names = {c.name for c in result.checks}
+    assert "p95_latency_vs_stable" in names and "p99_latency_vs_stable" not in names
 
 
 def test_too_few_requests_is_inconclusive_never_healthy() -> None:

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sklearn.datasets import load_digits
@@ -40,7 +41,8 @@ def main() -> None:
         while not stop.is_set():
             row = rows[n % len(rows)]
             n += 1
-            body = {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": row}]}
+            tensor = {"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": row}
+            body = {"inputs": [tensor]}
             try:
                 connection.request("POST", f"/v2/models/{args.model}/infer", json.dumps(body))
                 response = connection.getresponse()
@@ -78,8 +80,7 @@ def main() -> None:
         "failed": sum(failures.values()),
         "failures": dict(failures),
     }
-    with open(args.out, "w") as out:
-        json.dump(summary, out, indent=2)
+    Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
 
 

@@ -198,12 +198,13 @@ def analyze(
                 new.error_rate,
                 stable.error_rate + policy.max_error_rate_increase,
             )
-            if stable.p99_latency is not None:
-                check(
-                    "p99_latency_vs_stable",
-                    new.p99_latency,
-                    stable.p99_latency * policy.max_latency_ratio + policy.latency_slack,
-                )
+            # a p99 of fewer than 100 samples is their maximum: one slow request decides it
+            quantiles = [("p95_latency", 20), ("p99_latency", 100)]
+            for name, needed in quantiles:
+                base = getattr(stable, name)
+                if base is not None and min(new.requests, stable.requests) >= needed:
+                    limit = base * policy.max_latency_ratio + policy.latency_slack
+                    check(f"{name}_vs_stable", getattr(new, name), limit)
         for text in policy.rules:
             rule = parse_rule(text)
             value = getattr(new, rule.metric) if rule.metric != "requests" else new.requests

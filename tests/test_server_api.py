@@ -128,3 +128,29 @@ def test_the_cli_starts_a_server_in_the_background_when_none_runs(tmp_path: Path
     )
     assert "already running" in second.stdout and str(state["pid"]) in second.stdout
     os.kill(state["pid"], 15)
+
+
+def test_events_follow_prints_new_events_as_they_happen(tmp_path: Path) -> None:
+    import threading
+
+    from shipyard.store import open_stores
+
+    stores = open_stores(tmp_path)
+    stores.metadata.append_event("test.before", "me", model=None, version=None, data={})
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [SHIPYARD, "events", "--follow", "--json"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    guard = threading.Timer(60, proc.kill)
+    guard.start()
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["kind"] == "test.before"
+        stores.metadata.append_event("test.after", "me", model=None, version=None, data={"n": 2})
+        later = json.loads(proc.stdout.readline())
+        assert later["kind"] == "test.after" and later["data"] == {"n": 2}
+    finally:
+        guard.cancel()
+        proc.terminate()
+        proc.wait(timeout=30)
+        stores.close()

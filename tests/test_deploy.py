@@ -6,6 +6,7 @@ generator counts each failed request, and the tests require zero.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -424,3 +425,45 @@ def test_the_server_logs_go_to_a_file_under_the_home(cp: ControlPlane) -> None:
     log = cp.home / "logs" / "deployments" / "echo.log"
     assert cp.status()["process"]["log"] == str(log)
     assert "starting echo" in log.read_text()
+
+
+def test_a_server_changed_behind_the_control_planes_back_is_put_back(cp: ControlPlane) -> None:
+    from shipyard.serving.admin_client import AdminClient
+    from shipyard.store import open_stores
+
+    deploy_v1(cp)
+    assert cp.cli("deploy", "echo", "--version", "2").returncode == 0
+    stores = open_stores(cp.home)
+    proc = stores.deploy.get_process("echo")
+    stores.close()
+    assert proc is not None
+    admin = AdminClient(Path(proc.admin_socket), Path(proc.token_file).read_text().strip())
+    admin.load(5)
+    admin.route({"1": 100, "2": 0, "5": 0})  # someone went around the control plane
+    status = cp.wait_for(
+        lambda s: s["in_sync"] and s["observed"]["routes"]["weights"].get("2") == 100
+    )
+    assert sorted(status["observed"]["versions"]) == ["1", "2"]  # v5 unloaded again
+
+
+def test_a_hung_server_is_killed_and_replaced(cp: ControlPlane) -> None:
+    port = deploy_v1(cp)
+    status = cp.status()
+    hung = [status["process"]["pid"], *(w["pid"] for w in status["observed"]["workers"])]
+    for pid in hung:
+        os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
+    replaced = cp.wait_for(
+        lambda s: s["process"] is not None
+        and s["process"]["pid"] not in hung
+        and s["observed"]["ready"],
+        seconds=60,
+    )
+    assert replaced["observed"]["versions"] == ["1"]
+    with Load(port) as load:
+        load.wait(50)
+    assert load.failures == []
+    killed = cp.events("deployment.process.killed")
+    assert killed and "health/live" in killed[-1]["data"]["reason"]
+    for pid in hung:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from shipyard.aliases import holders
+from shipyard.deploy import process
 from shipyard.deploy import rollout as machine
 from shipyard.deploy.analysis import analyze, totals, window
 from shipyard.deploy.local import LoadFailed, LocalTarget, Observed, TargetError
@@ -25,6 +26,7 @@ from shipyard.store import DeploymentRecord, Desired, RolloutRecord, Stores
 from shipyard.store.sqlite_db import utc_now
 
 CONTROLLER = "shipyard-controller"
+UNHEALTHY_AFTER = 10.0  # seconds a running server may fail its liveness probe before a restart
 
 
 class Engine:
@@ -37,6 +39,7 @@ class Engine:
         self._guard = threading.Lock()
         self._resumed: set[int] = set()  # rollouts this process has picked up
         self._adopted: set[str] = set()
+        self._failing: dict[str, float] = {}  # deployment → when its liveness probe began failing
 
     @contextmanager
     def locked(self, name: str) -> Iterator[None]:
@@ -53,6 +56,7 @@ class Engine:
         with self.locked(name):
             d = self.stores.deploy.get_deployment(name)
             self._adopt(d)
+            self._check_liveness(d)
             r = self.stores.deploy.active_rollout(name)
             if r is not None and r.id not in self._resumed:
                 self._resumed.add(r.id)
@@ -78,6 +82,20 @@ class Engine:
                 f"pid {proc.pid} still serves {d.name}; adopted, not restarted",
             )
         self._adopted.add(d.name)
+
+    def _check_liveness(self, d: DeploymentRecord) -> None:
+        """A server that runs but has not answered its liveness probe for a while is killed
+        (the reconcile that follows starts a new one); until then this pass waits."""
+        proc = self.stores.deploy.get_process(d.name)
+        if proc is None or not process.alive(proc) or self.target.probe(d):
+            self._failing.pop(d.name, None)
+            return
+        since = self._failing.setdefault(d.name, time.monotonic())
+        silent = time.monotonic() - since
+        if silent < UNHEALTHY_AFTER:
+            raise TargetError(f"{d.name}: not answering its liveness probe for {silent:.0f} s")
+        self._failing.pop(d.name, None)
+        self.target.kill(d, f"no answer to /v2/health/live for {silent:.0f} s: killed to restart")
 
     def _resume(self, d: DeploymentRecord, r: RolloutRecord) -> bool:
         """A rollout a previous control plane started: continue or abort it, per its plan."""

@@ -10,8 +10,11 @@ observed. It never decides: the controller does.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +69,7 @@ class LocalTarget:
         self.actor = actor
         self.home = stores.home
         self._restarts: dict[str, _Restarts] = {}
+        self._workers: dict[str, list[int]] = {}  # worker pids last seen, for a hard kill
 
     # -- the process ---------------------------------------------------------------
 
@@ -86,7 +90,34 @@ class LocalTarget:
             state = self._client(proc, timeout=10.0).state()
         except (OSError, AdminError, ValueError) as err:
             return Observed(True, proc.pid, error=f"admin interface not answering: {err}")
+        return self._observed(record, proc, state)
+
+    def _observed(
+        self, record: DeploymentRecord, proc: ProcessRecord, state: dict[str, Any]
+    ) -> Observed:
+        self._workers[record.name] = [int(w["pid"]) for w in state["workers"] if w.get("pid")]
         return Observed(True, proc.pid, state["versions"], state["routes"], state["workers"])
+
+    def probe(self, record: DeploymentRecord) -> bool:
+        """Liveness: ``/v2/health/live`` answers 200 within 2 s."""
+        try:
+            self._request(record, "GET", "/v2/health/live", None, {}, timeout=2.0)
+        except TargetError:
+            return False
+        return True
+
+    def kill(self, record: DeploymentRecord, reason: str) -> None:
+        """SIGKILL the server and its workers (a hung server ignores SIGTERM), then forget it."""
+        proc = self.stores.deploy.get_process(record.name)
+        if proc is None:
+            return
+        for pid in [proc.pid, *self._workers.get(record.name, [])]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.stop(proc, timeout=5.0)  # reaps it if this process started it
+        self.stores.deploy.set_process(
+            record.name, None, "deployment.process.killed", self.actor, reason
+        )
 
     def ensure_running(self, record: DeploymentRecord, why: str) -> ProcessRecord:
         """The deployment's server: the recorded one if it still runs, else a new one
@@ -174,7 +205,7 @@ class LocalTarget:
         """Make the running server hold exactly ``desired``: load, route, then unload."""
         proc = self.ensure_running(record, "reconcile")
         client = self._client(proc)
-        state = client.state()
+        state = self._client(proc, timeout=10.0).state()
         wanted = desired.versions()
         for version in sorted(wanted - set(state["versions"]), key=int):
             try:
@@ -186,7 +217,7 @@ class LocalTarget:
             state = client.route(routes["weights"], routes["shadow"])
         for version in sorted(set(state["versions"]) - wanted, key=int):
             state = client.unload(version)
-        return Observed(True, proc.pid, state["versions"], state["routes"], state["workers"])
+        return self._observed(record, proc, state)
 
     def recreate(self, record: DeploymentRecord, reason: str) -> Observed:
         """Stop the server and start it again on ``record``'s desired state (downtime)."""
@@ -217,9 +248,10 @@ class LocalTarget:
         path: str,
         body: bytes | None,
         headers: dict[str, str],
+        timeout: float = 30.0,
     ) -> bytes:
         host = "127.0.0.1" if record.host in ("0.0.0.0", "::", "") else record.host
-        connection = http.client.HTTPConnection(host, record.port, timeout=30)
+        connection = http.client.HTTPConnection(host, record.port, timeout=timeout)
         try:
             connection.request(
                 method, path, body=body, headers={"content-type": "application/json", **headers}

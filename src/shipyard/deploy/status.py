@@ -1,0 +1,69 @@
+"""A deployment's status as ``shipyard status`` and ``GET /api/v1/deployments/NAME`` show it:
+desired against observed, the rollout under way (or the last one), the server process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.deploy.engine import Engine
+from shipyard.deploy.rollout import ACTIVE
+from shipyard.store import RolloutRecord, Stores
+
+
+def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, Any]:
+    """Everything an operator asks first about one deployment."""
+    d = stores.deploy.get_deployment(name)
+    observed = engine.observe(d)
+    rollouts = stores.deploy.list_rollouts(name, limit=1)
+    last = rollouts[0] if rollouts else None
+    proc = stores.deploy.get_process(name)
+    return {
+        "name": d.name,
+        "model": d.model,
+        "target": d.target,
+        "url": f"http://{d.host}:{d.port}",
+        "replicas": d.replicas,
+        "alias": d.alias,
+        "stable": d.stable,
+        "desired": {
+            "weights": d.desired.weights,
+            "shadow": d.desired.shadow,
+            "warm": dict(d.desired.warm.items()),
+        },
+        "observed": {
+            "running": observed.running,
+            "ready": observed.ready,
+            "pid": observed.pid,
+            "versions": observed.versions,
+            "routes": observed.routes,
+            "workers": observed.workers,
+            "error": observed.error,
+        },
+        "in_sync": observed.running
+        and set(observed.versions) == d.desired.versions()
+        and {k: int(v) for k, v in observed.routes.get("weights", {}).items()}
+        == d.desired.routes()["weights"],
+        "rollout": None if last is None else _rollout_view(last),
+        "process": None if proc is None else {"pid": proc.pid, "log": proc.log},
+    }
+
+
+def _rollout_view(r: RolloutRecord) -> dict[str, Any]:
+    steps = r.plan["steps"]
+    return {
+        "id": r.id,
+        "strategy": r.strategy,
+        "from_version": r.from_version,
+        "to_version": r.to_version,
+        "state": r.state,
+        "active": r.state in ACTIVE,
+        "step": r.step + 1,
+        "steps": len(steps),
+        "weights": [s["weight"] for s in steps],
+        "step_started_at": r.step_started_at,
+        "analysis": r.analysis,
+        "error": r.error,
+        "actor": r.actor,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+    }

@@ -144,49 +144,51 @@ def main() -> None:
         "SHIPYARD_SERVER_PORT": str(free_port()),
     }
     port = free_port()
-    cli(env, "deploy", "digits", "--version", "1", "--port", str(port))
-    deploys, rollbacks = [], []
-    with PacedLoad(port, args.rate) as load:
-        time.sleep(1)
-        for n in range(2, args.cycles + 2):
-            deploys.append(cli(env, "deploy", "digits", "--version", str(n)))
-            time.sleep(0.3)
-            rollbacks.append(cli(env, "rollback", "digits"))  # back to n - 1, still warm
-            time.sleep(0.3)
-            deploys.append(cli(env, "deploy", "digits", "--version", str(n)))  # warm now
-            print(
-                f"  cycle {n - 1:2d}: deploy {deploys[-2]:.2f} s, rollback "
-                f"{rollbacks[-1]:.2f} s, failed so far {sum(load.failures.values())}",
-                flush=True,
-            )
-        time.sleep(0.5)
-    cold = deploys[0::2]
-    shipyard = {
-        "deploy_new_version": summary(cold),
-        "deploy_warm_version": summary(deploys[1::2]),
-        "rollback_warm": summary(rollbacks),
-        "requests": load.ok + sum(load.failures.values()),
-        "achieved_rate": round((load.ok + sum(load.failures.values())) / load.seconds),
-        "failed": sum(load.failures.values()),
-        "failures": dict(load.failures),
-    }
-    # the hand-rolled way, side by side: stop the old server, start one on the new version
-    recreate = []
-    with PacedLoad(port, args.rate) as restart_load:
-        time.sleep(1)
-        for n in (versions - 1, versions):
-            recreate.append(
-                cli(env, "deploy", "digits", "--version", str(n), "--strategy", "recreate")
-            )
+    try:
+        cli(env, "deploy", "digits", "--version", "1", "--port", str(port))
+        deploys, rollbacks = [], []
+        with PacedLoad(port, args.rate) as load:
             time.sleep(1)
-    baseline = {
-        "deploy": summary(recreate),
-        "requests": restart_load.ok + sum(restart_load.failures.values()),
-        "failed": sum(restart_load.failures.values()),
-        "failures": dict(restart_load.failures),
-    }
-    cli(env, "undeploy", "digits")
-    cli(env, "server", "--stop")
+            for n in range(2, args.cycles + 2):
+                deploys.append(cli(env, "deploy", "digits", "--version", str(n)))
+                time.sleep(0.3)
+                rollbacks.append(cli(env, "rollback", "digits"))  # back to n - 1, still warm
+                time.sleep(0.3)
+                deploys.append(cli(env, "deploy", "digits", "--version", str(n)))  # warm now
+                print(
+                    f"  cycle {n - 1:2d}: deploy {deploys[-2]:.2f} s, rollback "
+                    f"{rollbacks[-1]:.2f} s, failed so far {sum(load.failures.values())}",
+                    flush=True,
+                )
+            time.sleep(0.5)
+        cold = deploys[0::2]
+        shipyard = {
+            "deploy_new_version": summary(cold),
+            "deploy_warm_version": summary(deploys[1::2]),
+            "rollback_warm": summary(rollbacks),
+            "requests": load.ok + sum(load.failures.values()),
+            "achieved_rate": round((load.ok + sum(load.failures.values())) / load.seconds),
+            "failed": sum(load.failures.values()),
+            "failures": dict(load.failures),
+        }
+        # the hand-rolled way, side by side: stop the old server, start one on the new version
+        recreate = []
+        with PacedLoad(port, args.rate) as restart_load:
+            time.sleep(1)
+            for n in (versions - 1, versions):
+                recreate.append(
+                    cli(env, "deploy", "digits", "--version", str(n), "--strategy", "recreate")
+                )
+                time.sleep(1)
+        baseline = {
+            "deploy": summary(recreate),
+            "requests": restart_load.ok + sum(restart_load.failures.values()),
+            "failed": sum(restart_load.failures.values()),
+            "failures": dict(restart_load.failures),
+        }
+    finally:  # leave no server behind, whatever happened
+        subprocess.run([SHIPYARD, "undeploy", "digits"], env=env, capture_output=True)
+        subprocess.run([SHIPYARD, "server", "--stop"], env=env, capture_output=True)
     result = {"cycles": args.cycles, "rate": args.rate, "shipyard": shipyard, "recreate": baseline}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

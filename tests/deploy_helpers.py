@@ -58,6 +58,19 @@ def echo_home(tmp: Path, gates: dict[int, str] | None = None) -> Path:
     return home
 
 
+def register_echo(home: Path, tmp: Path, value: float, load: str) -> int:
+    """One more ``echo`` version answering ``value``, whose ``load`` runs ``load``."""
+    source = tmp / f"echo-extra-{value}"
+    source.mkdir()
+    (source / "model.py").write_text(ECHO.format(load=load, predict="pass", value=value))
+    stores = open_stores(home)
+    try:
+        options = RegisterOptions(flavor="custom", entrypoint="model:Echo")
+        return register(stores, source, "echo", options).version.version
+    finally:
+        stores.close()
+
+
 @dataclass
 class ControlPlane:
     """A ``shipyard server`` for one home, and the CLI pointed at it."""
@@ -107,11 +120,19 @@ class ControlPlane:
             [SHIPYARD, *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
 
+    @property
+    def token(self) -> str:
+        state = json.loads((self.home / "run" / "server.json").read_text())
+        return str(state["token"])
+
     def api(self, method: str, path: str, body: Any = None) -> Any:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             connection.request(
-                method, f"/api/v1/{path}", body=None if body is None else json.dumps(body)
+                method,
+                f"/api/v1/{path}",
+                body=None if body is None else json.dumps(body),
+                headers={"authorization": f"Bearer {self.token}"},
             )
             response = connection.getresponse()
             data = json.loads(response.read() or b"null")
@@ -210,4 +231,4 @@ class Load:
         connection.close()
 
 
-__all__ = ["ControlPlane", "Load", "echo_home", "free_port"]
+__all__ = ["ControlPlane", "Load", "echo_home", "free_port", "register_echo"]

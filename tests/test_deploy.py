@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_helpers import ControlPlane, Load, echo_home, free_port
+from deploy_helpers import ControlPlane, Load, echo_home, free_port, register_echo
 
 
 @pytest.fixture
@@ -413,7 +413,8 @@ def test_unknown_server_options_are_refused_before_anything_starts(cp: ControlPl
 
     connection = http.client.HTTPConnection("127.0.0.1", cp.port, timeout=30)
     body = {"model": "echo", "version": 1, "options": {"workers_per_core": 3}}
-    connection.request("POST", "/api/v1/deployments", body=json.dumps(body))
+    headers = {"authorization": f"Bearer {cp.token}"}
+    connection.request("POST", "/api/v1/deployments", body=json.dumps(body), headers=headers)
     response = connection.getresponse()
     answer = json.loads(response.read())
     assert response.status == 400 and "workers_per_core" in answer["error"]
@@ -453,9 +454,9 @@ def test_a_hung_server_is_killed_and_replaced(cp: ControlPlane) -> None:
     for pid in hung:
         os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
     replaced = cp.wait_for(
-        lambda s: s["process"] is not None
-        and s["process"]["pid"] not in hung
-        and s["observed"]["ready"],
+        lambda s: (
+            s["process"] is not None and s["process"]["pid"] not in hung and s["observed"]["ready"]
+        ),
         seconds=60,
     )
     assert replaced["observed"]["versions"] == ["1"]
@@ -467,3 +468,82 @@ def test_a_hung_server_is_killed_and_replaced(cp: ControlPlane) -> None:
     for pid in hung:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
+
+
+def test_a_canary_the_server_cannot_restart_with_is_aborted_and_stable_comes_back(
+    cp: ControlPlane, tmp_path: Path
+) -> None:
+    marker = tmp_path / "weights-present"
+    marker.touch()
+    fragile = register_echo(cp.home, tmp_path, 6.0, f"open({str(marker)!r}).close()")
+    port = deploy_v1(cp)
+    started = cp.cli(
+        "deploy",
+        "echo",
+        "--version",
+        str(fragile),
+        "--strategy",
+        "canary",
+        "--steps",
+        "50",
+        "--no-wait",
+    )
+    assert started.returncode == 0, started.stderr
+    before = cp.wait_for(lambda s: s["rollout"]["state"] == "paused" and s["in_sync"])
+    marker.unlink()  # the new version could no longer be loaded from scratch …
+    os.kill(before["process"]["pid"], signal.SIGKILL)  # … and its server dies
+    status = cp.wait_for(
+        lambda s: s["rollout"]["state"] == "aborted" and s["observed"]["ready"], seconds=60
+    )
+    assert "cannot run" in status["rollout"]["error"]
+    assert status["observed"]["versions"] == ["1"]
+    with Load(port) as load:
+        load.wait(50)
+    assert load.failures == [] and set(load.answers) == {1.0}
+
+
+def test_a_version_that_kills_its_worker_while_loading_fails_before_traffic_moves(
+    cp: ControlPlane, tmp_path: Path
+) -> None:
+    crashing = register_echo(cp.home, tmp_path, 7.0, "import os; os._exit(3)")
+    port = deploy_v1(cp)
+    result = cp.cli("deploy", "echo", "--version", str(crashing), "--strategy", "canary")
+    assert result.returncode == 9, result.stdout + result.stderr
+    assert "failed to load" in result.stderr
+    status = cp.wait_for(lambda s: s["observed"]["ready"] and s["in_sync"])
+    assert status["observed"]["versions"] == ["1"]
+    with Load(port) as load:
+        load.wait(50)
+    assert load.failures == [] and set(load.answers) == {1.0}
+
+
+def test_promote_moves_one_step_and_full_goes_to_the_end(cp: ControlPlane) -> None:
+    deploy_v1(cp)
+    cp.cli(
+        "deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "10,50", "--no-wait"
+    )
+    cp.wait_for(lambda s: s["rollout"]["state"] == "paused")
+    assert cp.cli("promote", "echo").returncode == 0
+    status = cp.wait_for(lambda s: s["rollout"]["state"] == "paused" and s["rollout"]["step"] == 2)
+    assert status["desired"]["weights"] == {"1": 50, "2": 50}
+    assert cp.cli("promote", "echo", "--full").returncode == 0
+    assert cp.status()["desired"]["weights"] == {"2": 100}
+
+
+def test_settings_that_restart_the_server_need_recreate(cp: ControlPlane) -> None:
+    deploy_v1(cp)
+    refused = cp.cli("deploy", "echo", "--version", "2", "--replicas", "2")
+    assert refused.returncode == 2 and "--strategy recreate" in refused.stderr
+    assert cp.status()["replicas"] == 1
+    applied = cp.cli(
+        "deploy", "echo", "--version", "2", "--replicas", "2", "--strategy", "recreate"
+    )
+    assert applied.returncode == 0, applied.stderr
+    status = cp.status()
+    assert status["replicas"] == 2 and len(status["observed"]["workers"]) == 2
+
+
+def test_an_unknown_host_is_refused_at_once(cp: ControlPlane) -> None:
+    result = cp.cli("deploy", "echo", "--version", "1", "--host", "no-such-host.invalid")
+    assert result.returncode == 2 and "--host" in result.stderr
+    assert cp.api("GET", "deployments") == []

@@ -172,6 +172,14 @@ def test_a_restarted_server_counts_from_zero() -> None:
     assert window(before, now)["2"]["requests"] == 40
 
 
+def test_a_reset_counts_every_series_of_the_version_from_zero() -> None:
+    before = totals(page(ok1=10, ok2=1000, err2=10, fast2=1000))
+    now = totals(page(ok1=20, ok2=1195, err2=5, fast2=1195))  # errors went down: a restart
+    span = window(before, now)["2"]
+    assert (span["requests"], span["errors"]) == (1200, 5)
+    assert span["buckets"]["+Inf"] == 1200
+
+
 def _record(name: str = "d") -> DeploymentRecord:
     return DeploymentRecord(
         name,

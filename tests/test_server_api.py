@@ -37,6 +37,14 @@ def request(
     return response.status, json.loads(raw) if raw.startswith((b"{", b"[")) else raw
 
 
+def test_every_call_needs_the_token_the_server_wrote_for_its_home(cp: ControlPlane) -> None:
+    server_json = cp.home / "run" / "server.json"
+    assert server_json.stat().st_mode & 0o777 == 0o600
+    status, answer = request(cp.port, "GET", "/api/v1/deployments")
+    assert status == 401 and "server.json" in answer["hint"]
+    assert request(cp.port, "GET", "/api/v1/deployments", token=cp.token) == (200, [])
+
+
 def test_the_api_is_versioned_and_documented_in_openapi(cp: ControlPlane) -> None:
     status, doc = request(cp.port, "GET", "/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
@@ -66,13 +74,13 @@ def test_the_api_is_versioned_and_documented_in_openapi(cp: ControlPlane) -> Non
 def test_bad_requests_get_a_4xx_that_says_what_was_wrong(
     cp: ControlPlane, body: bytes, status: int, words: str
 ) -> None:
-    got, answer = request(cp.port, "POST", "/api/v1/deployments", body)
+    got, answer = request(cp.port, "POST", "/api/v1/deployments", body, cp.token)
     assert got == status and words in answer["error"]
     assert answer["exit_code"] in (2, 4)
 
 
 def test_unknown_deployments_are_404_with_a_hint(cp: ControlPlane) -> None:
-    status, answer = request(cp.port, "POST", "/api/v1/deployments/ghost/rollback", b"{}")
+    status, answer = request(cp.port, "POST", "/api/v1/deployments/ghost/rollback", b"{}", cp.token)
     assert status == 404 and "ghost" in answer["error"] and answer["hint"]
 
 

@@ -51,14 +51,18 @@ def deploy_cmd(
     port: int | None = typer.Option(
         None, min=1, max=65535, help="Port of a new deployment (default: next free from 8000)."
     ),
-    host: str = typer.Option("127.0.0.1", help="Address a new deployment listens on."),
-    replicas: int = typer.Option(1, min=1, max=64, help="Worker processes of a new deployment."),
+    host: str | None = typer.Option(
+        None, help="Address the deployment listens on (new: 127.0.0.1).", show_default=False
+    ),
+    replicas: int | None = typer.Option(
+        None, min=1, max=64, help="Worker processes (new: 1; a change needs recreate)."
+    ),
     memory: str | None = typer.Option(
         None, help="Address-space limit of each server process (2GiB), where the OS allows."
     ),
     open_files: int | None = typer.Option(None, min=16, help="Open-file limit of the server."),
-    rollback_window: str = typer.Option(
-        "10m", help="Keep the previous version warm this long, for an instant rollback."
+    rollback_window: str | None = typer.Option(
+        None, help="Keep the previous version warm this long, for an instant rollback (10m)."
     ),
     max_error_rate: float = typer.Option(0.01, min=0, max=1, help="Analysis: error rate limit."),
     max_p99_latency: str | None = typer.Option(None, help="Analysis: p99 latency limit (250ms)."),
@@ -258,6 +262,8 @@ def _status_table(statuses: list[dict[str, Any]]) -> Any:
         health = f"{ready}/{s['replicas']} ready" if obs["running"] else "[red]down[/]"
         if not s["in_sync"] and obs["running"]:
             health += " (syncing)"
+        if s.get("problem"):
+            health += f"\n[red]{s['problem']}[/]"
         r = s["rollout"]
         rollout = "-"
         if r is not None:
@@ -275,11 +281,14 @@ def _status_table(statuses: list[dict[str, Any]]) -> Any:
 
 def promote_cmd(
     name: str = typer.Argument(..., help="Deployment."),
+    full: bool = typer.Option(False, "--full", help="Skip every remaining step: all traffic now."),
     reason: str = typer.Option("", help="Why, for the event log."),
 ) -> None:
-    """Give the new version all traffic now, skipping the remaining steps."""
-    r = _client().call("POST", f"deployments/{name}/promote", {"reason": reason})
-    console.print(f"{name}: v{r['to_version']} promoted ({r['state']})")
+    """On to the rollout's next step now, without waiting or analysing (--full: to the end)."""
+    body = {"full": full, "reason": reason}
+    r = _client().call("POST", f"deployments/{name}/promote", body)
+    where = "all traffic" if r["state"] == "succeeded" else f"step {r['step'] + 1}, {r['state']}"
+    console.print(f"{name}: v{r['to_version']} promoted: {where}")
 
 
 def abort_cmd(

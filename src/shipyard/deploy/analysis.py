@@ -48,23 +48,34 @@ def totals(metrics_text: str) -> Totals:
     return out
 
 
-def _delta(now: float, before: float) -> float:
-    return now if now < before else now - before  # a restarted server starts from zero
+def _series(entry: dict[str, Any]) -> list[tuple[str, float]]:
+    return [
+        ("requests", entry["requests"]),
+        ("errors", entry["errors"]),
+        *((f"le={k}", v) for k, v in entry["buckets"].items()),
+        *((f"shadow={k}", v) for k, v in entry["shadow"].items()),
+    ]
 
 
 def window(before: Totals, now: Totals) -> Totals:
-    """What happened between two snapshots."""
+    """What happened between two snapshots.
+
+    A version any of whose counters went down was restarted in between: all of its
+    counters then count from zero, together, so its rates and quantiles stay whole.
+    """
     empty: dict[str, Any] = {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
     out: Totals = {}
     for v, entry in now.items():
         old = before.get(v, empty)
+        previous = dict(_series(old))
+        if any(value < previous.get(key, 0.0) for key, value in _series(entry)):
+            old = empty
+
         out[v] = {
-            "requests": _delta(entry["requests"], old["requests"]),
-            "errors": _delta(entry["errors"], old["errors"]),
-            "buckets": {
-                le: _delta(n, old["buckets"].get(le, 0.0)) for le, n in entry["buckets"].items()
-            },
-            "shadow": {r: _delta(n, old["shadow"].get(r, 0.0)) for r, n in entry["shadow"].items()},
+            "requests": entry["requests"] - old["requests"],
+            "errors": entry["errors"] - old["errors"],
+            "buckets": {le: n - old["buckets"].get(le, 0.0) for le, n in entry["buckets"].items()},
+            "shadow": {r: n - old["shadow"].get(r, 0.0) for r, n in entry["shadow"].items()},
         }
     return out
 

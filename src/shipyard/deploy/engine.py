@@ -20,9 +20,9 @@ from shipyard.aliases import holders
 from shipyard.deploy import process
 from shipyard.deploy import rollout as machine
 from shipyard.deploy.analysis import analyze, totals, window
-from shipyard.deploy.local import LoadFailed, LocalTarget, Observed, TargetError
+from shipyard.deploy.local import LoadFailed, LocalTarget, Observed, StartFailed, TargetError
 from shipyard.deploy.plan import Plan
-from shipyard.store import DeploymentRecord, Desired, RolloutRecord, Stores
+from shipyard.store import AliasChange, DeploymentRecord, Desired, RolloutRecord, Stores
 from shipyard.store.sqlite_db import utc_now
 
 CONTROLLER = "shipyard-controller"
@@ -54,19 +54,26 @@ class Engine:
     def tick(self, name: str) -> None:
         """One reconcile pass for a deployment: its server, its warm versions, its rollout."""
         with self.locked(name):
-            d = self.stores.deploy.get_deployment(name)
-            self._adopt(d)
-            self._check_liveness(d)
-            r = self.stores.deploy.active_rollout(name)
-            if r is not None and r.id not in self._resumed:
-                self._resumed.add(r.id)
-                if self._resume(d, r):
-                    return
-            if r is None:
-                d = self._expire_warm(d)
-                self.target.apply(d, d.desired)
-            else:
-                self._drive(d, r)
+            self.tick_locked(name)
+
+    def tick_locked(self, name: str) -> None:
+        """``tick`` for a caller that already holds the deployment's lock."""
+        d = self.stores.deploy.get_deployment(name)
+        self._adopt(d)
+        self._check_liveness(d)
+        r = self.stores.deploy.active_rollout(name)
+        if r is not None and r.id not in self._resumed:
+            self._resumed.add(r.id)
+            if self._resume(d, r):
+                return
+        if r is None:
+            d = self._expire_warm(d)
+            if not d.desired.weights:  # nothing to serve (a first rollout that ended)
+                self.target.stop(d, "nothing to serve")
+                return
+            self.target.apply(d, d.desired)
+        else:
+            self._drive(d, r)
 
     def _adopt(self, d: DeploymentRecord) -> None:
         if d.name in self._adopted:
@@ -89,6 +96,10 @@ class Engine:
         proc = self.stores.deploy.get_process(d.name)
         if proc is None or not process.alive(proc) or self.target.probe(d):
             self._failing.pop(d.name, None)
+            return
+        observed = self.target.observe(d, timeout=2.0)
+        if observed.error is None and observed.recovering:
+            self._failing.pop(d.name, None)  # its supervisor is restarting a worker: not hung
             return
         since = self._failing.setdefault(d.name, time.monotonic())
         silent = time.monotonic() - since
@@ -149,12 +160,17 @@ class Engine:
 
     def _drive(self, d: DeploymentRecord, r: RolloutRecord) -> None:
         plan = Plan.from_data(r.plan)
-        if r.state == "loading":
-            self._load(d, r, plan)
-        elif r.state == "progressing":
-            self._progress(d, r, plan)
-        else:  # paused: hold the step's state until promote or abort
-            self.target.apply(d, d.desired)
+        try:
+            if r.state == "loading":
+                self._load(d, r, plan)
+            elif r.state == "progressing":
+                self._progress(d, r, plan)
+            else:  # paused: hold the step's state until promote or abort
+                self.target.apply(d, d.desired)
+        except (LoadFailed, StartFailed) as err:
+            # the server cannot hold the new version (it died and will not start with it,
+            # or a reload failed): back to what worked, rather than down for good
+            self.abort(d, r, f"the server cannot run v{r.to_version}: {err.message}")
 
     def _load(self, d: DeploymentRecord, r: RolloutRecord, plan: Plan) -> None:
         new = str(r.to_version)
@@ -172,7 +188,7 @@ class Engine:
                 self.target.recreate(d, f"recreate on v{new}")
             else:
                 self.target.apply(d, d.desired)
-        except (LoadFailed, TargetError) as err:
+        except (LoadFailed, StartFailed) as err:  # anything else: try again next pass
             self._fail(d, r, err.message)
             return
         self._enter_step(d, r, 0, plan)
@@ -305,9 +321,9 @@ class Engine:
             f"v{new} serves all traffic" + (f"; v{old} kept warm" if str(old) in warm else ""),
             deployment=promoted,
             rollout=done,
+            alias=self.alias_change(d, r.to_version, f"rollout {r.id} of {d.name} succeeded"),
         )
         assert saved is not None
-        self.move_alias(saved, r.to_version, f"rollout {r.id} of {d.name} succeeded", actor)
         self.target.apply(saved, saved.desired)
 
     def abort(
@@ -344,8 +360,10 @@ class Engine:
         else:
             self.target.stop(saved, "the first rollout was aborted; nothing to serve")
 
-    def promote(self, d: DeploymentRecord, r: RolloutRecord, actor: str) -> None:
-        """Skip the remaining steps: the new version gets all traffic now."""
+    def promote(
+        self, d: DeploymentRecord, r: RolloutRecord, actor: str, full: bool = False
+    ) -> None:
+        """On to the next step now, without waiting or analysing (``full``: to the last)."""
         plan = Plan.from_data(r.plan)
         if r.state == "loading":
             self._load(d, r, plan)
@@ -353,30 +371,16 @@ class Engine:
             d = self.stores.deploy.get_deployment(d.name)
             if r.finished_at is not None or r.state == "loading":
                 return
-        self._enter_step(d, r, len(plan.steps) - 1, plan, actor=actor)
+        last = len(plan.steps) - 1
+        self._enter_step(d, r, last if full else min(r.step + 1, last), plan, actor=actor)
 
-    def move_alias(self, d: DeploymentRecord, version: int, reason: str, actor: str) -> None:
-        """Point the deployment's alias (``production``) at the version it now serves."""
-        from shipyard.errors import NotFoundError
-
-        meta = self.stores.metadata
-        try:
-            current: int | None = meta.resolve_alias(d.model, d.alias)
-        except NotFoundError:
-            current = None
-        if current == version:
-            return
-        history = meta.alias_history(d.model, d.alias)
+    def alias_change(self, d: DeploymentRecord, version: int, reason: str) -> AliasChange:
+        """The move of the deployment's alias (``production``) to the version it will serve:
+        a rollback when that is the version the alias held before, else a set."""
+        history = self.stores.metadata.alias_history(d.model, d.alias)
         stack = holders(history)
         back = len(stack) >= 2 and stack[-2] == version
-        meta.move_alias(
-            d.model,
-            d.alias,
-            version,
-            action="rollback" if back else "set",
-            actor=actor,
-            reason=reason,
-        )
+        return AliasChange(d.alias, version, "rollback" if back else "set", reason)
 
     def observe(self, d: DeploymentRecord) -> Observed:
         """What the target reports for ``d`` right now."""

@@ -5,7 +5,7 @@ shadow, and versions kept warm for a rollback) and split traffic in-process, so
 a switch is a route change and never a restart. The target makes the running
 server match a desired state — start or adopt the process, load what is
 missing, set the routes, unload what is no longer wanted — and reports what it
-observed. It never decides: the controller does.
+observed. It never decides: the engine does.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,15 @@ BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 
 
 class TargetError(ShipyardError):
-    """The target could not do what was asked (the server is down, a load failed)."""
+    """The target could not do what was asked right now (worth trying again)."""
 
 
 class LoadFailed(TargetError):
-    """A version could not be loaded; nothing else changed."""
+    """A version could not be loaded; it was unloaded again and nothing else changed."""
+
+
+class StartFailed(TargetError):
+    """The server exited while starting, or was not ready in time."""
 
 
 @dataclass(slots=True)
@@ -60,6 +65,20 @@ class Observed:
         """Every worker is ready to answer."""
         return self.running and bool(self.workers) and all(w.get("ready") for w in self.workers)
 
+    @property
+    def recovering(self) -> bool:
+        """A worker is starting again (its supervisor is restoring it)."""
+        return any(w.get("starting") for w in self.workers)
+
+
+@contextlib.contextmanager
+def _admin(name: str) -> Iterator[None]:
+    """Transport failures of the admin interface, as the target's own error."""
+    try:
+        yield
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        raise TargetError(f"{name}: the server's admin interface failed: {err}") from None
+
 
 class LocalTarget:
     """Runs deployments as server processes under a Shipyard home."""
@@ -74,22 +93,24 @@ class LocalTarget:
     # -- the process ---------------------------------------------------------------
 
     def _client(self, proc: ProcessRecord, timeout: float = 330.0) -> AdminClient:
-        token = Path(proc.token_file).read_text().strip()
+        with _admin(proc.deployment):
+            token = Path(proc.token_file).read_text().strip()
         return AdminClient(Path(proc.admin_socket), token, timeout=timeout)
 
     def log_path(self, name: str) -> Path:
         """Where the deployment's server writes its log."""
         return self.home / "logs" / "deployments" / f"{name}.log"
 
-    def observe(self, record: DeploymentRecord) -> Observed:
+    def observe(self, record: DeploymentRecord, timeout: float = 10.0) -> Observed:
         """The server's state, or ``running=False`` if it is not up (never raises)."""
         proc = self.stores.deploy.get_process(record.name)
         if proc is None or not process.alive(proc):
             return Observed(False)
         try:
-            state = self._client(proc, timeout=10.0).state()
-        except (OSError, AdminError, ValueError) as err:
-            return Observed(True, proc.pid, error=f"admin interface not answering: {err}")
+            with _admin(record.name):
+                state = self._client(proc, timeout=timeout).state()
+        except (TargetError, AdminError) as err:
+            return Observed(True, proc.pid, error=err.message)
         return self._observed(record, proc, state)
 
     def _observed(
@@ -121,17 +142,15 @@ class LocalTarget:
 
     def ensure_running(self, record: DeploymentRecord, why: str) -> ProcessRecord:
         """The deployment's server: the recorded one if it still runs, else a new one
-        (with backoff after failures). Raises ``TargetError`` if it cannot start."""
+        (with backoff after failures). ``StartFailed`` if a new one does not come up."""
         proc = self.stores.deploy.get_process(record.name)
         if proc is not None and process.alive(proc):
             process.rotate(Path(proc.log))
             return proc
         restarts = self._restarts.setdefault(record.name, _Restarts())
-        now = time.monotonic()
-        if now < restarts.next_try:
-            raise TargetError(
-                f"server of {record.name!r} is down; next start in {restarts.next_try - now:.0f} s"
-            )
+        wait = restarts.next_try - time.monotonic()
+        if wait > 0:
+            raise TargetError(f"the server of {record.name!r} is down; next start in {wait:.0f} s")
         if proc is not None:
             code = process.exit_code(proc.pid)
             self.stores.deploy.set_process(
@@ -142,44 +161,45 @@ class LocalTarget:
                 f"pid {proc.pid} exited" + ("" if code is None else f" with code {code}"),
             )
         socket = admin_socket_path(self.home, f"deploy-{record.name}")
-        started, token = process.start(record, self.home, socket, self.log_path(record.name))
+        started = process.start(record, self.home, socket, self.log_path(record.name))
         # recorded before it is ready: a control plane that dies now cannot orphan it
         kind = "deployment.process.started" if proc is None else "deployment.process.restarted"
         self.stores.deploy.set_process(record.name, started, kind, self.actor, why)
         try:
-            self._wait_ready(record, started, token)
-        except TargetError:
+            self._wait_ready(record, started)
+        except StartFailed:
             restarts.failures += 1
-            restarts.next_try = now + BACKOFF[min(restarts.failures, len(BACKOFF)) - 1]
+            delay = BACKOFF[min(restarts.failures, len(BACKOFF)) - 1]
+            restarts.next_try = time.monotonic() + delay
             raise
         restarts.failures = 0
         return started
 
-    def _wait_ready(self, record: DeploymentRecord, proc: ProcessRecord, token: str) -> None:
-        socket = Path(proc.admin_socket)
-        client = AdminClient(socket, token, timeout=10.0)
+    def _wait_ready(self, record: DeploymentRecord, proc: ProcessRecord) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if not process.alive(proc):
                 said = _errors(Path(proc.log))
                 last = said[-1].removeprefix("error: ") if said else "no output"
-                raise TargetError(
+                raise StartFailed(
                     f"the server of {record.name!r} exited while starting: {last}",
                     hint=f"its log: {proc.log}",
                 )
-            try:
-                state = client.state()
-            except (OSError, AdminError, ValueError):
+            try:  # the token file appears once the server has bound its port
+                state = self._client(proc, timeout=10.0).state()
+            except (TargetError, AdminError, OSError, ValueError, http.client.HTTPException):
                 time.sleep(0.1)
                 continue
             if state["workers"] and all(w.get("ready") for w in state["workers"]):
                 return
             time.sleep(0.1)
         process.stop(proc)
-        raise TargetError(f"the server of {record.name!r} was not ready in {START_TIMEOUT:.0f} s")
+        raise StartFailed(f"the server of {record.name!r} was not ready in {START_TIMEOUT:.0f} s")
 
     def stop(self, record: DeploymentRecord, reason: str) -> None:
-        """Stop the deployment's server (it drains first)."""
+        """Stop the deployment's server (it drains first) and forget what was known of it."""
+        self._restarts.pop(record.name, None)
+        self._workers.pop(record.name, None)
         proc = self.stores.deploy.get_process(record.name)
         if proc is None:
             return
@@ -190,33 +210,50 @@ class LocalTarget:
 
     # -- versions and routes -------------------------------------------------------
 
+    def _load(self, record: DeploymentRecord, client: AdminClient, version: str) -> dict[str, Any]:
+        """Load ``version`` in every worker; ``LoadFailed`` (and unloaded again) unless every
+        worker answers ready and holds it — a worker that died loading it does not count."""
+        with _admin(record.name):
+            try:
+                state = client.load(version)
+            except AdminError as err:
+                raise LoadFailed(f"version {version} failed to load: {err.message}") from None
+            held = all(
+                w.get("ready") and version in w.get("versions", []) for w in state["workers"]
+            )
+            if state["workers"] and held:
+                return state
+            with contextlib.suppress(AdminError):
+                client.unload(version)
+        raise LoadFailed(
+            f"version {version} failed to load: a worker did not come back ready with it "
+            "(it may have crashed the worker)"
+        )
+
     def load(self, record: DeploymentRecord, version: str) -> None:
         """Load ``version`` beside the others (a no-op if it is loaded)."""
         proc = self.ensure_running(record, "a version must be loaded")
         client = self._client(proc)
-        if version in client.state()["versions"]:
-            return
-        try:
-            client.load(version)
-        except AdminError as err:
-            raise LoadFailed(f"version {version} failed to load: {err.message}") from None
+        with _admin(record.name):
+            loaded = version in client.state()["versions"]
+        if not loaded:
+            self._load(record, client, version)
 
     def apply(self, record: DeploymentRecord, desired: Desired) -> Observed:
         """Make the running server hold exactly ``desired``: load, route, then unload."""
         proc = self.ensure_running(record, "reconcile")
         client = self._client(proc)
-        state = self._client(proc, timeout=10.0).state()
+        with _admin(record.name):
+            state = self._client(proc, timeout=10.0).state()
         wanted = desired.versions()
         for version in sorted(wanted - set(state["versions"]), key=int):
-            try:
-                client.load(version)
-            except AdminError as err:
-                raise LoadFailed(f"version {version} failed to load: {err.message}") from None
+            state = self._load(record, client, version)
         routes = desired.routes()
-        if _normal(state["routes"]) != _normal(routes):
-            state = client.route(routes["weights"], routes["shadow"])
-        for version in sorted(set(state["versions"]) - wanted, key=int):
-            state = client.unload(version)
+        with _admin(record.name):
+            if _normal(state["routes"]) != _normal(routes):
+                state = client.route(routes["weights"], routes["shadow"])
+            for version in sorted(set(state["versions"]) - wanted, key=int):
+                state = client.unload(version)
         return self._observed(record, proc, state)
 
     def recreate(self, record: DeploymentRecord, reason: str) -> Observed:
@@ -258,7 +295,7 @@ class LocalTarget:
             )
             response = connection.getresponse()
             data = response.read()
-        except OSError as err:
+        except (OSError, http.client.HTTPException) as err:
             raise TargetError(f"{record.name}: {method} {path} failed: {err}") from None
         finally:
             connection.close()

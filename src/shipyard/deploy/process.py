@@ -8,8 +8,8 @@ start time still match (a reused pid never does) instead of starting another.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -24,40 +24,50 @@ from shipyard.store.sqlite_db import utc_now
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_KEEP = 3
 _children: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped here
+_exit_codes: dict[int, int] = {}  # of children that ended, until asked for
+_SECRETS = ("SHIPYARD_ADMIN_TOKEN", "SHIPYARD_SERVER_TOKEN")  # never passed to a model server
 
-# ``shipyard serve`` options a deployment may set, with their types; anything else is refused.
-SERVE_OPTIONS: dict[str, type] = {
-    "max_concurrent": int,
-    "max_body": int,
-    "timeout": float,
-    "max_batch_size": int,
-    "max_latency_ms": float,
-    "max_queue": int,
-    "threads": int,
-    "trust": list,
-    "trust_pickle": bool,
+# ``shipyard serve`` options a deployment may set: type and range, as ``serve`` checks them.
+SERVE_OPTIONS: dict[str, tuple[type, float, float]] = {
+    "max_concurrent": (int, 1, 1e9),
+    "max_body": (int, 1, 1e12),
+    "timeout": (float, 0.001, 1e6),
+    "max_batch_size": (int, 1, 1e6),
+    "max_latency_ms": (float, 0.1, 1e6),
+    "max_queue": (int, 1, 1e9),
+    "threads": (int, 1, 256),
+    "trust": (list, 0, 0),
+    "trust_pickle": (bool, 0, 0),
 }
-LIMIT_OPTIONS: dict[str, type] = {"memory": int, "open_files": int}  # applied by prlimit
-OPTIONS = {**SERVE_OPTIONS, **LIMIT_OPTIONS, "verify_inputs": list}
+LIMIT_OPTIONS: dict[str, tuple[type, float, float]] = {  # applied around it, by prlimit
+    "memory": (int, 64 * 2**20, 2**50),
+    "open_files": (int, 16, 2**20),
+}
+OPTIONS = {**SERVE_OPTIONS, **LIMIT_OPTIONS, "verify_inputs": (list, 0, 0)}
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Refuse an option the server does not take, or a value of the wrong type."""
+    """Refuse an option the server does not take, or a value of the wrong type or range."""
     from shipyard.errors import InvalidInputError
 
     for name, value in options.items():
-        kind = OPTIONS.get(name)
-        if kind is None:
+        if name not in OPTIONS:
             raise InvalidInputError(
                 f"unknown deployment option {name!r}", hint=f"known: {', '.join(sorted(OPTIONS))}"
             )
-        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok or (kind in (int, float) and value <= 0):
-            raise InvalidInputError(
-                f"deployment option {name!r}: expected a positive {kind.__name__}, got {value!r}"
+        kind, low, high = OPTIONS[name]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if kind in (int, float):
+            ok = number and (kind is float or isinstance(value, int)) and low <= value <= high
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            shown = (
+                f"a {kind.__name__}"
+                if kind not in (int, float)
+                else (f"a{'n' if kind is int else ''} {kind.__name__} from {low:g} to {high:g}")
             )
+            raise InvalidInputError(f"deployment option {name!r}: expected {shown}, got {value!r}")
     return options
 
 
@@ -75,13 +85,15 @@ def alive(process: ProcessRecord) -> bool:
     """Whether the recorded process still runs (the same process, not a reused pid)."""
     child = _children.get(process.pid)
     if child is not None and child.poll() is not None:
-        del _children[process.pid]
+        _children.pop(process.pid, None)
+        _exit_codes[process.pid] = child.returncode
         return False
     return boot_id(process.pid) == process.boot_id
 
 
 def serve_command(record: DeploymentRecord, admin_socket: Path) -> list[str]:
-    """The ``shipyard serve`` command line for a deployment's current desired state."""
+    """The ``shipyard serve`` command line for a deployment's current desired state
+    (which must route traffic to at least one version)."""
     desired = record.desired
     weights = dict(desired.weights.items())
     for version in desired.warm:
@@ -120,7 +132,7 @@ def serve_command(record: DeploymentRecord, admin_socket: Path) -> list[str]:
                 command += [flag, str(item)]
         else:
             command += [flag, str(value)]
-    return [part for part in command if part]
+    return command
 
 
 def _limits(record: DeploymentRecord) -> list[str]:
@@ -137,24 +149,18 @@ def _limits(record: DeploymentRecord) -> list[str]:
     ]
 
 
-def start(
-    record: DeploymentRecord, home: Path, admin_socket: Path, log: Path
-) -> tuple[ProcessRecord, str]:
-    """Start the deployment's server in its own session; returns its record and admin token."""
-    token = secrets.token_urlsafe(24)
+def start(record: DeploymentRecord, home: Path, admin_socket: Path, log: Path) -> ProcessRecord:
+    """Start the deployment's server in its own session.
+
+    The server writes a new admin token to ``SOCKET.token`` (mode 0600) once its port
+    is bound; no token travels in its environment, where model code could read it.
+    """
     token_file = admin_socket.with_name(admin_socket.name + ".token")
-    token_file.parent.mkdir(parents=True, exist_ok=True)
-    token_file.unlink(missing_ok=True)
-    token_file.touch(mode=0o600)
-    token_file.write_text(token + "\n")
+    token_file.unlink(missing_ok=True)  # a stale token must not be mistaken for the new one
     log.parent.mkdir(parents=True, exist_ok=True)
     rotate(log)
-    env = {
-        **os.environ,
-        "SHIPYARD_HOME": str(home),
-        "SHIPYARD_ADMIN_TOKEN": token,
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _SECRETS}
+    env.update(SHIPYARD_HOME=str(home), PYTHONUNBUFFERED="1")
     with log.open("ab") as out:
         out.write(f"--- {utc_now()} starting {record.name}\n".encode())
         out.flush()
@@ -177,13 +183,16 @@ def start(
         log=str(log),
         started_at=utc_now(),
     )
-    return process, token
+    return process
 
 
 def exit_code(pid: int) -> int | None:
-    """The exit code of a server this process started and that has ended."""
+    """The exit code of a server this process started and that has ended (asked once)."""
     child = _children.get(pid)
-    return None if child is None else child.poll()
+    if child is not None and child.poll() is not None:
+        _children.pop(pid, None)
+        return child.returncode
+    return _exit_codes.pop(pid, None)
 
 
 def stop(process: ProcessRecord, timeout: float = 20.0) -> None:
@@ -198,10 +207,12 @@ def stop(process: ProcessRecord, timeout: float = 20.0) -> None:
     while alive(process) and time.monotonic() < deadline:
         time.sleep(0.05)
     if alive(process):
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     child = _children.pop(process.pid, None)
     if child is not None:
         child.wait()
+    _exit_codes.pop(process.pid, None)
 
 
 def rotate(log: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> bool:

@@ -35,6 +35,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     },
     "paused": {
         "progressing": "promoted to the next step",
+        "paused": "promoted to the next step, which waits for promote too",
         "succeeded": "promoted to all traffic",
         "aborted": "aborted by a person or the resume policy",
     },

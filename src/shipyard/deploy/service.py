@@ -48,11 +48,12 @@ class DeployRequest:
     shadow_percent: int = 100
     analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
     on_resume: str = "continue"
-    port: int | None = None
-    host: str = "127.0.0.1"
-    replicas: int = 1
-    alias: str = "production"
-    rollback_window: float = 600.0
+    port: int | None = None  # None: a new deployment takes the next free port from 8000
+    # None: a new deployment's default, an existing deployment's own value
+    host: str | None = None
+    replicas: int | None = None
+    alias: str | None = None
+    rollback_window: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
     force: bool = False
     reason: str = ""
@@ -67,6 +68,18 @@ def check_deployment_name(name: str) -> str:
             "or digit (no '/', '.', or spaces: it names files and URLs)",
         )
     return name
+
+
+def _check_host(host: str) -> str:
+    """An address this machine can listen on, or a clear error."""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
+        raise InvalidInputError(
+            f"--host {host!r} is not an address this machine can listen on: {err}",
+            hint="use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)",
+        ) from None
+    return host
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -91,7 +104,10 @@ class DeployService:
     def deploy(self, request: DeployRequest, actor: str) -> RolloutRecord:
         """Start a rollout of ``request.version`` (creating the deployment on first use)."""
         name = check_deployment_name(request.name or request.model)
-        check_alias_name(request.alias)
+        if request.alias is not None:
+            check_alias_name(request.alias)
+        if request.host is not None:
+            _check_host(request.host)
         plan = build_plan(
             request.strategy,
             steps=request.steps,
@@ -116,6 +132,7 @@ class DeployService:
                 hint="deploy a version that passed, or add --force to deploy it anyway "
                 "(recorded in the event log)",
             )
+        first = build_plan("rolling", on_resume=request.on_resume)  # nothing to compare with
         with self.engine.locked(name):
             existing = self._find(name)
             if existing is None:
@@ -128,7 +145,7 @@ class DeployService:
                 strategy=request.strategy if d.stable is not None else "rolling",
                 from_version=d.stable,
                 to_version=number,
-                plan=plan.to_data() if d.stable is not None else build_plan("rolling").to_data(),
+                plan=plan.to_data() if d.stable is not None else first.to_data(),
                 state="loading",
                 step=0,
                 step_started_at=None,
@@ -144,8 +161,8 @@ class DeployService:
             started = self.engine.start(
                 d, rollout, (request.reason or f"deploy v{request.version}") + forced
             )
-        if existing is None:
-            self._first_start(name)
+            if existing is None:
+                self._first_start(d, started)
         return started
 
     def _resolve(self, model: str, version: int | str) -> ModelVersion:
@@ -163,32 +180,37 @@ class DeployService:
             return None
 
     def _create(self, name: str, request: DeployRequest, actor: str) -> DeploymentRecord:
+        host = request.host or "127.0.0.1"
+        replicas = 1 if request.replicas is None else request.replicas
+        taken = {d.port: d.name for d in self.stores.deploy.list_deployments()}
         port = request.port
         if port is None:
-            taken = {d.port for d in self.stores.deploy.list_deployments()}
-            port = next(
-                p
-                for p in range(FIRST_PORT, 65536)
-                if p not in taken and _port_free(request.host, p)
-            )
-        elif not _port_free(request.host, port):
+            candidates = range(FIRST_PORT, 65536)
+            port = next((p for p in candidates if p not in taken and _port_free(host, p)), None)
+            if port is None:
+                raise InvalidInputError(f"no free port on {host} from {FIRST_PORT} up")
+        elif port in taken:
             raise InvalidInputError(
-                f"port {port} on {request.host} is already in use; deployment {name!r} was "
-                "not created",
+                f"port {port} belongs to deployment {taken[port]!r}; {name!r} was not created",
                 hint="choose another --port, or leave it out to take the next free one",
             )
-        if not 1 <= request.replicas <= 64:
-            raise InvalidInputError(f"--replicas {request.replicas}: choose 1 to 64")
+        elif not _port_free(host, port):
+            raise InvalidInputError(
+                f"port {port} on {host} is already in use; deployment {name!r} was not created",
+                hint="choose another --port, or leave it out to take the next free one",
+            )
+        if not 1 <= replicas <= 64:
+            raise InvalidInputError(f"--replicas {replicas}: choose 1 to 64")
         now = utc_now()
         record = DeploymentRecord(
             name=name,
             model=request.model,
             target="local",
-            host=request.host,
+            host=host,
             port=port,
-            replicas=request.replicas,
-            alias=request.alias,
-            rollback_window=request.rollback_window,
+            replicas=replicas,
+            alias=request.alias or "production",
+            rollback_window=600.0 if request.rollback_window is None else request.rollback_window,
             options=check_options(dict(request.options)),
             desired=Desired(),
             stable=None,
@@ -216,20 +238,42 @@ class DeployService:
             raise ConflictError(
                 f"deployment {d.name!r} already serves v{request.version}; nothing to do"
             )
-        return replace(d, options=check_options({**d.options, **request.options}))
-
-    def _first_start(self, name: str) -> None:
-        """The first version has nothing to fall back on: start it now, or leave no trace."""
-        with contextlib.suppress(ShipyardError):
-            self.engine.tick(name)
-        rollout = self.stores.deploy.list_rollouts(name, limit=1)[0]
-        if rollout.state == "failed":
-            self.stores.deploy.delete_deployment(
-                name, "shipyard-controller", f"its first version did not start: {rollout.error}"
+        options = check_options({**d.options, **request.options})
+        restart = {
+            "--host": (request.host, d.host),
+            "--replicas": (request.replicas, d.replicas),
+            "--memory/--open-files/options": (options, d.options),
+        }
+        changed = [flag for flag, (given, now) in restart.items() if given not in (None, now)]
+        if changed and request.strategy != "recreate":
+            raise InvalidInputError(
+                f"changing {', '.join(changed)} of deployment {d.name!r} restarts its server",
+                hint="deploy with --strategy recreate to apply it (downtime), or leave it out",
             )
+        return replace(
+            d,
+            host=request.host or d.host,
+            replicas=d.replicas if request.replicas is None else request.replicas,
+            alias=request.alias or d.alias,
+            rollback_window=d.rollback_window
+            if request.rollback_window is None
+            else request.rollback_window,
+            options=options,
+        )
+
+    def _first_start(self, d: DeploymentRecord, rollout: RolloutRecord) -> None:
+        """The first version has nothing to fall back on: start it now (the caller holds the
+        deployment's lock), or leave no trace of the deployment."""
+        with contextlib.suppress(ShipyardError):
+            self.engine.tick_locked(d.name)
+        latest = self.stores.deploy.list_rollouts(d.name, limit=1)[0]
+        if latest.id == rollout.id and latest.state == "failed":
+            reason = f"its first version did not start: {latest.error}"
+            self.engine.target.stop(d, reason)  # reaps the process that exited
+            self.stores.deploy.delete_deployment(d.name, "shipyard-controller", reason)
             raise ShipyardError(
-                f"v{rollout.to_version} did not start; deployment {name!r} was not created",
-                hint=rollout.error,
+                f"v{latest.to_version} did not start; deployment {d.name!r} was not created",
+                hint=latest.error,
             )
 
     # -- promote, abort, rollback ------------------------------------------------------
@@ -244,11 +288,11 @@ class DeployService:
             )
         return d, r
 
-    def promote(self, name: str, actor: str) -> RolloutRecord:
-        """Give the new version all traffic now, skipping remaining steps and analyses."""
+    def promote(self, name: str, actor: str, full: bool = False) -> RolloutRecord:
+        """On to the next step now, skipping its wait and analysis (``full``: all traffic)."""
         with self.engine.locked(name):
             d, r = self._active(name)
-            self.engine.promote(d, r, actor)
+            self.engine.promote(d, r, actor, full)
         return self.stores.deploy.list_rollouts(name, limit=1)[0]
 
     def abort(self, name: str, actor: str, reason: str = "") -> RolloutRecord:
@@ -295,9 +339,9 @@ class DeployService:
                     "to_version": target,
                     "warm": was_warm,
                 },
+                alias=self.engine.alias_change(d, target, reason or f"rollback of {name}"),
             )
             assert saved is not None
-            self.engine.move_alias(saved, target, reason or f"rollback of {name}", actor)
             self.engine.target.apply(saved, saved.desired)
             return saved
 

@@ -25,7 +25,13 @@ from shipyard.deploy.controller import Controller
 from shipyard.deploy.service import DeployService
 from shipyard.errors import ShipyardError
 from shipyard.server.openapi import openapi
-from shipyard.server.schema import DeployBody, ReasonBody, RollbackBody, TrafficBody
+from shipyard.server.schema import (
+    DeployBody,
+    PromoteBody,
+    ReasonBody,
+    RollbackBody,
+    TrafficBody,
+)
 from shipyard.serving.openapi import DOCS_HTML
 
 MAX_BODY = 256 * 1024
@@ -65,20 +71,26 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     return model.model_validate(data)
 
 
-def create_app(
-    service: DeployService, controller: Controller, token: str | None, home: str
-) -> Starlette:
-    """The REST API over ``service``; with ``token``, every call needs it as a bearer token."""
-    expected = f"Bearer {token}".encode() if token else None
+def create_app(service: DeployService, controller: Controller, token: str, home: str) -> Starlette:
+    """The REST API over ``service``; every call needs ``token`` as a bearer token (the
+    OpenAPI document and its page do not)."""
+    expected = f"Bearer {token}".encode()
 
     def endpoint(
         handler: Callable[[Request, str], Awaitable[Any]], status: int = 200
     ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
-            if expected is not None:
-                given = request.headers.get("authorization", "").encode()
-                if not hmac.compare_digest(given, expected):
-                    return _json({"error": "missing or wrong token (Authorization: Bearer …)"}, 401)
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _json(
+                    {
+                        "error": "missing or wrong token (Authorization: Bearer …)",
+                        "hint": "the token is in $SHIPYARD_HOME/run/server.json, or the one "
+                        "the server was started with ($SHIPYARD_SERVER_TOKEN)",
+                        "exit_code": 2,
+                    },
+                    401,
+                )
             actor = request.headers.get("x-shipyard-actor") or "api"
             try:
                 result = await handler(request, actor)
@@ -99,23 +111,27 @@ def create_app(
 
         return {"version": __version__, "home": home, "pid": os.getpid()}
 
+    def with_problem(status: dict[str, Any]) -> dict[str, Any]:
+        """The controller's last error for the deployment, while it is not converging."""
+        return {**status, "problem": controller.problems().get(status["name"])}
+
     async def list_deployments(request: Request, actor: str) -> Any:
-        return await asyncio.to_thread(service.statuses)
+        return [with_problem(s) for s in await asyncio.to_thread(service.statuses)]
 
     async def deploy(request: Request, actor: str) -> Any:
         body = await _body(request, DeployBody)
         return await asyncio.to_thread(service.deploy, body.request(), actor)
 
     async def get_deployment(request: Request, actor: str) -> Any:
-        return await asyncio.to_thread(service.status, name(request))
+        return with_problem(await asyncio.to_thread(service.status, name(request)))
 
     async def undeploy(request: Request, actor: str) -> Any:
         await asyncio.to_thread(service.undeploy, name(request), actor)
         return {"deleted": name(request)}
 
     async def promote(request: Request, actor: str) -> Any:
-        await _body(request, ReasonBody)
-        return await asyncio.to_thread(service.promote, name(request), actor)
+        body = await _body(request, PromoteBody)
+        return await asyncio.to_thread(service.promote, name(request), actor, body.full)
 
     async def abort(request: Request, actor: str) -> Any:
         body = await _body(request, ReasonBody)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard import __version__
-from shipyard.server.schema import DeployBody, ReasonBody, RollbackBody, TrafficBody
+from shipyard.server.schema import (
+    DeployBody,
+    PromoteBody,
+    ReasonBody,
+    RollbackBody,
+    TrafficBody,
+)
 
 _ERROR = {
     "type": "object",
@@ -40,7 +46,7 @@ def openapi() -> dict[str, Any]:
     """OpenAPI 3.1 for ``/api/v1``."""
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     schemas: dict[str, Any] = {"Error": _ERROR}
-    for model in (DeployBody, ReasonBody, RollbackBody, TrafficBody):
+    for model in (DeployBody, PromoteBody, ReasonBody, RollbackBody, TrafficBody):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -68,7 +74,7 @@ def openapi() -> dict[str, Any]:
             "delete": on(_op("Stop its server and delete the deployment", codes=(404,))),
         },
         f"{deployment}/promote": {
-            "post": on(_op("Give the new version all traffic now", ReasonBody, (404, 409)))
+            "post": on(_op("On to the next step now (full: all traffic)", PromoteBody, (404, 409)))
         },
         f"{deployment}/abort": {
             "post": on(_op("Return all traffic to the stable version", ReasonBody, (404, 409)))

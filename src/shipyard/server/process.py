@@ -7,9 +7,11 @@ deployments keep serving, and the next server adopts them.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -31,18 +33,33 @@ def state_file(home: Path) -> Path:
 
 
 def read_state(home: Path) -> dict[str, Any] | None:
-    """The running server's record, if one was written and its process still runs."""
+    """The running server's record, if one was written and that very process still runs
+    (its pid and start time match: a reused pid does not)."""
+    from shipyard.deploy.process import boot_id
+
     try:
         data: dict[str, Any] = jsonio.loads(state_file(home).read_bytes())
-    except (OSError, ValueError):
+        pid = int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+    started = boot_id(pid)
+    return data if started is not None and started == data.get("boot_id") else None
+
+
+def _hold_lock(home: Path) -> int:
+    """An exclusive lock on ``HOME/run/server.lock`` for this process's lifetime: one
+    control plane per home, however many start at once."""
+    path = home / "run" / "server.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        os.kill(int(data["pid"]), 0)
-    except (ProcessLookupError, KeyError, ValueError):
-        return None
-    except PermissionError:
-        pass
-    return data
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        running = read_state(home)
+        where = f" (pid {running['pid']}, {running['url']})" if running else ""
+        raise ShipyardError(f"a shipyard server for {home} already runs{where}") from None
+    return fd
 
 
 def _loopback(host: str) -> bool:
@@ -64,16 +81,14 @@ def serve(
             "could deploy and roll back",
             hint=f"set ${TOKEN_ENV} (or --token), or listen on 127.0.0.1",
         )
-    running = read_state(home)
-    if running is not None:
-        raise ShipyardError(
-            f"a shipyard server for {home} already runs (pid {running['pid']}, {running['url']})"
-        )
+    lock = _hold_lock(home)
+    token = token or secrets.token_urlsafe(24)  # always one: any local process could call
     import uvicorn
 
     from shipyard.deploy.controller import Controller
     from shipyard.deploy.engine import CONTROLLER, Engine
     from shipyard.deploy.local import LocalTarget
+    from shipyard.deploy.process import boot_id
     from shipyard.deploy.service import DeployService
     from shipyard.server.app import create_app
     from shipyard.serving.supervisor import bind
@@ -92,9 +107,9 @@ def serve(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     path.touch(mode=0o600)
-    path.write_bytes(
-        jsonio.dumps({"url": url, "pid": os.getpid(), "home": str(home), "token": token})
-    )
+    me = os.getpid()
+    state = {"url": url, "pid": me, "boot_id": boot_id(me), "home": str(home), "token": token}
+    path.write_bytes(jsonio.dumps(state))
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     controller.start()
@@ -106,6 +121,7 @@ def serve(
         if (read_state(home) or {}).get("pid") == os.getpid():
             path.unlink(missing_ok=True)
         stores.close()
+        os.close(lock)
 
 
 def stop_server(home: Path, timeout: float = 30.0) -> int | None:
@@ -151,6 +167,11 @@ def start_detached(home: Path, host: str, port: int, token: str | None) -> dict[
         if child.poll() is not None:
             from shipyard.deploy.process import tail
 
+            other = read_state(home)  # another command started one at the same moment
+            if other is not None:
+                other["log"] = str(log)
+                return other
+
             raise ShipyardError(
                 f"the shipyard server did not start (exit code {child.returncode})",
                 hint="its log says:\n    " + "\n    ".join(tail(log, 6)),
@@ -158,7 +179,7 @@ def start_detached(home: Path, host: str, port: int, token: str | None) -> dict[
         state = read_state(home)
         if state is not None and state["pid"] == child.pid:
             try:
-                ServerClient(state["url"], token).call("GET", "info")
+                ServerClient(state["url"], state.get("token")).call("GET", "info")
                 state["log"] = str(log)
                 return state
             except OSError:

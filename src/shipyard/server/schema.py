@@ -46,10 +46,11 @@ class DeployBody(_Body):
     analysis: AnalysisBody = Field(default_factory=lambda: AnalysisBody())
     on_resume: str = Field(default="continue", json_schema_extra={"enum": ["continue", "abort"]})
     port: int | None = Field(default=None, ge=1, le=65535)
-    host: str = "127.0.0.1"
-    replicas: int = Field(default=1, ge=1, le=64)
-    alias: str = "production"
-    rollback_window: Duration = 600.0
+    # None: the default for a new deployment (127.0.0.1, 1, production, 10m), else its own
+    host: str | None = None
+    replicas: int | None = Field(default=None, ge=1, le=64)
+    alias: str | None = None
+    rollback_window: Duration | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     force: bool = False
     reason: str = ""
@@ -67,8 +68,15 @@ class DeployBody(_Body):
 
 
 class ReasonBody(_Body):
-    """``POST …/abort`` and ``…/promote``: why."""
+    """``POST …/abort``: why."""
 
+    reason: str = ""
+
+
+class PromoteBody(_Body):
+    """``POST …/promote``: the next step, or with ``full`` all traffic, now."""
+
+    full: bool = False
     reason: str = ""
 
 

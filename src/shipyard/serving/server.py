@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.errors import ShipyardError
 from shipyard.serving.config import ServeConfig
 from shipyard.serving.supervisor import Supervisor, bind
 
@@ -30,7 +31,17 @@ def admin_socket_path(home: Path, stem: str) -> Path:
     path = home / "run" / f"{stem}.sock"
     if len(str(path)) > UNIX_PATH_MAX:
         tag = hashlib.sha256(str(home).encode()).hexdigest()[:12]
-        path = Path(tempfile.gettempdir()) / f"shipyard-{os.getuid()}" / f"{tag}-{stem}.sock"
+        private = Path(tempfile.gettempdir()) / f"shipyard-{os.getuid()}"
+        private.mkdir(mode=0o700, exist_ok=True)
+        info = private.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise ShipyardError(
+                f"{private} is not a private directory of this user; refusing to put an "
+                "admin socket and its token there",
+                hint=f"remove it, or use a shorter SHIPYARD_HOME (sockets need paths under "
+                f"{UNIX_PATH_MAX} characters)",
+            )
+        path = private / f"{tag}-{stem}.sock"
     return path
 
 

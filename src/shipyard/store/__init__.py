@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shipyard.store.artifacts import ArtifactStore, Blob, LocalArtifactStore
 from shipyard.store.deployments import (
+    AliasChange,
     DeploymentRecord,
     DeployStore,
     Desired,
@@ -30,6 +31,7 @@ from shipyard.store.sqlite_deploy import SqliteDeployStore
 from shipyard.store.sqlite_runs import SqliteRunStore
 
 __all__ = [
+    "AliasChange",
     "AliasMove",
     "ArtifactRef",
     "ArtifactStore",

@@ -36,6 +36,16 @@ class Desired:
 
 
 @dataclass(frozen=True, slots=True)
+class AliasChange:
+    """An alias to move in the same transaction as the deployment change it follows."""
+
+    alias: str
+    version: int
+    action: str  # "set", or "rollback" when it goes back to the version it held before
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeploymentRecord:
     """A named service on a target, with its settings and desired state."""
 
@@ -120,8 +130,10 @@ class DeployStore(Protocol):
         deployment: DeploymentRecord | None = None,
         rollout: RolloutRecord | None = None,
         data: dict[str, Any] | None = None,
+        alias: AliasChange | None = None,
     ) -> tuple[DeploymentRecord | None, RolloutRecord | None]:
-        """Save a deployment and/or a rollout and append one event, in one transaction.
+        """Save a deployment and/or a rollout and append one event, in one transaction
+        (with ``alias``, the deployment's alias moves in it too).
 
         A deployment is saved only if its ``generation`` is still the stored one
         (``ConflictError`` otherwise) and comes back with the next generation. A

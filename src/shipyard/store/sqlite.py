@@ -247,66 +247,18 @@ class SqliteMetadataStore:
         expect_last_move: int | None = None,
     ) -> AliasMove | None:
         """See ``MetadataStore.move_alias``; returns ``None`` when nothing changed."""
-        now = utc_now()
         with self._db.tx() as c:
-            model_id = self._model_id(c, model)
-            row = c.execute(
-                "SELECT v.version FROM aliases a JOIN model_versions v ON v.id = a.version_id "
-                "WHERE a.model_id = ? AND a.name = ?",
-                (model_id, alias),
-            ).fetchone()
-            current = None if row is None else int(row[0])
-            if expect_last_move is not None:
-                last = c.execute(
-                    "SELECT MAX(id) FROM alias_history WHERE model_id = ? AND alias = ?",
-                    (model_id, alias),
-                ).fetchone()[0]
-                if last != expect_last_move:
-                    raise ConflictError(
-                        f"alias {model}@{alias} moved while this command ran (now v{current})",
-                        hint="check `shipyard alias history` and run the command again",
-                    )
-            if to_version == current:
-                return None
-            if to_version is None:
-                c.execute("DELETE FROM aliases WHERE model_id = ? AND name = ?", (model_id, alias))
-            else:
-                target = c.execute(
-                    "SELECT id FROM model_versions WHERE model_id = ? AND version = ?",
-                    (model_id, to_version),
-                ).fetchone()
-                if target is None:
-                    raise NotFoundError(
-                        f"model {model!r} has no version {to_version}",
-                        hint=f"`shipyard models versions {model}` lists them",
-                    )
-                c.execute(
-                    "INSERT INTO aliases (model_id, name, version_id, updated_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (model_id, name) DO UPDATE SET "
-                    "version_id = excluded.version_id, updated_at = excluded.updated_at",
-                    (model_id, alias, target[0], now),
-                )
-            cur = c.execute(
-                "INSERT INTO alias_history (model_id, alias, action, from_version, to_version, "
-                "at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (model_id, alias, action, current, to_version, now, actor, reason),
-            )
-            move_id = int(cur.lastrowid or 0)
-            insert_event(
+            return write_alias_move(
                 c,
-                f"alias.{action}",
-                actor,
                 model,
+                alias,
                 to_version,
-                {
-                    "alias": alias,
-                    "from_version": current,
-                    "to_version": to_version,
-                    "reason": reason,
-                },
-                now,
+                action=action,
+                actor=actor,
+                reason=reason,
+                now=utc_now(),
+                expect_last_move=expect_last_move,
             )
-        return AliasMove(move_id, model, alias, action, current, to_version, now, actor, reason)
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasMove]:
         """See ``MetadataStore.alias_history``."""
@@ -355,3 +307,76 @@ class SqliteMetadataStore:
     def close(self) -> None:
         """See ``MetadataStore.close``."""
         self._db.close()
+
+
+def write_alias_move(
+    c: sqlite3.Connection,
+    model: str,
+    alias: str,
+    to_version: int | None,
+    *,
+    action: str,
+    actor: str,
+    reason: str,
+    now: str,
+    expect_last_move: int | None = None,
+) -> AliasMove | None:
+    """Move an alias inside the caller's transaction (see ``MetadataStore.move_alias``)."""
+    model_id = SqliteMetadataStore._model_id(c, model)
+    row = c.execute(
+        "SELECT v.version FROM aliases a JOIN model_versions v ON v.id = a.version_id "
+        "WHERE a.model_id = ? AND a.name = ?",
+        (model_id, alias),
+    ).fetchone()
+    current = None if row is None else int(row[0])
+    if expect_last_move is not None:
+        last = c.execute(
+            "SELECT MAX(id) FROM alias_history WHERE model_id = ? AND alias = ?",
+            (model_id, alias),
+        ).fetchone()[0]
+        if last != expect_last_move:
+            raise ConflictError(
+                f"alias {model}@{alias} moved while this command ran (now v{current})",
+                hint="check `shipyard alias history` and run the command again",
+            )
+    if to_version == current:
+        return None
+    if to_version is None:
+        c.execute("DELETE FROM aliases WHERE model_id = ? AND name = ?", (model_id, alias))
+    else:
+        target = c.execute(
+            "SELECT id FROM model_versions WHERE model_id = ? AND version = ?",
+            (model_id, to_version),
+        ).fetchone()
+        if target is None:
+            raise NotFoundError(
+                f"model {model!r} has no version {to_version}",
+                hint=f"`shipyard models versions {model}` lists them",
+            )
+        c.execute(
+            "INSERT INTO aliases (model_id, name, version_id, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (model_id, name) DO UPDATE SET "
+            "version_id = excluded.version_id, updated_at = excluded.updated_at",
+            (model_id, alias, target[0], now),
+        )
+    cur = c.execute(
+        "INSERT INTO alias_history (model_id, alias, action, from_version, to_version, "
+        "at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (model_id, alias, action, current, to_version, now, actor, reason),
+    )
+    move_id = int(cur.lastrowid or 0)
+    insert_event(
+        c,
+        f"alias.{action}",
+        actor,
+        model,
+        to_version,
+        {
+            "alias": alias,
+            "from_version": current,
+            "to_version": to_version,
+            "reason": reason,
+        },
+        now,
+    )
+    return AliasMove(move_id, model, alias, action, current, to_version, now, actor, reason)

@@ -8,7 +8,14 @@ from typing import Any
 
 from shipyard import jsonio
 from shipyard.errors import ConflictError, NotFoundError
-from shipyard.store.deployments import DeploymentRecord, Desired, ProcessRecord, RolloutRecord
+from shipyard.store.deployments import (
+    AliasChange,
+    DeploymentRecord,
+    Desired,
+    ProcessRecord,
+    RolloutRecord,
+)
+from shipyard.store.sqlite import write_alias_move
 from shipyard.store.sqlite_db import SqliteDatabase, insert_event, utc_now
 
 _DEPLOYMENT_COLUMNS = (
@@ -158,6 +165,7 @@ class SqliteDeployStore:
         deployment: DeploymentRecord | None = None,
         rollout: RolloutRecord | None = None,
         data: dict[str, Any] | None = None,
+        alias: AliasChange | None = None,
     ) -> tuple[DeploymentRecord | None, RolloutRecord | None]:
         """See ``DeployStore.record``."""
         event: dict[str, Any] = {"reason": reason, **(data or {})}
@@ -181,6 +189,17 @@ class SqliteDeployStore:
                 }
             model, version = self._subject(c, event["deployment"], deployment, rollout)
             insert_event(c, kind, actor, model, version, event, now)
+            if alias is not None and model is not None:
+                write_alias_move(
+                    c,
+                    model,
+                    alias.alias,
+                    alias.version,
+                    action=alias.action,
+                    actor=actor,
+                    reason=alias.reason,
+                    now=now,
+                )
         return deployment, rollout
 
     def _subject(

@@ -547,3 +547,29 @@ def test_an_unknown_host_is_refused_at_once(cp: ControlPlane) -> None:
     result = cp.cli("deploy", "echo", "--version", "1", "--host", "no-such-host.invalid")
     assert result.returncode == 2 and "--host" in result.stderr
     assert cp.api("GET", "deployments") == []
+
+
+def test_two_deploys_at_the_same_moment_never_interleave(cp: ControlPlane) -> None:
+    import subprocess
+
+    from test_serving import SHIPYARD
+
+    deploy_v1(cp)
+    args = ["--strategy", "canary", "--steps", "50", "--no-wait", "--force"]
+    both = [
+        subprocess.Popen(
+            [SHIPYARD, "deploy", "echo", "--version", version, *args],
+            env=cp.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for version in ("2", "5")
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in both]
+    assert sorted(code for code, _ in results) == [0, 8], results
+    assert any("rollout in progress" in err for _, err in results)
+    started = cp.events("rollout.started")
+    assert len(started) == 2  # the first deploy of v1, and exactly one of the two
+    status = cp.wait_for(lambda s: s["rollout"]["state"] == "paused")
+    assert len(status["desired"]["weights"]) == 2

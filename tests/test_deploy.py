@@ -11,6 +11,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -23,6 +24,13 @@ def cp(tmp_path: Path) -> Iterator[ControlPlane]:
     plane.start()
     yield plane
     plane.cleanup()
+
+
+def canary(cp: ControlPlane, version: str, steps: str, *extra: str) -> CompletedProcess[str]:
+    """``shipyard deploy echo --version VERSION --strategy canary --steps STEPS …``."""
+    return cp.cli(
+        "deploy", "echo", "--version", version, "--strategy", "canary", "--steps", steps, *extra
+    )
 
 
 def deploy_v1(cp: ControlPlane) -> int:
@@ -57,20 +65,7 @@ def test_canary_that_passes_its_analysis_reaches_all_traffic_with_zero_failures(
     port = deploy_v1(cp)
     with Load(port) as load:
         load.wait(50)
-        result = cp.cli(
-            "deploy",
-            "echo",
-            "--version",
-            "2",
-            "--strategy",
-            "canary",
-            "--steps",
-            "20,60",
-            "--interval",
-            "1s",
-            "--min-requests",
-            "5",
-        )
+        result = canary(cp, "2", "20,60", "--interval", "1s", "--min-requests", "5")
         assert result.returncode == 0, result.stdout + result.stderr
         load.wait(100)
     assert load.failures == []
@@ -88,20 +83,7 @@ def test_canary_failing_its_analysis_returns_traffic_to_stable_by_itself(cp: Con
     port = deploy_v1(cp)
     with Load(port) as load:
         load.wait(50)
-        result = cp.cli(
-            "deploy",
-            "echo",
-            "--version",
-            "3",
-            "--strategy",
-            "canary",
-            "--steps",
-            "30,100",
-            "--interval",
-            "1.5s",
-            "--min-requests",
-            "5",
-        )
+        result = canary(cp, "3", "30,100", "--interval", "1.5s", "--min-requests", "5")
         load.wait(100)
     assert result.returncode == 9, result.stdout + result.stderr
     assert "analysis failed" in result.stderr and "p95_latency_vs_stable" in result.stderr
@@ -188,21 +170,7 @@ def test_killing_the_control_plane_mid_canary_leaves_serving_untouched_and_resum
     cp: ControlPlane,
 ) -> None:
     port = deploy_v1(cp)
-    started = cp.cli(
-        "deploy",
-        "echo",
-        "--version",
-        "2",
-        "--strategy",
-        "canary",
-        "--steps",
-        "50,100",
-        "--interval",
-        "3s",
-        "--min-requests",
-        "5",
-        "--no-wait",
-    )
+    started = canary(cp, "2", "50,100", "--interval", "3s", "--min-requests", "5", "--no-wait")
     assert started.returncode == 0, started.stderr
     cp.wait_for(lambda s: s["desired"]["weights"] == {"1": 50, "2": 50} and s["in_sync"])
     server_pid = cp.status()["process"]["pid"]
@@ -226,19 +194,7 @@ def test_a_resume_policy_of_abort_returns_traffic_to_stable_after_a_restart(
     cp: ControlPlane,
 ) -> None:
     deploy_v1(cp)
-    cp.cli(
-        "deploy",
-        "echo",
-        "--version",
-        "2",
-        "--strategy",
-        "canary",
-        "--steps",
-        "50,100",
-        "--on-resume",
-        "abort",
-        "--no-wait",
-    )
+    canary(cp, "2", "50,100", "--on-resume", "abort", "--no-wait")
     cp.wait_for(lambda s: s["rollout"]["state"] == "paused" and s["in_sync"])
     cp.kill()
     cp.start()
@@ -251,9 +207,7 @@ def test_a_second_deploy_during_a_rollout_is_refused_and_changes_nothing(
     cp: ControlPlane,
 ) -> None:
     deploy_v1(cp)
-    first = cp.cli(
-        "deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "10", "--no-wait"
-    )
+    first = canary(cp, "2", "10", "--no-wait")
     assert first.returncode == 0, first.stderr
     cp.wait_for(lambda s: s["rollout"]["state"] == "paused")
     second = cp.cli("deploy", "echo", "--version", "5", "--force")
@@ -378,7 +332,7 @@ def test_traffic_weights_must_sum_to_100(cp: ControlPlane) -> None:
 
 def test_bad_steps_are_refused_with_the_rule(cp: ControlPlane) -> None:
     deploy_v1(cp)
-    result = cp.cli("deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "50,20")
+    result = canary(cp, "2", "50,20")
     assert result.returncode == 2 and "must increase" in result.stderr
 
 
@@ -477,17 +431,7 @@ def test_a_canary_the_server_cannot_restart_with_is_aborted_and_stable_comes_bac
     marker.touch()
     fragile = register_echo(cp.home, tmp_path, 6.0, f"open({str(marker)!r}).close()")
     port = deploy_v1(cp)
-    started = cp.cli(
-        "deploy",
-        "echo",
-        "--version",
-        str(fragile),
-        "--strategy",
-        "canary",
-        "--steps",
-        "50",
-        "--no-wait",
-    )
+    started = canary(cp, str(fragile), "50", "--no-wait")
     assert started.returncode == 0, started.stderr
     before = cp.wait_for(lambda s: s["rollout"]["state"] == "paused" and s["in_sync"])
     marker.unlink()  # the new version could no longer be loaded from scratch …
@@ -519,9 +463,7 @@ def test_a_version_that_kills_its_worker_while_loading_fails_before_traffic_move
 
 def test_promote_moves_one_step_and_full_goes_to_the_end(cp: ControlPlane) -> None:
     deploy_v1(cp)
-    cp.cli(
-        "deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "10,50", "--no-wait"
-    )
+    canary(cp, "2", "10,50", "--no-wait")
     cp.wait_for(lambda s: s["rollout"]["state"] == "paused")
     assert cp.cli("promote", "echo").returncode == 0
     status = cp.wait_for(lambda s: s["rollout"]["state"] == "paused" and s["rollout"]["step"] == 2)

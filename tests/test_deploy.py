@@ -474,11 +474,11 @@ def test_promote_moves_one_step_and_full_goes_to_the_end(cp: ControlPlane) -> No
 
 def test_settings_that_restart_the_server_need_recreate(cp: ControlPlane) -> None:
     deploy_v1(cp)
-    refused = cp.cli("deploy", "echo", "--version", "2", "--replicas", "2")
+    refused = cp.cli("deploy", "echo", "--version", "1", "--replicas", "2")
     assert refused.returncode == 2 and "--strategy recreate" in refused.stderr
     assert cp.status()["replicas"] == 1
-    applied = cp.cli(
-        "deploy", "echo", "--version", "2", "--replicas", "2", "--strategy", "recreate"
+    applied = cp.cli(  # the same version, restarted with the new setting
+        "deploy", "echo", "--version", "1", "--replicas", "2", "--strategy", "recreate"
     )
     assert applied.returncode == 0, applied.stderr
     status = cp.status()
@@ -515,3 +515,22 @@ def test_two_deploys_at_the_same_moment_never_interleave(cp: ControlPlane) -> No
     assert len(started) == 2  # the first deploy of v1, and exactly one of the two
     status = cp.wait_for(lambda s: s["rollout"]["state"] == "paused")
     assert len(status["desired"]["weights"]) == 2
+
+
+def test_a_failed_recreate_brings_the_old_version_back_with_its_old_settings(
+    cp: ControlPlane,
+) -> None:
+    port = deploy_v1(cp)
+    result = cp.cli(
+        "deploy", "echo", "--version", "4", "--strategy", "recreate", "--open-files", "64"
+    )
+    assert result.returncode == 9 and "weights file missing" in result.stderr
+    status = cp.wait_for(lambda s: s["observed"]["ready"] and s["in_sync"], seconds=60)
+    assert status["observed"]["versions"] == ["1"]
+    limits = Path(f"/proc/{status['process']['pid']}/limits").read_text()
+    assert not any(
+        line.startswith("Max open files") and " 64 " in line for line in limits.splitlines()
+    )
+    with Load(port) as load:
+        load.wait(50)
+    assert load.failures == []

@@ -96,6 +96,10 @@ def test_a_pipeline_with_a_deploy_stage_ends_in_a_verified_rollout(
         assert third.returncode == 0, third.stdout + third.stderr
         assert "canary of v2" in third.stdout and "step 1/2" in third.stdout
         assert plane.status("toy")["desired"]["weights"] == {"1": 50, "2": 50}
+        rerun = run(plane, root)  # the same candidate: follow its rollout, do not start another
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert "canary of v2" in rerun.stdout
+        assert len(plane.events("rollout.started")) == 2
         assert plane.cli("promote", "toy").returncode == 0
         load.wait(100)
     assert load.failures == []

@@ -162,3 +162,20 @@ def test_events_follow_prints_new_events_as_they_happen(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
         stores.close()
+
+
+def test_two_commands_starting_the_control_plane_at_once_both_succeed(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path), "SHIPYARD_SERVER_PORT": str(port)}
+    both = [
+        subprocess.Popen(
+            [SHIPYARD, "status", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    try:
+        codes = [p.wait(timeout=90) for p in both]
+        assert codes == [0, 0], [p.stderr.read() if p.stderr else b"" for p in both]
+    finally:
+        state = json.loads((tmp_path / "run" / "server.json").read_text())
+        os.kill(state["pid"], 15)

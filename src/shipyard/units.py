@@ -18,11 +18,20 @@ def parse_duration(value: str | float) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value}")
-        return float(value)
+        return _bounded(float(value), value)
     match = _DURATION.match(str(value))
     if match is None:
         raise ValueError(f"expected a duration such as 250ms, 30s, 5m or 1h, got {value!r}")
-    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    return _bounded(float(match.group(1)) * _SECONDS[match.group(2) or "s"], value)
+
+
+_LONGEST = 10 * 365 * 86400.0  # ten years: anything longer is a typo
+
+
+def _bounded(seconds: float, given: object) -> float:
+    if not seconds <= _LONGEST:  # also catches inf and nan
+        raise ValueError(f"a duration of at most 10 years, got {given!r}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

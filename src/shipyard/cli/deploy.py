@@ -29,7 +29,7 @@ def _duration(value: str | None, option: str) -> float | None:
 
 
 def _version(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
+    return int(value) if value.isascii() and value.isdigit() else value
 
 
 def deploy_cmd(

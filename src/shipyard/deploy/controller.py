@@ -54,6 +54,9 @@ class Controller:
             except ShipyardError as err:
                 log.error("cannot read deployments: %s", err.message)
                 names = []
+            for gone in set(self._running) - set(names):  # deleted: forget its state
+                self._running.pop(gone, None)
+                self._errors.pop(gone, None)
             for name in names:
                 running = self._running.get(name)
                 if running is None or running.done():

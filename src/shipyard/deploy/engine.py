@@ -170,7 +170,14 @@ class Engine:
         except (LoadFailed, StartFailed) as err:
             # the server cannot hold the new version (it died and will not start with it,
             # or a reload failed): back to what worked, rather than down for good
-            self.abort(d, r, f"the server cannot run v{r.to_version}: {err.message}")
+            current = self.stores.deploy.active_rollout(d.name)
+            if current is None or current.id != r.id:
+                raise  # it ended meanwhile: nothing to take back
+            self.abort(
+                self.stores.deploy.get_deployment(d.name),
+                current,
+                f"the server could not start or load with v{r.to_version}: {err.message}",
+            )
 
     def _load(self, d: DeploymentRecord, r: RolloutRecord, plan: Plan) -> None:
         new = str(r.to_version)
@@ -199,6 +206,7 @@ class Engine:
         old = r.from_version
         if r.strategy == "recreate" and old is not None:
             desired = Desired({str(old): 100})
+            d = replace(d, **r.plan.get("restore", {}))  # the settings the old version ran with
         else:
             desired = replace(
                 d.desired,
@@ -366,11 +374,11 @@ class Engine:
         """On to the next step now, without waiting or analysing (``full``: to the last)."""
         plan = Plan.from_data(r.plan)
         if r.state == "loading":
-            self._load(d, r, plan)
-            r = self.stores.deploy.active_rollout(d.name) or r
-            d = self.stores.deploy.get_deployment(d.name)
-            if r.finished_at is not None or r.state == "loading":
+            self._load(d, r, plan)  # loaded, it is on its first step now: that is one step
+            latest = self.stores.deploy.active_rollout(d.name)
+            if not full or latest is None or latest.id != r.id:
                 return
+            d, r = self.stores.deploy.get_deployment(d.name), latest
         last = len(plan.steps) - 1
         self._enter_step(d, r, last if full else min(r.step + 1, last), plan, actor=actor)
 

@@ -28,6 +28,7 @@ from shipyard.serving.server import admin_socket_path
 from shipyard.store import DeploymentRecord, Desired, ProcessRecord, Stores
 
 START_TIMEOUT = 300.0  # seconds a new server may take to load its versions
+LOAD_SETTLE = 60.0  # seconds a worker already restarting may take to come back with a load
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 
 
@@ -210,24 +211,34 @@ class LocalTarget:
 
     # -- versions and routes -------------------------------------------------------
 
-    def _load(self, record: DeploymentRecord, client: AdminClient, version: str) -> dict[str, Any]:
+    def _load(
+        self, record: DeploymentRecord, client: AdminClient, version: str, before: dict[str, Any]
+    ) -> dict[str, Any]:
         """Load ``version`` in every worker; ``LoadFailed`` (and unloaded again) unless every
-        worker answers ready and holds it — a worker that died loading it does not count."""
+        worker holds it and is ready. A worker that was there before the load and is gone
+        after it died loading it; one that was already restarting gets a while to finish."""
+        pids = {w["pid"] for w in before["workers"]}
         with _admin(record.name):
             try:
                 state = client.load(version)
             except AdminError as err:
                 raise LoadFailed(f"version {version} failed to load: {err.message}") from None
-            held = all(
-                w.get("ready") and version in w.get("versions", []) for w in state["workers"]
-            )
-            if state["workers"] and held:
-                return state
+            deadline = time.monotonic() + LOAD_SETTLE
+            while not pids - {w["pid"] for w in state["workers"]}:
+                workers = state["workers"]
+                if len(workers) == record.replicas and all(
+                    w.get("ready") and version in w.get("versions", []) for w in workers
+                ):
+                    return state
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+                state = client.state()
             with contextlib.suppress(AdminError):
                 client.unload(version)
         raise LoadFailed(
-            f"version {version} failed to load: a worker did not come back ready with it "
-            "(it may have crashed the worker)"
+            f"version {version} failed to load: a worker died loading it or did not come back "
+            "ready with it"
         )
 
     def load(self, record: DeploymentRecord, version: str) -> None:
@@ -235,9 +246,9 @@ class LocalTarget:
         proc = self.ensure_running(record, "a version must be loaded")
         client = self._client(proc)
         with _admin(record.name):
-            loaded = version in client.state()["versions"]
-        if not loaded:
-            self._load(record, client, version)
+            state = client.state()
+        if version not in state["versions"]:
+            self._load(record, client, version, state)
 
     def apply(self, record: DeploymentRecord, desired: Desired) -> Observed:
         """Make the running server hold exactly ``desired``: load, route, then unload."""
@@ -247,7 +258,7 @@ class LocalTarget:
             state = self._client(proc, timeout=10.0).state()
         wanted = desired.versions()
         for version in sorted(wanted - set(state["versions"]), key=int):
-            state = self._load(record, client, version)
+            state = self._load(record, client, version, state)
         routes = desired.routes()
         with _admin(record.name):
             if _normal(state["routes"]) != _normal(routes):

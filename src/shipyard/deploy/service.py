@@ -70,6 +70,11 @@ def check_deployment_name(name: str) -> str:
     return name
 
 
+def _server_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that shape the server process (smoke inputs do not)."""
+    return {k: v for k, v in options.items() if k != "verify_inputs"}
+
+
 def _check_host(host: str) -> str:
     """An address this machine can listen on, or a clear error."""
     try:
@@ -139,13 +144,18 @@ class DeployService:
                 d = self._create(name, request, actor)
             else:
                 d = self._check_existing(existing, request)
+            data = plan.to_data() if d.stable is not None else first.to_data()
+            if existing is not None and request.strategy == "recreate":
+                # a recreate that fails goes back to the old version with its old settings
+                keep = ("host", "replicas", "options")
+                data["restore"] = {k: getattr(existing, k) for k in keep}
             rollout = RolloutRecord(
                 id=0,
                 deployment=name,
                 strategy=request.strategy if d.stable is not None else "rolling",
                 from_version=d.stable,
                 to_version=number,
-                plan=plan.to_data() if d.stable is not None else first.to_data(),
+                plan=data,
                 state="loading",
                 step=0,
                 step_started_at=None,
@@ -166,7 +176,7 @@ class DeployService:
         return started
 
     def _resolve(self, model: str, version: int | str) -> ModelVersion:
-        if isinstance(version, int) or version.isdigit():
+        if isinstance(version, int) or (version.isascii() and version.isdigit()):
             if int(version) < 1:
                 raise InvalidInputError(f"version {version}: versions start at 1")
             return self.stores.metadata.get_version(model, int(version))
@@ -233,22 +243,22 @@ class DeployService:
                 f"deployment {d.name!r} listens on port {d.port}; its port cannot change",
                 hint=f"leave out --port, or delete it first (`shipyard undeploy {d.name}`)",
             )
-        active = self.stores.deploy.active_rollout(d.name)
-        if active is None and d.stable == request.version:
-            raise ConflictError(
-                f"deployment {d.name!r} already serves v{request.version}; nothing to do"
-            )
         options = check_options({**d.options, **request.options})
         restart = {
             "--host": (request.host, d.host),
             "--replicas": (request.replicas, d.replicas),
-            "--memory/--open-files/options": (options, d.options),
+            "--memory/--open-files/options": (_server_options(options), _server_options(d.options)),
         }
         changed = [flag for flag, (given, now) in restart.items() if given not in (None, now)]
         if changed and request.strategy != "recreate":
             raise InvalidInputError(
                 f"changing {', '.join(changed)} of deployment {d.name!r} restarts its server",
                 hint="deploy with --strategy recreate to apply it (downtime), or leave it out",
+            )
+        active = self.stores.deploy.active_rollout(d.name)
+        if active is None and d.stable == request.version and not changed:
+            raise ConflictError(
+                f"deployment {d.name!r} already serves v{request.version}; nothing to do"
             )
         return replace(
             d,

@@ -33,7 +33,8 @@ def _deployment(ctx: StageContext) -> str:
 
 
 def _body(spec: DeploySpec, model: str, version: int, run_id: str) -> dict[str, Any]:
-    return {
+    """The deploy request; settings the spec leaves out keep the deployment's own."""
+    body = {
         "model": model,
         "version": version,
         "name": spec.name,
@@ -46,6 +47,7 @@ def _body(spec: DeploySpec, model: str, version: int, run_id: str) -> dict[str, 
         "analysis": spec.analysis.model_dump(),
         "reason": f"pipeline run {run_id}",
     }
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
@@ -57,13 +59,13 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     try:
         client = connect(ctx.stores.home)
         current = _status(client, name)
-        if (
-            current
-            and current["stable"] == version
-            and not (current["rollout"] or {}).get("active")
-        ):
+        under_way = (current or {}).get("rollout") or {}
+        if under_way.get("active") and under_way["to_version"] == version:
+            rollout = under_way  # a previous run started it: follow that one
+        elif current is not None and current["stable"] == version and not under_way.get("active"):
             return StageResult({}, {}, note=f"{name} already serves v{version}", reused=True)
-        rollout = client.call("POST", "deployments", _body(spec, model, version, ctx.run_id))
+        else:
+            rollout = client.call("POST", "deployments", _body(spec, model, version, ctx.run_id))
     except RemoteError as err:
         raise StageFailed(stage.name, err.message, hint=err.hint) from None
     strategy = rollout["strategy"]

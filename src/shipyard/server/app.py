@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from shipyard import __version__, jsonio
 from shipyard.deploy.controller import Controller
+from shipyard.deploy.local import TargetError
 from shipyard.deploy.service import DeployService
 from shipyard.errors import ShipyardError
 from shipyard.server.openapi import openapi
@@ -44,6 +45,8 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _error(err: ShipyardError) -> Response:
     status = STATUS.get(err.exit_code, 500 if err.exit_code == 6 else 400)
+    if isinstance(err, TargetError):
+        status = 503  # the model server is down or busy: not the caller's mistake
     return _json({"error": err.message, "hint": err.hint, "exit_code": err.exit_code}, status)
 
 
@@ -161,6 +164,8 @@ def create_app(service: DeployService, controller: Controller, token: str, home:
             limit = int(request.query_params.get("limit", "100"))
         except ValueError:
             raise InvalidInputError("after and limit must be integers") from None
+        if not (0 <= after < 2**63 and 1 <= limit <= 100_000):
+            raise InvalidInputError("after: 0 to 2^63-1; limit: 1 to 100000")
         return service.stores.metadata.list_events(
             model=request.query_params.get("model"), after_id=after, limit=limit
         )

@@ -124,6 +124,21 @@ def serve(
         os.close(lock)
 
 
+def _lock_held(home: Path) -> bool:
+    """Whether a server holds this home's lock (it may still be starting)."""
+    try:
+        fd = os.open(home / "run" / "server.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def stop_server(home: Path, timeout: float = 30.0) -> int | None:
     """SIGTERM the home's running server and wait for it; its pid, or None if none ran."""
     import signal
@@ -131,16 +146,19 @@ def stop_server(home: Path, timeout: float = 30.0) -> int | None:
     state = read_state(home)
     if state is None:
         return None
+    from shipyard.deploy.process import boot_id
+
     pid = int(state["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if boot_id(pid) != state["boot_id"]:  # gone (an unreaped zombie counts as gone)
             return pid
         time.sleep(0.05)
-    raise ShipyardError(f"the server (pid {pid}) did not stop in {timeout:.0f} s")
+    raise ShipyardError(
+        f"the server (pid {pid}) is still stopping after {timeout:.0f} s",
+        hint="it finishes the reconcile passes under way first; check again shortly",
+    )
 
 
 def start_detached(home: Path, host: str, port: int, token: str | None) -> dict[str, Any]:
@@ -164,20 +182,15 @@ def start_detached(home: Path, host: str, port: int, token: str | None) -> dict[
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if child.poll() is not None:
+        if child.poll() is not None and not _lock_held(home):
             from shipyard.deploy.process import tail
-
-            other = read_state(home)  # another command started one at the same moment
-            if other is not None:
-                other["log"] = str(log)
-                return other
 
             raise ShipyardError(
                 f"the shipyard server did not start (exit code {child.returncode})",
                 hint="its log says:\n    " + "\n    ".join(tail(log, 6)),
             )
-        state = read_state(home)
-        if state is not None and state["pid"] == child.pid:
+        state = read_state(home)  # ours, or one another command started at the same moment
+        if state is not None:
             try:
                 ServerClient(state["url"], state.get("token")).call("GET", "info")
                 state["log"] = str(log)

@@ -265,8 +265,12 @@ class DeploySpec(_Strict):
         default=None, description="Wait and analyse this long at each step; none: pause."
     )
     port: int | None = Field(default=None, ge=1, le=65535)
-    replicas: int = Field(default=1, ge=1, le=64)
-    rollback_window: Duration = Field(default=600.0, description="Keep the old version warm.")
+    replicas: int | None = Field(
+        default=None, ge=1, le=64, description="Worker processes (a new deployment: 1)."
+    )
+    rollback_window: Duration | None = Field(
+        default=None, description="Keep the old version warm this long (a new deployment: 10m)."
+    )
     analysis: AnalysisSpec = Field(default_factory=lambda: AnalysisSpec())
     wait: bool = Field(
         default=False,

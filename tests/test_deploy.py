@@ -439,7 +439,7 @@ def test_a_canary_the_server_cannot_restart_with_is_aborted_and_stable_comes_bac
     status = cp.wait_for(
         lambda s: s["rollout"]["state"] == "aborted" and s["observed"]["ready"], seconds=60
     )
-    assert "cannot run" in status["rollout"]["error"]
+    assert "could not start or load with v" in status["rollout"]["error"]
     assert status["observed"]["versions"] == ["1"]
     with Load(port) as load:
         load.wait(50)

@@ -113,6 +113,11 @@ def test_manual_rollback_is_a_weight_change_to_the_warm_version(cp: ControlPlane
     assert "1" in loaded_before  # it was warm: no load was needed
     event = cp.events("deployment.rolled_back")[-1]
     assert event["data"]["warm"] is True and event["data"]["reason"] == "bad answers reported"
+    change = cp.status()["last_change"]
+    assert change["kind"] == "deployment.rolled_back"
+    assert change["reason"] == "bad answers reported"
+    shown = cp.cli("status")
+    assert "then rolled back by" in shown.stdout and "bad answers reported" in shown.stdout
     alias = cp.events("alias.")[-1]
     assert (alias["data"]["from_version"], alias["data"]["to_version"]) == (2, 1)
     again = cp.cli("rollback", "echo")

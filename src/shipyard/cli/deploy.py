@@ -274,6 +274,10 @@ def _status_table(statuses: list[dict[str, Any]]) -> Any:
                 rollout += f"\n{describe_analysis(r['analysis'])}"
             if r["error"] and not r["active"]:
                 rollout += f"\n{r['error']}"
+        change = s.get("last_change") or {}
+        if change.get("kind") in ("deployment.rolled_back", "deployment.traffic"):
+            what = "rolled back" if change["kind"] == "deployment.rolled_back" else "split by hand"
+            rollout += f"\nthen {what} by {change['actor']}: {change['reason']}"
         stable = "-" if s["stable"] is None else f"v{s['stable']}"
         table.add_row(s["name"], s["url"], stable, weights or "-", warm or "-", health, rollout)
     return table

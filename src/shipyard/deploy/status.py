@@ -44,8 +44,25 @@ def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, An
         and {k: int(v) for k, v in observed.routes.get("weights", {}).items()}
         == d.desired.routes()["weights"],
         "rollout": None if last is None else _rollout_view(last),
+        "last_change": _last_change(stores, d.model, d.name),
         "process": None if proc is None else {"pid": proc.pid, "log": proc.log},
     }
+
+
+_CHANGES = ("rollout.", "deployment.rolled_back", "deployment.traffic")
+
+
+def _last_change(stores: Stores, model: str, name: str) -> dict[str, Any] | None:
+    """The newest event that moved this deployment's traffic: who, what, why, when."""
+    for event in reversed(stores.metadata.list_events(model=model, limit=50)):
+        if event.data.get("deployment") == name and event.kind.startswith(_CHANGES):
+            return {
+                "kind": event.kind,
+                "at": event.at,
+                "actor": event.actor,
+                "reason": event.data.get("reason"),
+            }
+    return None
 
 
 def _rollout_view(r: RolloutRecord) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Monitoring: the alert rule vocabulary and its exports (Prometheus rules, unit tests)."""

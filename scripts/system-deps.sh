@@ -3,9 +3,18 @@
 # Extra arguments name further commands to make sure of (e.g. `wrk` for the serving benchmark).
 set -euo pipefail
 
+# the Debian package that brings a command, where the names differ
+package_of() {
+  case "$1" in
+    promtool) echo prometheus ;;
+    amtool) echo prometheus-alertmanager ;;
+    *) echo "$1" ;;
+  esac
+}
+
 missing=()
 for extra in "$@"; do
-  command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
+  command -v "$extra" >/dev/null 2>&1 || missing+=("$(package_of "$extra")")
 done
 command -v git >/dev/null 2>&1 || missing+=(git)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)

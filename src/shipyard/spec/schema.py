@@ -7,7 +7,7 @@ validates against these models, so the two cannot drift.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +21,9 @@ from pydantic import (
 )
 
 from shipyard.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from shipyard.monitor.rules import AlertRule
 from shipyard.refs import check_alias_name, check_model_name
 from shipyard.units import parse_duration
 
@@ -306,6 +309,63 @@ class VerifySpec(_Strict):
     tolerance: float = Field(default=1e-6, ge=0, description="For numbers: absolute difference.")
 
 
+Action = Literal["notify", "rollback", "retrain"]
+
+
+class AlertSpec(_Strict):
+    """One alert rule: a condition on a metric over a window, held for a while."""
+
+    name: str = Field(description="Alert name, e.g. HighErrorRate (letters, digits, '_').")
+    when: str = Field(
+        description="METRIC OP THRESHOLD: `error_rate > 0.02`, `p99_latency > 250ms`, "
+        "`drift_psi > 0.2`, `live_accuracy < 0.9`, `requests < 1`."
+    )
+    for_: Duration = Field(
+        default=0.0, alias="for", description="How long the condition must hold before firing."
+    )
+    window: Duration = Field(default=300.0, description="The window the metric is computed over.")
+    severity: Literal["info", "warning", "critical"] = "warning"
+    labels: dict[str, str] = Field(default_factory=dict)
+    actions: list[Action] = Field(default_factory=lambda: list[Action](["notify"]))
+
+    @model_validator(mode="after")
+    def _valid(self) -> AlertSpec:
+        self.rule()
+        return self
+
+    def rule(self) -> AlertRule:
+        """The rule in the monitoring vocabulary (checked: a clear error otherwise)."""
+        from shipyard.monitor.rules import alert_rule
+
+        try:
+            return alert_rule(
+                self.name,
+                self.when,
+                window=self.window,
+                for_=self.for_,
+                severity=self.severity,
+                labels=self.labels,
+                actions=tuple(self.actions),
+            )
+        except InvalidInputError as err:
+            raise ValueError(err.message + (f" ({err.hint})" if err.hint else "")) from None
+
+
+class MonitorSpec(_Strict):
+    """How the deployed model is watched."""
+
+    alerts: list[AlertSpec] = Field(default_factory=list)
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique(cls, alerts: list[AlertSpec]) -> list[AlertSpec]:
+        names = [a.name for a in alerts]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"alert name(s) given twice: {', '.join(twice)}")
+        return alerts
+
+
 class ProjectSpec(_Strict):
     """A Shipyard project: ``shipyard.yaml`` at the root of a git work tree."""
 
@@ -320,6 +380,7 @@ class ProjectSpec(_Strict):
     register_stage: RegisterSpec = Field(default_factory=RegisterSpec, alias="register")
     deploy: DeploySpec | None = None
     verify: VerifySpec | None = None
+    monitor: MonitorSpec | None = None
 
     @model_validator(mode="after")
     def _verify_needs_deploy(self) -> ProjectSpec:

@@ -1,0 +1,58 @@
+"""``shipyard export``: the project's monitoring as files other tools read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shipyard.cli.common import console, stores
+from shipyard.errors import NotFoundError, SpecError
+
+app = typer.Typer(help="Export monitoring as files for Prometheus.", no_args_is_help=True)
+
+
+@app.command("prometheus")
+def prometheus_cmd(
+    out: Path = typer.Option(..., "--out", help="Directory to write the files to."),
+    deployment: str | None = typer.Option(
+        None, help="Deployment the rules watch (default: the spec's deploy.name or the model)."
+    ),
+    target: list[str] | None = typer.Option(
+        None, help="HOST:PORT to scrape (default: the deployment's own, else 127.0.0.1:8000)."
+    ),
+) -> None:
+    """Scrape config, alerting rules in PromQL, and promtool unit tests, from `monitor.alerts`."""
+    from shipyard.monitor.export import prometheus_files
+    from shipyard.project import load_project
+
+    project = load_project(Path.cwd())
+    spec = project.spec
+    if spec.monitor is None or not spec.monitor.alerts:
+        raise SpecError(
+            "shipyard.yaml has no alerts to export",
+            hint="add `monitor: {alerts: [{name: HighErrorRate, when: error_rate > 0.02}]}`",
+        )
+    name = deployment or (spec.deploy.name if spec.deploy and spec.deploy.name else None)
+    name = name or spec.model.name
+    targets = list(target or []) or _targets(name)
+    rules = [a.rule() for a in spec.monitor.alerts]
+    out.mkdir(parents=True, exist_ok=True)
+    for file, text in prometheus_files(rules, name, targets).items():
+        (out / file).write_text(text)
+        console.print(f"wrote {out / file}")
+    console.print(
+        f"{len(rules)} alert rule(s) for deployment {name!r}, scraping {', '.join(targets)}; "
+        f"check them with `promtool test rules {out / 'shipyard-rules.test.yml'}`"
+    )
+
+
+def _targets(deployment: str) -> list[str]:
+    """The deployment's own address when this home has it, else the serving default."""
+    with stores() as opened:
+        try:
+            d = opened.deploy.get_deployment(deployment)
+        except NotFoundError:
+            return ["127.0.0.1:8000"]
+    host = "127.0.0.1" if d.host in ("0.0.0.0", "::") else d.host
+    return [f"{host}:{d.port}"]

@@ -79,7 +79,9 @@ def _target(rule: AlertRule, firing: bool) -> float:
     return t / 2
 
 
-def _series(rule: AlertRule, deployment: str, firing: bool, samples: int) -> list[dict[str, str]]:
+def synthetic_series(
+    rule: AlertRule, deployment: str, firing: bool, samples: int
+) -> list[dict[str, str]]:
     """Input series whose metric sits on one side of the threshold for the whole test."""
     value = _target(rule, firing)
     base = f'deployment="{deployment}",model="m",version="1",protocol="v2"'
@@ -138,14 +140,14 @@ def unit_tests(rules: list[AlertRule], deployment: str) -> dict[str, Any]:
         tests.append(
             {
                 "interval": duration(STEP),
-                "input_series": _series(rule, deployment, True, samples),
+                "input_series": synthetic_series(rule, deployment, True, samples),
                 "alert_rule_test": fires,
             }
         )
         tests.append(
             {
                 "interval": duration(STEP),
-                "input_series": _series(rule, deployment, False, samples),
+                "input_series": synthetic_series(rule, deployment, False, samples),
                 "alert_rule_test": [_check(rule, fire_at, [])],
             }
         )

@@ -71,6 +71,14 @@ def register_echo(home: Path, tmp: Path, value: float, load: str) -> int:
         stores.close()
 
 
+class ApiError(AssertionError):
+    """The control plane refused a call the test made."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass
 class ControlPlane:
     """A ``shipyard server`` for one home, and the CLI pointed at it."""
@@ -101,7 +109,11 @@ class ControlPlane:
             try:
                 self.api("GET", "info")
                 return
-            except OSError:
+            except (OSError, ValueError):  # not listening, or server.json not written yet
+                time.sleep(0.05)
+            except ApiError as err:  # a stale server.json's token, before the new one is out
+                if err.status != 401:
+                    raise
                 time.sleep(0.05)
         raise AssertionError("shipyard server did not start")
 
@@ -139,7 +151,7 @@ class ControlPlane:
         finally:
             connection.close()
         if response.status >= 400:
-            raise AssertionError(f"{method} {path}: {response.status} {data}")
+            raise ApiError(f"{method} {path}: {response.status} {data}", response.status)
         return data
 
     def status(self, name: str = "echo") -> dict[str, Any]:

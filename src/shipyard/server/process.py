@@ -46,6 +46,16 @@ def read_state(home: Path) -> dict[str, Any] | None:
     return data if started is not None and started == data.get("boot_id") else None
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only this user can read, in one step: a reader sees all of it or none."""
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    partial.replace(path)
+
+
 def _hold_lock(home: Path) -> int:
     """An exclusive lock on ``HOME/run/server.lock`` for this process's lifetime: one
     control plane per home, however many start at once."""
@@ -105,11 +115,9 @@ def serve(
     url = f"http://{host}:{sock.getsockname()[1]}"
     path = state_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    path.touch(mode=0o600)
     me = os.getpid()
     state = {"url": url, "pid": me, "boot_id": boot_id(me), "home": str(home), "token": token}
-    path.write_bytes(jsonio.dumps(state))
+    _write_private(path, jsonio.dumps(state))
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     controller.start()

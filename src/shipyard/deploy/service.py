@@ -9,92 +9,28 @@ refused version is still recorded as an event, for the audit log).
 from __future__ import annotations
 
 import contextlib
-import re
-import socket
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from shipyard.deploy.engine import Engine
-from shipyard.deploy.plan import AnalysisPolicy, build_plan
+from shipyard.deploy.plan import build_plan
 from shipyard.deploy.process import check_options
+from shipyard.deploy.request import (
+    FIRST_PORT,
+    GATES_TAG,
+    DeployRequest,
+    RefusedVersion,
+    check_deployment_name,
+    check_host,
+    port_free,
+    server_options,
+)
 from shipyard.deploy.status import deployment_status
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import check_alias_name
 from shipyard.store import DeploymentRecord, Desired, ModelVersion, RolloutRecord, Stores
 from shipyard.store.sqlite_db import utc_now
-
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-GATES_TAG = "shipyard.gates"  # "passed" or "failed", set by validation
-FIRST_PORT = 8000
-
-
-class RefusedVersion(ShipyardError):
-    """The version failed its quality gates; ``--force`` deploys it anyway."""
-
-    exit_code = 3
-
-
-@dataclass(frozen=True, slots=True)
-class DeployRequest:
-    """What ``shipyard deploy`` (or ``POST /api/v1/deployments``) asks for."""
-
-    model: str
-    version: int | str  # a number, or an alias resolved when the rollout starts
-    name: str | None = None
-    strategy: str = "rolling"
-    steps: tuple[int, ...] | None = None
-    interval: float | None = None
-    shadow_percent: int = 100
-    analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
-    on_resume: str = "continue"
-    port: int | None = None  # None: a new deployment takes the next free port from 8000
-    # None: a new deployment's default, an existing deployment's own value
-    host: str | None = None
-    replicas: int | None = None
-    alias: str | None = None
-    rollback_window: float | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    force: bool = False
-    reason: str = ""
-
-
-def check_deployment_name(name: str) -> str:
-    """A deployment name doubles as a file name and a URL part: no path characters."""
-    if not _NAME.match(name):
-        raise InvalidInputError(
-            f"invalid deployment name {name!r}",
-            hint="use 1-63 lowercase letters, digits or '-', starting and ending with a letter "
-            "or digit (no '/', '.', or spaces: it names files and URLs)",
-        )
-    return name
-
-
-def _server_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The options that shape the server process (smoke inputs do not)."""
-    return {k: v for k, v in options.items() if k != "verify_inputs"}
-
-
-def _check_host(host: str) -> str:
-    """An address this machine can listen on, or a clear error."""
-    try:
-        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as err:
-        raise InvalidInputError(
-            f"--host {host!r} is not an address this machine can listen on: {err}",
-            hint="use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)",
-        ) from None
-    return host
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 class DeployService:
@@ -112,7 +48,7 @@ class DeployService:
         if request.alias is not None:
             check_alias_name(request.alias)
         if request.host is not None:
-            _check_host(request.host)
+            check_host(request.host)
         plan = build_plan(
             request.strategy,
             steps=request.steps,
@@ -196,7 +132,7 @@ class DeployService:
         port = request.port
         if port is None:
             candidates = range(FIRST_PORT, 65536)
-            port = next((p for p in candidates if p not in taken and _port_free(host, p)), None)
+            port = next((p for p in candidates if p not in taken and port_free(host, p)), None)
             if port is None:
                 raise InvalidInputError(f"no free port on {host} from {FIRST_PORT} up")
         elif port in taken:
@@ -204,7 +140,7 @@ class DeployService:
                 f"port {port} belongs to deployment {taken[port]!r}; {name!r} was not created",
                 hint="choose another --port, or leave it out to take the next free one",
             )
-        elif not _port_free(host, port):
+        elif not port_free(host, port):
             raise InvalidInputError(
                 f"port {port} on {host} is already in use; deployment {name!r} was not created",
                 hint="choose another --port, or leave it out to take the next free one",
@@ -247,7 +183,7 @@ class DeployService:
         restart = {
             "--host": (request.host, d.host),
             "--replicas": (request.replicas, d.replicas),
-            "--memory/--open-files/options": (_server_options(options), _server_options(d.options)),
+            "--memory/--open-files/options": (server_options(options), server_options(d.options)),
         }
         changed = [flag for flag, (given, now) in restart.items() if given not in (None, now)]
         if changed and request.strategy != "recreate":

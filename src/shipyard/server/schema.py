@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shipyard.deploy.plan import STRATEGIES, AnalysisPolicy
-from shipyard.deploy.service import DeployRequest
+from shipyard.deploy.request import DeployRequest
 from shipyard.units import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

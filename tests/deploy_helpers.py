@@ -86,6 +86,7 @@ class ControlPlane:
     home: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    scrape_interval: float = 5.0
 
     @property
     def env(self) -> dict[str, str]:
@@ -99,7 +100,14 @@ class ControlPlane:
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server-test.log").open("ab")
         self.proc = subprocess.Popen(
-            [SHIPYARD, "server", "--port", str(self.port)],
+            [
+                SHIPYARD,
+                "server",
+                "--port",
+                str(self.port),
+                "--scrape-interval",
+                str(self.scrape_interval),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

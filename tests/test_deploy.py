@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -539,3 +540,28 @@ def test_a_failed_recreate_brings_the_old_version_back_with_its_old_settings(
     with Load(port) as load:
         load.wait(50)
     assert load.failures == []
+
+
+def test_metrics_show_a_deployments_live_numbers_over_a_window(tmp_path: Path) -> None:
+    import json
+
+    plane = ControlPlane(echo_home(tmp_path), free_port(), scrape_interval=0.5)
+    plane.start()
+    try:
+        port = deploy_v1(plane)
+        with Load(port) as load:
+            load.wait(300)
+            time.sleep(1.5)  # a few scrapes while the load runs
+        shown = plane.cli("metrics", "echo", "--window", "1m", "--json")
+        assert shown.returncode == 0, shown.stderr
+        data = json.loads(shown.stdout)
+        assert data["scrapes"] >= 3 and data["unavailable"] is None
+        assert data["values"]["requests"] > 0 and data["values"]["error_rate"] == 0
+        assert data["values"]["p99_latency"] is not None
+        assert any(v for v in data["history"]["requests"])
+        table = plane.cli("metrics", "echo", "--window", "1m")
+        assert "requests/s" in table.stdout and "p99 latency" in table.stdout
+        assert plane.cli("metrics", "echo", "--window", "soon").returncode == 2
+        assert plane.cli("metrics", "nope").returncode == 4
+    finally:
+        plane.cleanup()

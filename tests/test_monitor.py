@@ -176,3 +176,11 @@ def test_export_prometheus_writes_files_promtool_accepts(tmp_path: Path) -> None
         timeout=60,
     )
     assert empty.returncode == 2 and "no alerts to export" in empty.stderr
+
+
+def test_sparklines_scale_to_the_values_and_leave_gaps_for_no_data() -> None:
+    from shipyard.cli.metrics import sparkline
+
+    assert sparkline([0, 1, 2, None, 7, 3.5]) == "▁▂▃ █▄"
+    assert sparkline([None, None]) == "  "
+    assert sparkline([5, 5]) == "▁▁"

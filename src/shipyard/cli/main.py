@@ -25,6 +25,7 @@ from shipyard.cli.deploy import (
     undeploy_cmd,
 )
 from shipyard.cli.events import events_cmd
+from shipyard.cli.metrics import metrics_cmd
 from shipyard.cli.project import init, register_cmd
 from shipyard.cli.run import run_cmd, runs_app
 from shipyard.cli.serve import serve_cmd
@@ -85,6 +86,7 @@ app.command("rollback")(rollback_cmd)
 app.command("traffic")(traffic_cmd)
 app.command("undeploy")(undeploy_cmd)
 app.command("events")(events_cmd)
+app.command("metrics")(metrics_cmd)
 app.add_typer(spec.app, name="spec")
 app.add_typer(export.app, name="export")
 

@@ -17,6 +17,9 @@ def server_cmd(
         None, envvar=TOKEN_ENV, help="Bearer token the API requires (needed off loopback)."
     ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background."),
+    scrape_interval: float = typer.Option(
+        5.0, min=0.1, help="Seconds between scrapes of each deployment's /metrics."
+    ),
     stop: bool = typer.Option(
         False, "--stop", help="Stop this home's running server (deployments keep serving)."
     ),
@@ -49,4 +52,4 @@ def server_cmd(
         console.print(f"shipyard server on {url} (home {home()}); API docs at {url}/docs")
         sys.stdout.flush()
 
-    process.serve(home(), host, port, token, ready)
+    process.serve(home(), host, port, token, ready, scrape_interval)

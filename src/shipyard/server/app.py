@@ -25,6 +25,7 @@ from shipyard.deploy.controller import Controller
 from shipyard.deploy.local import TargetError
 from shipyard.deploy.service import DeployService
 from shipyard.errors import ShipyardError
+from shipyard.monitor.scraper import Scraper
 from shipyard.server.openapi import openapi
 from shipyard.server.schema import (
     DeployBody,
@@ -74,7 +75,9 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     return model.model_validate(data)
 
 
-def create_app(service: DeployService, controller: Controller, token: str, home: str) -> Starlette:
+def create_app(
+    service: DeployService, controller: Controller, scraper: Scraper, token: str, home: str
+) -> Starlette:
     """The REST API over ``service``; every call needs ``token`` as a bearer token (the
     OpenAPI document and its page do not)."""
     expected = f"Bearer {token}".encode()
@@ -152,6 +155,19 @@ def create_app(service: DeployService, controller: Controller, token: str, home:
         )
         return await asyncio.to_thread(service.status, name(request))
 
+    async def metrics(request: Request, actor: str) -> Any:
+        from shipyard.errors import InvalidInputError
+        from shipyard.units import parse_duration
+
+        service.stores.deploy.get_deployment(name(request))  # 404 for an unknown one
+        try:
+            span = parse_duration(request.query_params.get("window", "15m"))
+        except ValueError as err:
+            raise InvalidInputError(f"window: {err}") from None
+        if span < 1:
+            raise InvalidInputError("window: at least 1s")
+        return scraper.summary(name(request), span)
+
     async def rollouts(request: Request, actor: str) -> Any:
         service.stores.deploy.get_deployment(name(request))
         return service.stores.deploy.list_rollouts(name(request))
@@ -189,6 +205,7 @@ def create_app(service: DeployService, controller: Controller, token: str, home:
             Route(f"{v1}/deployments/{{name}}/rollback", endpoint(rollback), methods=["POST"]),
             Route(f"{v1}/deployments/{{name}}/traffic", endpoint(traffic), methods=["PUT"]),
             Route(f"{v1}/deployments/{{name}}/rollouts", endpoint(rollouts)),
+            Route(f"{v1}/deployments/{{name}}/metrics", endpoint(metrics)),
             Route(f"{v1}/events", endpoint(events)),
             Route("/openapi.json", openapi_json),
             Route("/docs", docs),

@@ -88,6 +88,15 @@ def openapi() -> dict[str, Any]:
             )
         },
         f"{deployment}/rollouts": {"get": on(_op("Its rollouts, newest first", codes=(404,)))},
+        f"{deployment}/metrics": {
+            "get": {
+                **_op("Requests/s, error rate, p50/p95/p99 over ?window=15m", codes=(400, 404)),
+                "parameters": [
+                    name,
+                    {"name": "window", "in": "query", "schema": {"type": "string"}},
+                ],
+            }
+        },
         "/api/v1/events": {
             "get": {
                 **_op("The audit log, oldest first"),

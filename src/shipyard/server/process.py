@@ -82,7 +82,12 @@ def _loopback(host: str) -> bool:
 
 
 def serve(
-    home: Path, host: str, port: int, token: str | None, on_ready: Callable[[str], None]
+    home: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    on_ready: Callable[[str], None],
+    scrape_interval: float = 5.0,
 ) -> None:
     """Run the control plane until SIGTERM or Ctrl-C."""
     if not _loopback(host) and not token:
@@ -100,6 +105,7 @@ def serve(
     from shipyard.deploy.local import LocalTarget
     from shipyard.deploy.process import boot_id
     from shipyard.deploy.service import DeployService
+    from shipyard.monitor.scraper import Scraper
     from shipyard.server.app import create_app
     from shipyard.serving.supervisor import bind
     from shipyard.store import open_stores
@@ -111,7 +117,8 @@ def serve(
     stores = open_stores(home)
     engine = Engine(stores, LocalTarget(stores, CONTROLLER))
     controller = Controller(engine)
-    app = create_app(DeployService(stores, engine), controller, token, str(home))
+    scraper = Scraper(stores, engine.target, interval=scrape_interval)
+    app = create_app(DeployService(stores, engine), controller, scraper, token, str(home))
     url = f"http://{host}:{sock.getsockname()[1]}"
     path = state_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,10 +128,12 @@ def serve(
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     controller.start()
+    scraper.start()
     on_ready(url)
     try:
         server.run(sockets=[sock])
     finally:
+        scraper.stop()
         controller.stop()
         if (read_state(home) or {}).get("pid") == os.getpid():
             path.unlink(missing_ok=True)

@@ -112,6 +112,14 @@ class ControlPlane:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        try:
+            self._wait_started()
+        except BaseException:
+            self.proc.kill()  # a fixture that fails here never reaches its cleanup
+            self.proc.wait()
+            raise
+
+    def _wait_started(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

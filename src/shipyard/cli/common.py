@@ -126,6 +126,12 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) or "-"
 
 
+def describe_split(weights: dict[str, int], shadow: dict[str, int]) -> str:
+    """``v3 90%, v4 10%, v5 shadow 20%`` (versions at 0 % are left out)."""
+    live = ", ".join(f"v{v} {w}%" for v, w in weights.items() if w)
+    return (live or "nothing") + "".join(f", v{v} shadow {p}%" for v, p in shadow.items())
+
+
 def new_table(*headers: str) -> Table:
     """A table whose columns keep short values on one line; the last column wraps."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)

@@ -9,7 +9,14 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.common import JSON_OPTION, console, home, new_table, print_json
+from shipyard.cli.common import (
+    JSON_OPTION,
+    console,
+    describe_split,
+    home,
+    new_table,
+    print_json,
+)
 from shipyard.errors import InvalidInputError, RolloutFailed
 from shipyard.server.client import ServerClient, connect
 from shipyard.units import format_duration, parse_duration
@@ -115,7 +122,7 @@ def deploy_cmd(
                 f"rollout {rollout['id']} of {deployment} started ({rollout['strategy']})"
             )
         return
-    status = follow(client, deployment, rollout["id"], quiet=as_json)
+    status = client.follow(deployment, rollout["id"], (lambda _: None) if as_json else _progress)
     if as_json:
         print_json(status)
     _exit_for(status)
@@ -139,23 +146,6 @@ def _steps(text: str) -> list[int]:
     from shipyard.deploy.plan import parse_steps
 
     return list(parse_steps(text))
-
-
-def follow(client: ServerClient, name: str, rollout_id: int, quiet: bool = False) -> dict[str, Any]:
-    """Print a rollout's progress until it finishes or pauses; returns the last status."""
-    seen: tuple[Any, ...] = ()
-    while True:
-        status: dict[str, Any] = client.call("GET", f"deployments/{name}")
-        r = status["rollout"]
-        if r is None or r["id"] != rollout_id:
-            return status
-        now = (r["state"], r["step"], bool(r["analysis"]))
-        if now != seen and not quiet:
-            _progress(status)
-            seen = now
-        if not r["active"] or r["state"] == "paused":
-            return status
-        time.sleep(0.1)
 
 
 def _progress(status: dict[str, Any]) -> None:
@@ -252,8 +242,9 @@ def _status_table(statuses: list[dict[str, Any]]) -> Any:
     table = new_table("deployment", "url", "stable", "traffic", "warm", "replicas", "rollout")
     for s in statuses:
         obs = s["observed"]
-        weights = ", ".join(f"v{v} {w}%" for v, w in s["desired"]["weights"].items() if w)
-        weights += "".join(f", v{v} shadow {p}%" for v, p in s["desired"]["shadow"].items())
+        desired = s["desired"]
+        routed = desired["weights"] or desired["shadow"]
+        weights = describe_split(desired["weights"], desired["shadow"]) if routed else "-"
         warm = ", ".join(
             f"v{v} {format_duration(max(0.0, until - time.time()))}"
             for v, until in s["desired"]["warm"].items()
@@ -279,7 +270,7 @@ def _status_table(statuses: list[dict[str, Any]]) -> Any:
             what = "rolled back" if change["kind"] == "deployment.rolled_back" else "split by hand"
             rollout += f"\nthen {what} by {change['actor']}: {change['reason']}"
         stable = "-" if s["stable"] is None else f"v{s['stable']}"
-        table.add_row(s["name"], s["url"], stable, weights or "-", warm or "-", health, rollout)
+        table.add_row(s["name"], s["url"], stable, weights, warm or "-", health, rollout)
     return table
 
 

@@ -13,6 +13,7 @@ from shipyard import jsonio
 from shipyard.cli.common import (
     JSON_OPTION,
     console,
+    describe_split,
     format_metrics,
     new_table,
     print_json,
@@ -55,9 +56,7 @@ def summarize(event: Event) -> str:
 
 
 def _split(state: dict[str, Any]) -> str:
-    live = ", ".join(f"v{v} {w}%" for v, w in state.get("weights", {}).items() if w)
-    shadow = "".join(f", v{v} shadow {p}%" for v, p in state.get("shadow", {}).items())
-    return (live or "nothing") + shadow
+    return describe_split(state.get("weights", {}), state.get("shadow", {}))
 
 
 def _deployment_change(data: dict[str, Any]) -> str:

@@ -64,7 +64,15 @@ class Observed:
     @property
     def ready(self) -> bool:
         """Every worker is ready to answer."""
-        return self.running and bool(self.workers) and all(w.get("ready") for w in self.workers)
+        return self.running and _ready(self.workers)
+
+    def holds(self, desired: Desired) -> bool:
+        """The server holds exactly ``desired``: its versions and its routes."""
+        return (
+            self.running
+            and set(self.versions) == desired.versions()
+            and _normal(self.routes) == _normal(desired.routes())
+        )
 
     @property
     def recovering(self) -> bool:
@@ -191,7 +199,7 @@ class LocalTarget:
             except (TargetError, AdminError, OSError, ValueError, http.client.HTTPException):
                 time.sleep(0.1)
                 continue
-            if state["workers"] and all(w.get("ready") for w in state["workers"]):
+            if _ready(state["workers"]):
                 return
             time.sleep(0.1)
         process.stop(proc)
@@ -315,6 +323,10 @@ class LocalTarget:
                 f"{record.name}: {method} {path} answered {response.status}: {data[:300].decode()}"
             )
         return data
+
+
+def _ready(workers: list[dict[str, Any]]) -> bool:
+    return bool(workers) and all(w.get("ready") for w in workers)
 
 
 def _normal(routes: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:

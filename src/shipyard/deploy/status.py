@@ -39,10 +39,7 @@ def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, An
             "workers": observed.workers,
             "error": observed.error,
         },
-        "in_sync": observed.running
-        and set(observed.versions) == d.desired.versions()
-        and {k: int(v) for k, v in observed.routes.get("weights", {}).items()}
-        == d.desired.routes()["weights"],
+        "in_sync": observed.holds(d.desired),
         "rollout": None if last is None else _rollout_view(last),
         "last_change": _last_change(stores, d.model, d.name),
         "process": None if proc is None else {"pid": proc.pid, "log": proc.log},

@@ -8,10 +8,10 @@ from __future__ import annotations
 import http.client
 import json
 import math
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from shipyard.errors import ShipyardError
 from shipyard.pipeline.plan import StagePlan
 from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
 from shipyard.server.client import RemoteError, ServerClient, connect
@@ -70,7 +70,19 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         raise StageFailed(stage.name, err.message, hint=err.hint) from None
     strategy = rollout["strategy"]
     ctx.on_line(f"[shipyard] rollout {rollout['id']} of {name}: {strategy} to v{version}")
-    status = _follow(client, name, rollout["id"], spec.wait, ctx)
+    try:
+        status = client.follow(
+            name,
+            rollout["id"],
+            lambda s: ctx.on_line(
+                f"[shipyard] {s['rollout']['state']}, step "
+                f"{s['rollout']['step']}/{s['rollout']['steps']}"
+            ),
+            until_loaded=not spec.wait,
+            timeout=ROLLOUT_TIMEOUT,
+        )
+    except ShipyardError as err:
+        raise StageFailed(stage.name, err.message) from None
     r = status["rollout"]
     if r["state"] in ("failed", "aborted"):
         raise StageFailed(stage.name, f"rollout {r['state']}: {r['error']}")
@@ -89,25 +101,6 @@ def _status(client: ServerClient, name: str) -> dict[str, Any] | None:
             return None
         raise
     return status
-
-
-def _follow(
-    client: ServerClient, name: str, rollout_id: int, wait: bool, ctx: StageContext
-) -> dict[str, Any]:
-    deadline = time.monotonic() + ROLLOUT_TIMEOUT
-    seen = None
-    while time.monotonic() < deadline:
-        status: dict[str, Any] = client.call("GET", f"deployments/{name}")
-        r = status["rollout"]
-        if (r["state"], r["step"]) != seen:
-            ctx.on_line(f"[shipyard] {r['state']}, step {r['step']}/{r['steps']}")
-            seen = (r["state"], r["step"])
-        if r["id"] != rollout_id or not r["active"]:
-            return status
-        if r["state"] != "loading" and (not wait or r["state"] == "paused"):
-            return status
-        time.sleep(0.1)
-    raise StageFailed("deploy", f"the rollout did not finish in {ROLLOUT_TIMEOUT:.0f} s")
 
 
 def _rows(sample: VerifySample) -> tuple[list[Any], list[Any]]:

@@ -11,6 +11,8 @@ import http.client
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +71,36 @@ class ServerClient:
                 exit_code=int(error.get("exit_code") or 1),
             )
         return data
+
+    def follow(
+        self,
+        name: str,
+        rollout_id: int,
+        on_change: Callable[[dict[str, Any]], None],
+        *,
+        until_loaded: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll a rollout until it finishes or pauses (``until_loaded``: until its new
+        version is loaded), calling ``on_change`` at each new state, step or analysis;
+        returns the last status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: tuple[Any, ...] = ()
+        while deadline is None or time.monotonic() < deadline:
+            status: dict[str, Any] = self.call("GET", f"deployments/{name}")
+            r = status["rollout"]
+            if r is None or r["id"] != rollout_id:
+                return status
+            now = (r["state"], r["step"], bool(r["analysis"]))
+            if now != seen:
+                on_change(status)
+                seen = now
+            if not r["active"] or r["state"] == "paused":
+                return status
+            if until_loaded and r["state"] != "loading":
+                return status
+            time.sleep(0.1)
+        raise ShipyardError(f"rollout {rollout_id} of {name} did not finish in {timeout:.0f} s")
 
 
 def connect(home: Path, *, start: bool = True) -> ServerClient:

@@ -21,6 +21,7 @@ from typing import Any
 
 from shipyard import jsonio
 from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.home import write_private
 
 DEFAULT_PORT = 7700
 PORT_ENV = "SHIPYARD_SERVER_PORT"
@@ -44,16 +45,6 @@ def read_state(home: Path) -> dict[str, Any] | None:
         return None
     started = boot_id(pid)
     return data if started is not None and started == data.get("boot_id") else None
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file only this user can read, in one step: a reader sees all of it or none."""
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    partial.replace(path)
 
 
 def _hold_lock(home: Path) -> int:
@@ -121,10 +112,9 @@ def serve(
     app = create_app(DeployService(stores, engine), controller, scraper, token, str(home))
     url = f"http://{host}:{sock.getsockname()[1]}"
     path = state_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
     me = os.getpid()
     state = {"url": url, "pid": me, "boot_id": boot_id(me), "home": str(home), "token": token}
-    _write_private(path, jsonio.dumps(state))
+    write_private(path, jsonio.dumps(state))
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     controller.start()

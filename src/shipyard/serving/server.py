@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.errors import ShipyardError
+from shipyard.home import write_private
 from shipyard.serving.config import ServeConfig
 from shipyard.serving.supervisor import Supervisor, bind
 
@@ -62,10 +63,7 @@ class Listen:
 def new_token(path: Path) -> str:
     """A random admin token, written where only this user can read it."""
     token = secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
+    write_private(path, (token + "\n").encode())
     return token
 
 

@@ -29,6 +29,17 @@ CONTROLLER = "shipyard-controller"
 UNHEALTHY_AFTER = 10.0  # seconds a running server may fail its liveness probe before a restart
 
 
+def all_traffic_to(d: DeploymentRecord, version: int, keep_previous: bool = True) -> Desired:
+    """All traffic to ``version``; the version that served until now (``d.stable``) stays
+    loaded for the rollback window, so going back to it is a route change."""
+    new = str(version)
+    warm = {v: u for v, u in d.desired.warm.items() if v != new}
+    previous = d.stable
+    if keep_previous and previous is not None and str(previous) != new and d.rollback_window > 0:
+        warm[str(previous)] = time.time() + d.rollback_window
+    return Desired({new: 100}, {}, warm)
+
+
 class Engine:
     """Rollout steps and reconciliation for every deployment of one Shipyard home."""
 
@@ -310,23 +321,22 @@ class Engine:
         self.target.apply(saved, saved.desired)
 
     def _succeed(self, d: DeploymentRecord, r: RolloutRecord, actor: str) -> None:
-        new, old = str(r.to_version), r.from_version
-        warm = {v: u for v, u in d.desired.warm.items() if v != new}
-        keep = r.strategy != "recreate"  # recreate never holds two versions at once
-        if keep and old is not None and str(old) != new and d.rollback_window > 0:
-            warm[str(old)] = time.time() + d.rollback_window
+        new, old = str(r.to_version), r.from_version  # old is d.stable until this succeeds
+        # recreate never holds two versions at once
+        desired = all_traffic_to(d, r.to_version, keep_previous=r.strategy != "recreate")
         machine.check_transition(r.state, "succeeded")
         done = replace(r, state="succeeded", step=len(r.plan["steps"]) - 1, finished_at=utc_now())
         promoted = replace(
             d,
-            desired=Desired({new: 100}, {}, warm),
+            desired=desired,
             stable=r.to_version,
             history=(*[v for v in d.history if v != r.to_version], r.to_version)[-20:],
         )
         saved, _ = self.stores.deploy.record(
             "rollout.succeeded",
             actor,
-            f"v{new} serves all traffic" + (f"; v{old} kept warm" if str(old) in warm else ""),
+            f"v{new} serves all traffic"
+            + (f"; v{old} kept warm" if str(old) in desired.warm else ""),
             deployment=promoted,
             rollout=done,
             alias=self.alias_change(d, r.to_version, f"rollout {r.id} of {d.name} succeeded"),

@@ -9,11 +9,10 @@ refused version is still recorded as an event, for the audit log).
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import replace
 from typing import Any
 
-from shipyard.deploy.engine import Engine
+from shipyard.deploy.engine import Engine, all_traffic_to
 from shipyard.deploy.plan import build_plan
 from shipyard.deploy.process import check_options
 from shipyard.deploy.request import (
@@ -265,11 +264,7 @@ class DeployService:
                 return self.stores.deploy.get_deployment(name)
             target, history = self._rollback_target(d, to)
             self.stores.metadata.get_version(d.model, target)  # a clear error if unknown
-            now = time.time()
             current = d.stable
-            warm = {v: u for v, u in d.desired.warm.items() if v != str(target)}
-            if current is not None and d.rollback_window > 0:
-                warm[str(current)] = now + d.rollback_window
             was_warm = str(target) in d.desired.versions()
             if not was_warm:
                 self.engine.target.load(d, str(target))
@@ -278,7 +273,7 @@ class DeployService:
                 actor,
                 reason or f"rollback from v{current} to v{target}",
                 deployment=replace(
-                    d, desired=Desired({str(target): 100}, {}, warm), stable=target, history=history
+                    d, desired=all_traffic_to(d, target), stable=target, history=history
                 ),
                 data={
                     "from_version": current,

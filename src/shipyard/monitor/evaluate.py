@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.deploy.analysis import Totals, quantile, window
+from shipyard.deploy.analysis import Totals, stats, window
 from shipyard.monitor.rules import AlertRule
 
 Snapshot = tuple[float, Totals, dict[str, float]]  # time, per-version totals, gauges
@@ -56,12 +56,10 @@ class Series:
         delta = _merged(window(first, last))
         if metric == "requests":
             return float(delta["requests"]) / (t1 - t0)
-        if metric == "error_rate":
-            if not delta["errors"]:
-                return None  # no 5xx series: PromQL's division has no result either
-            return float(delta["errors"]) / float(delta["requests"])
-        q = {"p50_latency": 0.5, "p95_latency": 0.95, "p99_latency": 0.99}[metric]
-        return quantile(q, delta["buckets"])
+        if metric == "error_rate" and not delta["errors"]:
+            return None  # no 5xx series: PromQL's division has no result either
+        value: float | None = getattr(stats(delta), metric)  # error rate, p50/p95/p99
+        return value
 
 
 def holds(rule: AlertRule, value: float | None) -> bool:

@@ -351,10 +351,53 @@ class AlertSpec(_Strict):
             raise ValueError(err.message + (f" ({err.hint})" if err.hint else "")) from None
 
 
+class NotifySpec(_Strict):
+    """A channel alerts are sent to."""
+
+    webhook: str = Field(description="An http(s) URL that takes a POST.")
+    format: Literal["json", "slack", "alertmanager"] = Field(
+        default="json",
+        description="json: Slack-compatible `text` plus the alerts as data; slack: text and "
+        "blocks; alertmanager: Alertmanager's /api/v2/alerts list.",
+    )
+    timeout: Duration = Field(default=5.0, description="How long one attempt may take.")
+    send_resolved: bool = Field(default=True, description="Also say when an alert resolves.")
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"webhook {url!r}: expected an http:// or https:// URL")
+        return url
+
+
 class MonitorSpec(_Strict):
     """How the deployed model is watched."""
 
+    reference: Literal["validate", "none"] = Field(
+        default="validate",
+        description="validate: keep a summary of the validation inputs (per-feature quantile "
+        "bins) with each registered version, for drift checks; none: keep none.",
+    )
     alerts: list[AlertSpec] = Field(default_factory=list)
+    notify: list[NotifySpec] = Field(default_factory=list)
+    cooldown: Duration = Field(
+        default=600.0,
+        description="After an action (rollback, retrain) on a deployment, the same action "
+        "waits this long before it can run again.",
+    )
+    unavailable_after: Duration = Field(
+        default=60.0,
+        description="Metrics that cannot be scraped for this long raise MetricsUnavailable.",
+    )
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Evaluate rules and canary analysis with this Prometheus's HTTP API "
+        "instead of the control plane's own scraper.",
+    )
 
     @field_validator("alerts")
     @classmethod

@@ -9,14 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shipyard.deploy.analysis import totals
 from shipyard.monitor.evaluate import AlertState, Series, step
 from shipyard.monitor.export import RULES_FILE, STEP, alerting_rules, synthetic_series, unit_tests
 from shipyard.monitor.promql import duration
 from shipyard.monitor.rules import AlertRule, alert_rule
+from shipyard.monitor.snapshot import snapshot
 from test_monitor import RULES, promtool
-
-GAUGES = ("shipyard_drift_psi", "shipyard_live_accuracy")
 
 
 def expand(values: str) -> list[float]:
@@ -35,12 +33,7 @@ def first_firing(rule: AlertRule, series: list[dict[str, str]], steps: int) -> f
     for i in range(steps):
         at = i * STEP
         page = "\n".join(f"{name} {values[i]}" for name, values in columns if i < len(values))
-        gauges = {
-            name.split("{")[0].removeprefix("shipyard_"): values[i]
-            for name, values in columns
-            if name.startswith(GAUGES) and i < len(values)
-        }
-        history.add(at, totals(page), gauges)
+        history.add(at, snapshot(page))
         if step(rule, state, history.value(rule.metric, rule.window, at), at) == "firing":
             return at
     return None

@@ -16,35 +16,47 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shipyard.deploy.plan import AnalysisPolicy, parse_rule
+from shipyard.exposition import samples
 
 Totals = dict[str, dict[str, Any]]  # version → {"requests", "errors", "buckets", "shadow"}
 
 
+SERVING_SERIES = frozenset(
+    {
+        "shipyard_requests_total",
+        "shipyard_request_duration_seconds_bucket",
+        "shipyard_shadow_requests_total",
+    }
+)
+
+
+def empty_entry() -> dict[str, Any]:
+    """A version's totals before any sample."""
+    return {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
+
+
+def count(entry: dict[str, Any], name: str, labels: dict[str, str], value: float) -> None:
+    """Add one sample of ``SERVING_SERIES`` to a version's totals."""
+    if name == "shipyard_requests_total":
+        entry["requests"] += value
+        if labels.get("code", "").startswith("5"):
+            entry["errors"] += value
+    elif name == "shipyard_request_duration_seconds_bucket":
+        buckets = entry["buckets"]
+        buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + value
+    else:
+        shadow = entry["shadow"]
+        shadow[labels["result"]] = shadow.get(labels["result"], 0.0) + value
+
+
 def totals(metrics_text: str) -> Totals:
     """Per-version totals from a ``/metrics`` page."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     out: Totals = {}
-
-    def version(labels: dict[str, str]) -> dict[str, Any]:
-        return out.setdefault(
-            labels.get("version", ""), {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
-        )
-
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            labels = sample.labels
-            if sample.name == "shipyard_requests_total":
-                entry = version(labels)
-                entry["requests"] += sample.value
-                if labels.get("code", "").startswith("5"):
-                    entry["errors"] += sample.value
-            elif sample.name == "shipyard_request_duration_seconds_bucket":
-                buckets = version(labels)["buckets"]
-                buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + sample.value
-            elif sample.name == "shipyard_shadow_requests_total":
-                shadow = version(labels)["shadow"]
-                shadow[labels["result"]] = shadow.get(labels["result"], 0.0) + sample.value
+    for name, labels, value in samples(metrics_text, SERVING_SERIES):
+        entry = out.get(labels.get("version", ""))
+        if entry is None:
+            entry = out[labels.get("version", "")] = empty_entry()
+        count(entry, name, labels, value)
     return out
 
 
@@ -63,7 +75,7 @@ def window(before: Totals, now: Totals) -> Totals:
     A version any of whose counters went down was restarted in between: all of its
     counters then count from zero, together, so its rates and quantiles stay whole.
     """
-    empty: dict[str, Any] = {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
+    empty = empty_entry()
     out: Totals = {}
     for v, entry in now.items():
         old = before.get(v, empty)

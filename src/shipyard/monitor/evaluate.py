@@ -2,9 +2,9 @@
 scraped ``/metrics`` snapshots kept in a bounded window, with Prometheus's alert life
 cycle (inactive → pending → firing → resolved) and its ``for`` semantics.
 
-A window holds, per deployment, snapshots of the serving totals (``deploy.analysis``
-reads the same page); a metric over ``window`` seconds at time ``t`` is computed from
-the oldest and newest snapshots inside ``[t - window, t]``, as ``rate()`` sees them.
+A window holds, per deployment, snapshots of its ``/metrics`` (``monitor.snapshot``);
+a metric over ``window`` seconds at time ``t`` is computed from the oldest and newest
+snapshots inside ``[t - window, t]``, as ``rate()`` and ``increase()`` see them.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.deploy.analysis import Totals, stats, window
+from shipyard.deploy.analysis import stats
+from shipyard.monitor import snapshot
 from shipyard.monitor.rules import AlertRule
+from shipyard.monitor.snapshot import Snapshot
 
-Snapshot = tuple[float, Totals, dict[str, float]]  # time, per-version totals, gauges
 
-
-def _merged(totals: Totals) -> dict[str, Any]:
+def _merged(span: Snapshot) -> dict[str, Any]:
     """All versions of a deployment together, as ``sum by (deployment)`` sees them."""
     out: dict[str, Any] = {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
-    for entry in totals.values():
+    for entry in span.values():
         out["requests"] += entry["requests"]
         out["errors"] += entry["errors"]
         for le, n in entry["buckets"].items():
@@ -30,36 +30,56 @@ def _merged(totals: Totals) -> dict[str, Any]:
     return out
 
 
+def _worst(values: list[float | None], highest: bool) -> float | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return max(present) if highest else min(present)
+
+
+def metric_value(metric: str, span: Snapshot, seconds: float) -> float | None:
+    """A rule's metric over a window of ``seconds`` (None: no data, as PromQL has none)."""
+    if metric == "drift_psi":
+        return _worst([max(snapshot.psi(e).values(), default=None) for e in span.values()], True)
+    if metric == "live_accuracy":
+        return _worst([snapshot.live_accuracy(e) for e in span.values()], False)
+    if metric == "live_mae":
+        return _worst([snapshot.live_mae(e) for e in span.values()], True)
+    merged = _merged(span)
+    if metric == "requests":
+        return float(merged["requests"]) / seconds
+    if metric == "error_rate" and not merged["errors"]:
+        return None  # no 5xx series: PromQL's division has no result either
+    value: float | None = getattr(stats(merged), metric)  # error rate, p50/p95/p99
+    return value
+
+
 @dataclass
 class Series:
     """A bounded history of one deployment's snapshots."""
 
     keep: float  # seconds of history: the longest window a rule asks for
-    points: deque[Snapshot] = field(default_factory=deque)
+    points: deque[tuple[float, Snapshot]] = field(default_factory=deque)
 
-    def add(self, at: float, totals: Totals, gauges: dict[str, float]) -> None:
+    def add(self, at: float, taken: Snapshot) -> None:
         """Record a scrape; anything older than ``keep`` is dropped."""
-        self.points.append((at, totals, gauges))
+        self.points.append((at, taken))
         while self.points and self.points[0][0] < at - self.keep:
             self.points.popleft()
 
-    def value(self, metric: str, span: float, at: float) -> float | None:
-        """The metric over ``[at - span, at]``, or None when there is not enough data."""
-        inside = [p for p in self.points if at - span <= p[0] <= at]
-        if not inside:
-            return None
-        if metric in ("drift_psi", "live_accuracy"):
-            return inside[-1][2].get(metric)
+    def span(self, seconds: float, at: float) -> tuple[Snapshot, float] | None:
+        """What happened over ``[at - seconds, at]`` and how long that was (two scrapes
+        at least, as ``rate()`` needs)."""
+        inside = [p for p in self.points if at - seconds <= p[0] <= at]
         if len(inside) < 2:
-            return None  # a rate needs two samples
-        (t0, first, _), (t1, last, _) = inside[0], inside[-1]
-        delta = _merged(window(first, last))
-        if metric == "requests":
-            return float(delta["requests"]) / (t1 - t0)
-        if metric == "error_rate" and not delta["errors"]:
-            return None  # no 5xx series: PromQL's division has no result either
-        value: float | None = getattr(stats(delta), metric)  # error rate, p50/p95/p99
-        return value
+            return None
+        (t0, first), (t1, last) = inside[0], inside[-1]
+        return snapshot.between(first, last), t1 - t0
+
+    def value(self, metric: str, seconds: float, at: float) -> float | None:
+        """The metric over ``[at - seconds, at]``, or None when there is not enough data."""
+        found = self.span(seconds, at)
+        return None if found is None else metric_value(metric, *found)
 
 
 def holds(rule: AlertRule, value: float | None) -> bool:

@@ -110,8 +110,47 @@ def synthetic_series(
             {"series": f'{name}{{{base},le="{high:g}"}}', "values": f"0+100x{samples}"},
             {"series": f'{name}{{{base},le="+Inf"}}', "values": f"0+100x{samples}"},
         ]
-    gauge = "shipyard_drift_psi" if rule.metric == "drift_psi" else "shipyard_live_accuracy"
-    return [{"series": f"{gauge}{{{base}}}", "values": f"{value:g}x{samples}"}]
+    if rule.metric == "drift_psi":
+        return _drifted(value, base, samples)
+    if rule.metric == "live_accuracy":
+        correct = round(1000 * value)
+        return [
+            {
+                "series": f'shipyard_feedback_total{{{base},outcome="{outcome}"}}',
+                "values": f"0+{n:g}x{samples}",
+            }
+            for outcome, n in (("correct", correct), ("wrong", 1000 - correct))
+        ]
+    return [  # live_mae: 100 scored answers a step, off by `value` each
+        {
+            "series": f'shipyard_feedback_total{{{base},outcome="scored"}}',
+            "values": f"0+100x{samples}",
+        },
+        {
+            "series": f"shipyard_feedback_absolute_error_total{{{base}}}",
+            "values": f"0+{100 * value:g}x{samples}",
+        },
+    ]
+
+
+def _drifted(psi: float, base: str, samples: int) -> list[dict[str, str]]:
+    """Two reference bins of half the rows each, and live rows split so that the PSI of
+    the split is ``psi``: (p - ½)·ln(p / (1 - p)) grows with p, so halve the interval."""
+    low, high = 0.5, 1 - 1e-6
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if (mid - 0.5) * math.log(mid / (1 - mid)) < psi else (low, mid)
+    first = round(1000 * low)
+    out = []
+    for b, n in (("0", first), ("1", 1000 - first)):
+        labels = f'{base},feature="0",bin="{b}"'
+        out.append(
+            {"series": f"shipyard_input_bin_total{{{labels}}}", "values": f"0+{n}x{samples}"}
+        )
+        out.append(
+            {"series": f"shipyard_input_reference_ratio{{{labels}}}", "values": f"0.5x{samples}"}
+        )
+    return out
 
 
 def _at(seconds: float) -> str:

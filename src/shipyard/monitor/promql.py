@@ -43,12 +43,51 @@ def metric_expr(metric: str, window: float, deployment: str | None = None) -> st
     if metric == "requests":
         return f"sum by (deployment) ({requests})"
     if metric == "drift_psi":
-        return f"max by (deployment) (shipyard_drift_psi{_selector(deployment)})"
-    if metric == "live_accuracy":
-        return f"min by (deployment) (shipyard_live_accuracy{_selector(deployment)})"
+        return f"max by (deployment) ({drift_psi_expr(window, deployment)})"
+    if metric in ("live_accuracy", "live_mae"):
+        worst = "min" if metric == "live_accuracy" else "max"  # the worst version counts
+        return f"{worst} by (deployment) ({live_expr(metric, window, deployment)})"
     raise ValueError(f"no PromQL for metric {metric!r}")
 
 
 def rule_expr(rule: AlertRule, deployment: str | None = None) -> str:
     """The alert's condition in PromQL."""
     return f"{metric_expr(rule.metric, rule.window, deployment)} {rule.op} {rule.threshold:g}"
+
+
+PSI_FLOOR = 1e-4  # a share of 0 would make ln() infinite
+DRIFT_MIN_ROWS = 100  # fewer live rows in the window: too noisy to call drift
+
+
+def drift_psi_expr(window: float, deployment: str | None = None) -> str:
+    """The population stability index per deployment, version and feature: the live
+    shares of each reference bin over the window against the reference shares."""
+    w, sel = duration(window), _selector(deployment)
+    per_bin = "deployment, version, feature, bin"
+    per_feature = "deployment, version, feature"
+    counts = f"sum by ({per_bin}) (increase(shipyard_input_bin_total{sel}[{w}]))"
+    rows = f"sum by ({per_feature}) (increase(shipyard_input_bin_total{sel}[{w}]))"
+    live = f"({counts} / ignoring (bin) group_left {rows})"
+    ref = f"max by ({per_bin}) (shipyard_input_reference_ratio{sel})"
+    floor = f"{PSI_FLOOR:g}"
+    psi = (
+        f"sum by ({per_feature}) (({live} - {ref}) * "
+        f"ln(clamp_min({live}, {floor}) / clamp_min({ref}, {floor})))"
+    )
+    return f"{psi} and {rows} >= {DRIFT_MIN_ROWS}"
+
+
+def live_expr(metric: str, window: float, deployment: str | None = None) -> str:
+    """Live accuracy (correct ÷ all feedback) or MAE (absolute error ÷ scored feedback)
+    per deployment and version, over the window."""
+    w, by = duration(window), "sum by (deployment, version)"
+    if metric == "live_accuracy":
+        correct = _selector(deployment, 'outcome="correct"')
+        judged = _selector(deployment, 'outcome=~"correct|wrong"')
+        return (
+            f"{by} (increase(shipyard_feedback_total{correct}[{w}])) / "
+            f"{by} (increase(shipyard_feedback_total{judged}[{w}]))"
+        )
+    scored = _selector(deployment, 'outcome="scored"')
+    errors = f"shipyard_feedback_absolute_error_total{_selector(deployment)}"
+    return f"{by} (increase({errors}[{w}])) / {by} (increase(shipyard_feedback_total{scored}[{w}]))"

@@ -3,7 +3,7 @@
     when: error_rate > 0.02        # or 2%
     when: p99_latency > 250ms      # a latency needs a unit
     when: drift_psi > 0.2
-    when: live_accuracy < 0.9
+    when: live_accuracy < 0.9      # or live_mae > 3.5 for a regression
 
 A rule names a metric, a comparison and a threshold in the metric's unit, a
 window the metric is computed over, how long the condition must hold (``for``),
@@ -43,6 +43,7 @@ METRICS = {
         Metric("requests", "per_second", "requests per second"),
         Metric("drift_psi", "score", "population stability index of the worst input feature"),
         Metric("live_accuracy", "ratio", "accuracy of predictions against feedback labels"),
+        Metric("live_mae", "score", "mean absolute error of predictions against feedback labels"),
     )
 }
 

@@ -12,10 +12,10 @@ import threading
 import time
 from typing import Any
 
-from shipyard.deploy.analysis import totals
 from shipyard.deploy.local import LocalTarget, TargetError
 from shipyard.errors import ShipyardError
 from shipyard.monitor.evaluate import Series
+from shipyard.monitor.snapshot import snapshot
 from shipyard.store import Stores
 
 log = logging.getLogger("shipyard.scraper")
@@ -73,7 +73,7 @@ class Scraper:
             self.errors.pop(d.name, None)
             with self._lock:
                 series = self.series.setdefault(d.name, Series(keep=self.keep))
-                series.add(time.time(), totals(page), {})
+                series.add(time.time(), snapshot(page))
 
     def summary(self, name: str, window: float) -> dict[str, Any]:
         """The shown metrics over ``window`` now, and ``POINTS`` values across it."""

@@ -56,16 +56,33 @@ def metric_value(metric: str, span: Snapshot, seconds: float) -> float | None:
 
 @dataclass
 class Series:
-    """A bounded history of one deployment's snapshots."""
+    """A bounded history of one deployment's snapshots.
+
+    Every scrape of the last ``fine`` seconds is kept; older ones only every
+    ``coarse`` seconds, up to ``keep``. A window needs just its first and last
+    scrape, so an hour at a 1 s scrape costs a few hundred snapshots, not 3,600.
+    """
 
     keep: float  # seconds of history: the longest window a rule asks for
-    points: deque[tuple[float, Snapshot]] = field(default_factory=deque)
+    fine: float = 120.0
+    coarse: float = 15.0
+    recent: deque[tuple[float, Snapshot]] = field(default_factory=deque)
+    older: deque[tuple[float, Snapshot]] = field(default_factory=deque)
 
     def add(self, at: float, taken: Snapshot) -> None:
-        """Record a scrape; anything older than ``keep`` is dropped."""
-        self.points.append((at, taken))
-        while self.points and self.points[0][0] < at - self.keep:
-            self.points.popleft()
+        """Record a scrape; thin what is older than ``fine``, drop what is older than ``keep``."""
+        self.recent.append((at, taken))
+        while self.recent and self.recent[0][0] < at - self.fine:
+            point = self.recent.popleft()
+            if not self.older or point[0] - self.older[-1][0] >= self.coarse:
+                self.older.append(point)
+        while self.older and self.older[0][0] < at - self.keep:
+            self.older.popleft()
+
+    @property
+    def points(self) -> list[tuple[float, Snapshot]]:
+        """Every kept scrape, oldest first."""
+        return [*self.older, *self.recent]
 
     def span(self, seconds: float, at: float) -> tuple[Snapshot, float] | None:
         """What happened over ``[at - seconds, at]`` and how long that was (two scrapes

@@ -132,6 +132,10 @@ def alert_rule(
             f"alert name {name!r}: use letters, digits and '_', starting with a letter "
             "(it becomes a Prometheus alert name)"
         )
+    if name == "MetricsUnavailable":
+        raise InvalidInputError(
+            f"alert name {name!r} is Shipyard's own (raised when metrics cannot be read)"
+        )
     metric, op, threshold = parse_when(when)
     if severity not in SEVERITIES:
         raise InvalidInputError(f"{name}: severity {severity!r}; choose {', '.join(SEVERITIES)}")
@@ -150,3 +154,16 @@ def alert_rule(
     return AlertRule(
         name, metric, op, threshold, window, for_, severity, dict(labels or {}), actions, when
     )
+
+
+# Raised by the evaluator when a deployment's metrics cannot be read for the monitor's
+# grace period: no data never silently means healthy.
+UNAVAILABLE = AlertRule(
+    "MetricsUnavailable",
+    "requests",
+    ">",
+    0.5,
+    severity="warning",
+    actions=("notify",),
+    when="metrics cannot be scraped",
+)

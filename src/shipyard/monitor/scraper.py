@@ -1,5 +1,6 @@
 """The control plane's scraper: each deployment's ``/metrics`` on an interval, kept in a
-bounded window in memory, read by ``shipyard metrics`` (and by the evaluator next).
+bounded window in memory, read by ``shipyard metrics`` and by the alert evaluator,
+which it calls after each scrape.
 
 Memory is bounded by construction: one snapshot per deployment per interval, for at
 most ``keep`` seconds (an hour by default), then dropped.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shipyard.deploy.local import LocalTarget, TargetError
@@ -35,6 +37,8 @@ class Scraper:
         self.keep = keep
         self.series: dict[str, Series] = {}
         self.errors: dict[str, str] = {}
+        self.failing_since: dict[str, float] = {}  # deployment → first failed scrape in a row
+        self.listeners: list[Callable[[], None]] = []  # called after each round of scrapes
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scraper", daemon=True)
@@ -50,8 +54,14 @@ class Scraper:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             self.scrape_all()
-            self._stop.wait(self.interval)
+            for listener in self.listeners:
+                try:
+                    listener()
+                except Exception:  # an evaluator bug must not stop the scraping
+                    log.exception("after-scrape listener failed")
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def scrape_all(self) -> None:
         """One scrape of every deployment; a server that does not answer is noted, not fatal."""
@@ -64,16 +74,35 @@ class Scraper:
         with self._lock:
             for gone in set(self.series) - names:
                 del self.series[gone]
+            for gone in set(self.failing_since) - names:
+                del self.failing_since[gone]
         for d in deployments:
             try:
                 page = self.target.metrics(d)
             except TargetError as err:
                 self.errors[d.name] = err.message
+                self.failing_since.setdefault(d.name, time.time())
                 continue
+            taken = snapshot(page)
             self.errors.pop(d.name, None)
             with self._lock:
+                self.failing_since.pop(d.name, None)
                 series = self.series.setdefault(d.name, Series(keep=self.keep))
-                series.add(time.time(), snapshot(page))
+                series.add(time.time(), taken)
+
+    def keep_at_least(self, seconds: float) -> None:
+        """Keep history for windows this long (the longest rule's)."""
+        with self._lock:
+            if seconds > self.keep:
+                self.keep = seconds
+                for series in self.series.values():
+                    series.keep = seconds
+
+    def value(self, name: str, metric: str, window: float, at: float) -> float | None:
+        """A rule's metric for a deployment over ``window`` up to ``at`` (None: no data)."""
+        with self._lock:
+            series = self.series.get(name)
+            return None if series is None else series.value(metric, window, at)
 
     def summary(self, name: str, window: float) -> dict[str, Any]:
         """The shown metrics over ``window`` now, and ``POINTS`` values across it."""

@@ -26,9 +26,12 @@ from shipyard.deploy.local import TargetError
 from shipyard.deploy.service import DeployService
 from shipyard.errors import ShipyardError
 from shipyard.monitor.scraper import Scraper
+from shipyard.monitor.service import MonitorService
 from shipyard.server.openapi import openapi
 from shipyard.server.schema import (
+    AlertTestBody,
     DeployBody,
+    MonitorBody,
     PromoteBody,
     ReasonBody,
     RollbackBody,
@@ -75,8 +78,27 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     return model.model_validate(data)
 
 
+def _paging(request: Request) -> tuple[int, int]:
+    """``after`` (an event id) and ``limit`` from the query string, checked."""
+    from shipyard.errors import InvalidInputError
+
+    try:
+        after = int(request.query_params.get("after", "0"))
+        limit = int(request.query_params.get("limit", "100"))
+    except ValueError:
+        raise InvalidInputError("after and limit must be integers") from None
+    if not (0 <= after < 2**63 and 1 <= limit <= 100_000):
+        raise InvalidInputError("after: 0 to 2^63-1; limit: 1 to 100000")
+    return after, limit
+
+
 def create_app(
-    service: DeployService, controller: Controller, scraper: Scraper, token: str, home: str
+    service: DeployService,
+    controller: Controller,
+    scraper: Scraper,
+    monitor: MonitorService,
+    token: str,
+    home: str,
 ) -> Starlette:
     """The REST API over ``service``; every call needs ``token`` as a bearer token (the
     OpenAPI document and its page do not)."""
@@ -173,18 +195,29 @@ def create_app(
         return service.stores.deploy.list_rollouts(name(request))
 
     async def events(request: Request, actor: str) -> Any:
-        from shipyard.errors import InvalidInputError
-
-        try:
-            after = int(request.query_params.get("after", "0"))
-            limit = int(request.query_params.get("limit", "100"))
-        except ValueError:
-            raise InvalidInputError("after and limit must be integers") from None
-        if not (0 <= after < 2**63 and 1 <= limit <= 100_000):
-            raise InvalidInputError("after: 0 to 2^63-1; limit: 1 to 100000")
+        after, limit = _paging(request)
         return service.stores.metadata.list_events(
             model=request.query_params.get("model"), after_id=after, limit=limit
         )
+
+    async def attach_monitor(request: Request, actor: str) -> Any:
+        body = await _body(request, MonitorBody)
+        return await asyncio.to_thread(
+            monitor.attach, name(request), body.monitor, body.project, actor
+        )
+
+    async def alerts(request: Request, actor: str) -> Any:
+        return await asyncio.to_thread(monitor.rules, request.query_params.get("deployment"))
+
+    async def alert_history(request: Request, actor: str) -> Any:
+        after, limit = _paging(request)
+        deployment = request.query_params.get("deployment")
+        return await asyncio.to_thread(monitor.history, deployment, after, limit)
+
+    async def alert_test(request: Request, actor: str) -> Any:
+        body = await _body(request, AlertTestBody)
+        rule = str(request.path_params["rule"])
+        return await asyncio.to_thread(monitor.test, rule, body.deployment)
 
     async def openapi_json(request: Request) -> Response:
         return _json(openapi())
@@ -206,7 +239,11 @@ def create_app(
             Route(f"{v1}/deployments/{{name}}/traffic", endpoint(traffic), methods=["PUT"]),
             Route(f"{v1}/deployments/{{name}}/rollouts", endpoint(rollouts)),
             Route(f"{v1}/deployments/{{name}}/metrics", endpoint(metrics)),
+            Route(f"{v1}/deployments/{{name}}/monitor", endpoint(attach_monitor), methods=["PUT"]),
             Route(f"{v1}/events", endpoint(events)),
+            Route(f"{v1}/alerts", endpoint(alerts)),
+            Route(f"{v1}/alerts/history", endpoint(alert_history)),
+            Route(f"{v1}/alerts/{{rule}}/test", endpoint(alert_test, 202), methods=["POST"]),
             Route("/openapi.json", openapi_json),
             Route("/docs", docs),
         ]

@@ -6,7 +6,9 @@ from typing import Any
 
 from shipyard import __version__
 from shipyard.server.schema import (
+    AlertTestBody,
     DeployBody,
+    MonitorBody,
     PromoteBody,
     ReasonBody,
     RollbackBody,
@@ -46,7 +48,8 @@ def openapi() -> dict[str, Any]:
     """OpenAPI 3.1 for ``/api/v1``."""
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     schemas: dict[str, Any] = {"Error": _ERROR}
-    for model in (DeployBody, PromoteBody, ReasonBody, RollbackBody, TrafficBody):
+    bodies = (DeployBody, PromoteBody, ReasonBody, RollbackBody, TrafficBody, MonitorBody)
+    for model in (*bodies, AlertTestBody):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -94,6 +97,36 @@ def openapi() -> dict[str, Any]:
                 "parameters": [
                     name,
                     {"name": "window", "in": "query", "schema": {"type": "string"}},
+                ],
+            }
+        },
+        f"{deployment}/monitor": {
+            "put": on(_op("Watch it with a `monitor:` section's rules", MonitorBody, (400, 404)))
+        },
+        "/api/v1/alerts": {
+            "get": {
+                **_op("Every alert rule and where it stands"),
+                "parameters": [{"name": "deployment", "in": "query", "schema": {"type": "string"}}],
+            }
+        },
+        "/api/v1/alerts/history": {
+            "get": {
+                **_op("Alert events: transitions, notifications, actions"),
+                "parameters": [
+                    {"name": q, "in": "query", "schema": {"type": t}}
+                    for q, t in (
+                        ("after", "integer"),
+                        ("limit", "integer"),
+                        ("deployment", "string"),
+                    )
+                ],
+            }
+        },
+        "/api/v1/alerts/{rule}/test": {
+            "post": {
+                **_op("Send a test alert to every channel", AlertTestBody, (400, 404)),
+                "parameters": [
+                    {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
             }
         },

@@ -96,7 +96,10 @@ def serve(
     from shipyard.deploy.local import LocalTarget
     from shipyard.deploy.process import boot_id
     from shipyard.deploy.service import DeployService
+    from shipyard.monitor.actions import Actions
+    from shipyard.monitor.alerting import Alerting
     from shipyard.monitor.scraper import Scraper
+    from shipyard.monitor.service import MonitorService
     from shipyard.server.app import create_app
     from shipyard.serving.supervisor import bind
     from shipyard.store import open_stores
@@ -109,7 +112,10 @@ def serve(
     engine = Engine(stores, LocalTarget(stores, CONTROLLER))
     controller = Controller(engine)
     scraper = Scraper(stores, engine.target, interval=scrape_interval)
-    app = create_app(DeployService(stores, engine), controller, scraper, token, str(home))
+    service = DeployService(stores, engine)
+    alerting = Alerting(stores, scraper, Actions(stores, service))
+    monitor = MonitorService(stores, alerting)
+    app = create_app(service, controller, scraper, monitor, token, str(home))
     url = f"http://{host}:{sock.getsockname()[1]}"
     path = state_file(home)
     me = os.getpid()
@@ -118,12 +124,14 @@ def serve(
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     controller.start()
+    alerting.start()
     scraper.start()
     on_ready(url)
     try:
         server.run(sockets=[sock])
     finally:
         scraper.stop()
+        alerting.stop()
         controller.stop()
         if (read_state(home) or {}).get("pid") == os.getpid():
             path.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shipyard.deploy.plan import STRATEGIES, AnalysisPolicy
 from shipyard.deploy.request import DeployRequest
+from shipyard.spec.schema import MonitorSpec
 from shipyard.units import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -93,3 +94,18 @@ class TrafficBody(_Body):
     weights: dict[str, int]
     shadow: dict[str, int] = Field(default_factory=dict)
     reason: str = ""
+
+
+class MonitorBody(_Body):
+    """``PUT /api/v1/deployments/{name}/monitor``: watch the deployment with these rules."""
+
+    monitor: MonitorSpec = Field(description="A `monitor:` section of shipyard.yaml.")
+    project: str | None = Field(
+        default=None, description="The project's absolute path (where `retrain` runs)."
+    )
+
+
+class AlertTestBody(_Body):
+    """``POST /api/v1/alerts/{rule}/test``: which deployment's rule, when several have it."""
+
+    deployment: str | None = None

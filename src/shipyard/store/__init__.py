@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.store.alerts import AlertStateRecord, AlertStore
 from shipyard.store.artifacts import ArtifactStore, Blob, LocalArtifactStore
 from shipyard.store.deployments import (
     AliasChange,
@@ -26,11 +27,14 @@ from shipyard.store.records import (
 )
 from shipyard.store.runs import CacheEntry, Run, RunStore, StageRun
 from shipyard.store.sqlite import SqliteMetadataStore
+from shipyard.store.sqlite_alerts import SqliteAlertStore
 from shipyard.store.sqlite_db import SqliteDatabase
 from shipyard.store.sqlite_deploy import SqliteDeployStore
 from shipyard.store.sqlite_runs import SqliteRunStore
 
 __all__ = [
+    "AlertStateRecord",
+    "AlertStore",
     "AliasChange",
     "AliasMove",
     "ArtifactRef",
@@ -50,6 +54,7 @@ __all__ = [
     "RolloutRecord",
     "Run",
     "RunStore",
+    "SqliteAlertStore",
     "SqliteDatabase",
     "SqliteDeployStore",
     "SqliteMetadataStore",
@@ -70,6 +75,7 @@ class Stores:
     runs: RunStore
     artifacts: ArtifactStore
     deploy: DeployStore
+    alerts: AlertStore
 
     def close(self) -> None:
         """Release the database connection."""
@@ -85,4 +91,5 @@ def open_stores(home: Path) -> Stores:
         runs=SqliteRunStore(db),
         artifacts=LocalArtifactStore(home / "artifacts"),
         deploy=SqliteDeployStore(db),
+        alerts=SqliteAlertStore(db),
     )

@@ -81,9 +81,15 @@ class MetadataStore(Protocol):
         ...
 
     def list_events(
-        self, *, model: str | None = None, after_id: int = 0, limit: int | None = None
+        self,
+        *,
+        model: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        kind_prefix: str | None = None,
     ) -> list[Event]:
-        """Events oldest first; ``limit`` keeps the newest ``limit`` of them."""
+        """Events oldest first; ``limit`` keeps the newest ``limit`` of them;
+        ``kind_prefix`` keeps kinds that start with it (``alert.``)."""
         ...
 
     def close(self) -> None:

@@ -176,6 +176,25 @@ MIGRATIONS: list[list[str]] = [
             started_at TEXT NOT NULL
         )""",
     ],
+    # 4: monitoring — each deployment's rules and channels, and where each alert stands.
+    [
+        """CREATE TABLE monitors (
+            deployment TEXT PRIMARY KEY,
+            config TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE alert_states (
+            deployment TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            state TEXT NOT NULL,
+            active_since REAL,
+            value REAL,
+            episode INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (deployment, rule)
+        )""",
+        "CREATE INDEX events_by_kind ON events (kind, id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

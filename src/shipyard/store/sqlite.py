@@ -286,7 +286,12 @@ class SqliteMetadataStore:
         return Event(event_id, now, actor, kind, model, version, data)
 
     def list_events(
-        self, *, model: str | None = None, after_id: int = 0, limit: int | None = None
+        self,
+        *,
+        model: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        kind_prefix: str | None = None,
     ) -> list[Event]:
         """See ``MetadataStore.list_events``."""
         sql = "SELECT id, at, actor, kind, model, version, data FROM events WHERE id > ?"
@@ -294,6 +299,9 @@ class SqliteMetadataStore:
         if model is not None:
             sql += " AND model = ?"
             args += (model,)
+        if kind_prefix is not None:
+            sql += " AND kind >= ? AND kind < ?"  # a prefix range: uses events_by_kind
+            args += (kind_prefix, kind_prefix + "\uffff")
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"

@@ -146,6 +146,8 @@ class SqliteDeployStore:
                 (utc_now(), name),
             )
             c.execute("DELETE FROM deployments WHERE name = ?", (name,))
+            c.execute("DELETE FROM monitors WHERE deployment = ?", (name,))
+            c.execute("DELETE FROM alert_states WHERE deployment = ?", (name,))
             insert_event(
                 c,
                 "deployment.deleted",

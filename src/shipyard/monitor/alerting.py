@@ -1,0 +1,229 @@
+"""The control plane's alert evaluator: after every scrape, each rule of each watched
+deployment steps through its life cycle (inactive → pending → firing → resolved).
+
+A transition is stored with its event before anything is said or done about it;
+then the notice goes to the notifier's queue (never waited for) and, on firing,
+the actions run. A deployment whose metrics cannot be read keeps its rules'
+states — no data never means healthy — and after the monitor's grace period
+raises the built-in ``MetricsUnavailable`` alert instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.errors import ShipyardError
+from shipyard.monitor.actions import Actions
+from shipyard.monitor.config import Channel, MonitorConfig, monitor_config
+from shipyard.monitor.evaluate import AlertState, step
+from shipyard.monitor.notify import Notice, Notifier, shown
+from shipyard.monitor.rules import UNAVAILABLE, AlertRule
+from shipyard.monitor.scraper import Scraper
+from shipyard.store import AlertStateRecord, Stores
+
+log = logging.getLogger("shipyard.alerting")
+RESEND = 60.0  # seconds between reminders of a firing alert to Alertmanager
+
+
+@dataclass
+class _Watch:
+    """Where one rule stands on one deployment, in memory."""
+
+    state: AlertState
+    episode: int = 0
+    last_sent: float = 0.0
+
+
+class Alerting:
+    """Evaluates every watched deployment's rules; the scraper calls it after each scrape."""
+
+    def __init__(self, stores: Stores, scraper: Scraper, actions: Actions) -> None:
+        self.stores = stores
+        self.scraper = scraper
+        self.actions = actions
+        self.notifier = Notifier(self._delivered)
+        self._lock = threading.Lock()
+        self._watches: dict[tuple[str, str], _Watch] = {}
+        for saved in stores.alerts.alert_states():
+            state = AlertState(saved.state, saved.active_since, saved.value)
+            self._watches[(saved.deployment, saved.rule)] = _Watch(state, saved.episode)
+        self._configs: dict[str, tuple[str, MonitorConfig]] = {}
+        self.last_cycle = 0.0  # seconds the newest evaluation took
+
+    def start(self) -> None:
+        """Start delivering notifications and evaluate after each scrape."""
+        self.notifier.start()
+        self.scraper.listeners.append(self.evaluate)
+
+    def stop(self) -> None:
+        """Stop delivering (the scraper stops calling first)."""
+        self.notifier.stop()
+
+    def monitors(self) -> dict[str, MonitorConfig]:
+        """Every watched deployment's monitor (parsed once per change)."""
+        out: dict[str, MonitorConfig] = {}
+        for name, data in self.stores.alerts.list_monitors().items():
+            key = repr(data)
+            cached = self._configs.get(name)
+            if cached is None or cached[0] != key:
+                cached = self._configs[name] = (key, monitor_config(data))
+            out[name] = cached[1]
+        windows = [r.window for c in out.values() for r in c.rules]
+        self.scraper.keep_at_least(max(windows, default=0.0) + 2 * self.scraper.interval)
+        return out
+
+    def evaluate(self, now: float | None = None) -> None:
+        """One evaluation of every rule of every watched deployment."""
+        started = time.process_time()
+        now = time.time() if now is None else now
+        try:
+            monitors = self.monitors()
+        except ShipyardError as err:
+            log.error("cannot read monitors: %s", err.message)
+            return
+        with self._lock:
+            for deployment, config in monitors.items():
+                self._evaluate(deployment, config, now)
+        self.last_cycle = time.process_time() - started
+
+    def _evaluate(self, deployment: str, config: MonitorConfig, now: float) -> None:
+        failing = self.scraper.failing_since.get(deployment)
+        unavailable = failing is not None and now - failing >= config.unavailable_after
+        self._step(deployment, config, UNAVAILABLE, 1.0 if unavailable else 0.0, now)
+        if failing is not None:
+            return  # the rules keep their states until there is data again
+        for rule in config.rules:
+            value = self.scraper.value(deployment, rule.metric, rule.window, now)
+            self._step(deployment, config, rule, value, now)
+
+    def _step(
+        self,
+        deployment: str,
+        config: MonitorConfig,
+        rule: AlertRule,
+        value: float | None,
+        now: float,
+    ) -> None:
+        watch = self._watches.setdefault((deployment, rule.name), _Watch(AlertState()))
+        since = watch.state.active_since
+        change = step(rule, watch.state, value, now)
+        if change is None:
+            if watch.state.state == "firing" and now - watch.last_sent >= RESEND:
+                reminder = self._notice(deployment, rule, watch, "firing", now, since)
+                watch.last_sent = now
+                channels = tuple(c for c in config.channels if c.format == "alertmanager")
+                self.notifier.send(reminder, channels)
+            return
+        if change == "firing":
+            watch.episode += 1
+        record = AlertStateRecord(
+            deployment,
+            rule.name,
+            watch.state.state,
+            watch.state.active_since,
+            value,
+            watch.episode,
+        )
+        data = {
+            "state": watch.state.state,
+            "value": value,
+            "when": rule.when,
+            "episode": watch.episode,
+        }
+        try:
+            self.stores.alerts.save_alert(record, f"alert.{change}", f"alert:{rule.name}", data)
+        except ShipyardError as err:
+            log.error("cannot record alert %s on %s: %s", rule.name, deployment, err.message)
+        if change == "pending":
+            return
+        notice = self._notice(deployment, rule, watch, change, now, since)
+        watch.last_sent = now
+        self.notifier.send(notice, config.channels)
+        if change == "firing":
+            self.actions.run(notice, config)
+
+    def _notice(
+        self,
+        deployment: str,
+        rule: AlertRule,
+        watch: _Watch,
+        status: str,
+        now: float,
+        since: float | None,
+    ) -> Notice:
+        try:
+            d = self.stores.deploy.get_deployment(deployment)
+            model, version = d.model, d.stable
+        except ShipyardError:
+            model, version = "", None
+        return Notice(
+            status,
+            rule.name,
+            deployment,
+            model,
+            version,
+            rule.severity,
+            rule.when,
+            watch.state.value,
+            rule.threshold,
+            rule.actions,
+            rule.labels,
+            since=watch.state.active_since or since or now,
+            at=now,
+            episode=watch.episode,
+        )
+
+    def _delivered(
+        self, notice: Notice, channel: Channel, error: str | None, attempts: int
+    ) -> None:
+        if error is None and notice.status == "firing" and notice.at > notice.since + RESEND / 2:
+            return  # a reminder that arrived: not news
+        data: dict[str, Any] = {
+            "rule": notice.rule,
+            "status": notice.status,
+            "channel": shown(channel.webhook),
+            "format": channel.format,
+            "attempts": attempts,
+            "episode": notice.episode,
+        }
+        if error is not None:
+            data["error"] = error
+        kind = "alert.notified" if error is None else "alert.notify_failed"
+        try:
+            self.stores.alerts.alert_event(kind, "shipyard", notice.deployment, data)
+        except ShipyardError as err:
+            log.error("cannot record %s: %s", kind, err.message)
+
+    def test(self, deployment: str, rule_name: str, config: MonitorConfig) -> Notice:
+        """Send a synthetic notice of the rule to every channel (its actions do not run)."""
+        rule = config.rule(rule_name)
+        if rule is None:
+            raise ShipyardError(f"no rule {rule_name!r} on deployment {deployment!r}")
+        watch = _Watch(AlertState("firing", time.time(), None))
+        notice = self._notice(deployment, rule, watch, "test", time.time(), None)
+        self.stores.alerts.alert_event(
+            "alert.test",
+            "shipyard",
+            deployment,
+            {"rule": rule.name, "channels": len(config.channels)},
+        )
+        self.notifier.send(notice, config.channels)
+        return notice
+
+    def states(self, deployment: str) -> dict[str, dict[str, Any]]:
+        """Each rule's live state on a deployment."""
+        with self._lock:
+            return {
+                rule: {
+                    "state": w.state.state,
+                    "since": w.state.active_since,
+                    "value": w.state.value,
+                    "episode": w.episode,
+                }
+                for (d, rule), w in self._watches.items()
+                if d == deployment
+            }

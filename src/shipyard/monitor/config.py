@@ -1,0 +1,102 @@
+"""A deployment's monitor: its alert rules, where alerts go, and the actions' settings.
+
+It comes from the project's ``monitor:`` section, is attached to a deployment when
+the project deploys it (``shipyard deploy`` in the project, or ``shipyard run``),
+and is stored with the deployment so the control plane watches it from then on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.monitor.rules import AlertRule, alert_rule
+
+if TYPE_CHECKING:
+    from shipyard.spec.schema import MonitorSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A webhook alerts are posted to."""
+
+    webhook: str
+    format: str = "json"  # json, slack or alertmanager
+    timeout: float = 5.0
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    """Everything the control plane needs to watch one deployment."""
+
+    rules: tuple[AlertRule, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    cooldown: float = 600.0
+    unavailable_after: float = 60.0
+    prometheus_url: str | None = None
+    project: str | None = None  # the project's directory: `retrain` runs its pipeline there
+
+    def rule(self, name: str) -> AlertRule | None:
+        """The rule of that name, if any."""
+        return next((r for r in self.rules if r.name == name), None)
+
+    def to_data(self) -> dict[str, Any]:
+        """As stored with the deployment and sent over the API."""
+        return {
+            "rules": [
+                {
+                    "name": r.name,
+                    "when": r.when,
+                    "window": r.window,
+                    "for": r.for_,
+                    "severity": r.severity,
+                    "labels": r.labels,
+                    "actions": list(r.actions),
+                }
+                for r in self.rules
+            ],
+            "channels": [asdict(c) for c in self.channels],
+            "cooldown": self.cooldown,
+            "unavailable_after": self.unavailable_after,
+            "prometheus_url": self.prometheus_url,
+            "project": self.project,
+        }
+
+
+def monitor_config(data: dict[str, Any]) -> MonitorConfig:
+    """A config from its stored (or posted) form; every rule is checked again."""
+    rules = tuple(
+        alert_rule(
+            r["name"],
+            r["when"],
+            window=float(r.get("window", 300.0)),
+            for_=float(r.get("for", 0.0)),
+            severity=r.get("severity", "warning"),
+            labels=r.get("labels") or {},
+            actions=tuple(r.get("actions", ("notify",))),
+        )
+        for r in data.get("rules", [])
+    )
+    channels = tuple(Channel(**c) for c in data.get("channels", []))
+    return MonitorConfig(
+        rules,
+        channels,
+        float(data.get("cooldown", 600.0)),
+        float(data.get("unavailable_after", 60.0)),
+        data.get("prometheus_url"),
+        data.get("project"),
+    )
+
+
+def from_spec(spec: MonitorSpec, project: Path) -> MonitorConfig:
+    """The monitor a project's ``monitor:`` section describes."""
+    return MonitorConfig(
+        tuple(a.rule() for a in spec.alerts),
+        tuple(Channel(n.webhook, n.format, n.timeout, n.send_resolved) for n in spec.notify),
+        spec.cooldown,
+        spec.unavailable_after,
+        spec.prometheus_url,
+        str(project),
+    )

@@ -9,7 +9,9 @@ import typer
 from shipyard.cli.common import console, stores
 from shipyard.errors import NotFoundError, SpecError
 
-app = typer.Typer(help="Export monitoring as files for Prometheus.", no_args_is_help=True)
+app = typer.Typer(
+    help="Export monitoring as files for Prometheus and Grafana.", no_args_is_help=True
+)
 
 
 @app.command("prometheus")
@@ -44,6 +46,46 @@ def prometheus_cmd(
     console.print(
         f"{len(rules)} alert rule(s) for deployment {name!r}, scraping {', '.join(targets)}; "
         f"check them with `promtool test rules {out / 'shipyard-rules.test.yml'}`"
+    )
+
+
+@app.command("grafana")
+def grafana_cmd(
+    out: Path = typer.Option(Path("grafana"), "--out", help="Directory to write the files to."),
+    prometheus_url: str | None = typer.Option(
+        None,
+        "--prometheus-url",
+        help="Prometheus for Grafana's datasource (default: the spec's monitor.prometheus_url, "
+        "else http://127.0.0.1:9090).",
+    ),
+) -> None:
+    """A Grafana dashboard of a deployment and the provisioning files that load it.
+
+    In a project, its alert rules are drawn on the panels and its deployment is preselected;
+    anywhere else the dashboard works on its own.
+    """
+    from shipyard.monitor.grafana import DASHBOARD_FILE, DEFAULT_PROMETHEUS_URL, grafana_files
+    from shipyard.project import find_project
+
+    project = find_project(Path.cwd())
+    spec = project.spec if project else None
+    monitor = spec.monitor if spec else None
+    rules = [a.rule() for a in monitor.alerts] if monitor else []
+    deployment = None
+    if spec is not None:
+        deployment = spec.deploy.name if spec.deploy and spec.deploy.name else spec.model.name
+    url = prometheus_url or (monitor.prometheus_url if monitor else None) or DEFAULT_PROMETHEUS_URL
+    out = out.resolve()  # Grafana's provider needs an absolute path to the dashboards
+    files = grafana_files(str(out / Path(DASHBOARD_FILE).parent), url, rules, deployment)
+    for name, text in files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        console.print(f"wrote {path}")
+    drawn = f", {len(rules)} alert rule(s) drawn as thresholds" if rules else ""
+    console.print(
+        f"dashboard reads Prometheus at {url}{drawn}; point Grafana's provisioning at "
+        f"{out / 'provisioning'} (e.g. GF_PATHS_PROVISIONING={out / 'provisioning'})"
     )
 
 

@@ -55,9 +55,14 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     version = json.loads(cli("models", "show", "digits@candidate", "--json").out)
     assert version["metrics"]["cv.accuracy"] > 0.94
     assert version["metrics"]["validate.accuracy"] > 0.95
+    opened = open_stores(home)  # the validation inputs' bins, kept for drift checks
+    reference = json.loads(opened.artifacts.read_bytes(version["tags"]["shipyard.reference"]))
+    opened.close()
+    assert reference["rows"] == 1797 and len(reference["features"]) == 64
     reports = digits / ".shipyard" / "reports"
     assert {p.name for p in reports.iterdir()} == {
         "validate.json",
+        "reference.json",
         "validate.md",
         "confusion.png",
         "comparison.png",

@@ -16,7 +16,7 @@ from pathlib import Path
 from shipyard.errors import IntegrityError, NotFoundError, ShipyardError
 from shipyard.flavors import Predictor, TrustPolicy, get_flavor
 from shipyard.refs import ModelRef
-from shipyard.registry import resolve
+from shipyard.registry import REFERENCE_TAG, resolve
 from shipyard.store import ModelVersion, Stores
 from shipyard.store.artifacts import file_digest
 
@@ -36,6 +36,8 @@ def verify_version(stores: Stores, version: ModelVersion) -> list[Problem]:
     digests = [(a.path, a.digest) for a in version.artifacts]
     if version.lineage.requirements_digest:
         digests.append(("(requirements)", version.lineage.requirements_digest))
+    if REFERENCE_TAG in version.tags:
+        digests.append(("(reference summary)", version.tags[REFERENCE_TAG]))
     for path, digest in digests:
         try:
             stores.artifacts.verify(digest)

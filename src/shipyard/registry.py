@@ -58,6 +58,10 @@ class RegisterOptions:
     project_dir: Path | None = None
     data_digests: dict[str, str] = field(default_factory=dict)
     actor: str | None = None
+    reference: dict[str, Any] | None = None  # the inputs' summary (monitor.reference)
+
+
+REFERENCE_TAG = "shipyard.reference"  # the digest of the version's reference summary
 
 
 def _model_files(source: Path) -> tuple[Path, list[tuple[str, Path]]]:
@@ -169,7 +173,12 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     if existing is not None:
         for (_, path), blob in zip(files, blobs, strict=True):
             stores.artifacts.put_file(path, blob)
-        return Registration(existing, created=False)
+        kept = (
+            ("the version keeps the reference summary it was registered with",)
+            if options.reference is not None
+            else ()
+        )
+        return Registration(existing, created=False, warnings=kept)
     warnings: list[str] = []
     signature = options.signature
     if signature is None and options.infer_signature:
@@ -181,6 +190,9 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
             warnings.append(f"input/output signature not recorded: {type(err).__name__}: {err}")
     for (_, path), blob in zip(files, blobs, strict=True):
         stores.artifacts.put_file(path, blob)
+    tags = dict(options.tags)
+    if options.reference is not None:
+        tags[REFERENCE_TAG] = _store_reference(stores, options.reference, signature)
     requirements = stores.artifacts.put_bytes(pinned_requirements().encode())
     git = git_state(options.project_dir or root)
     lineage = Lineage(
@@ -202,12 +214,34 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
         created_by=options.actor or current_actor(),
         params=dict(options.params),
         metrics=dict(options.metrics),
-        tags=dict(options.tags),
+        tags=tags,
         signature=signature,
         description=options.description,
     )
     version, created = stores.metadata.add_version(name, draft)
     return Registration(version, created, tuple(warnings))
+
+
+def _store_reference(stores: Stores, summary: dict[str, Any], signature: Signature | None) -> str:
+    """Store a reference summary as a blob; its digest goes in the version's tags.
+
+    Not part of the content digest: the digest is the identity of what runs (the
+    files), and the same model judged on other data is the same model — like its
+    metrics and params, the summary describes the version without defining it.
+    The blob is digest-addressed all the same, so the server reads it verified.
+    """
+    from shipyard.monitor.reference import check, renamed
+
+    named = renamed(check(summary, "reference summary"), signature)
+    return stores.artifacts.put_bytes(jsonio.dumps(named)).digest
+
+
+def reference_of(stores: Stores, version: ModelVersion) -> dict[str, Any] | None:
+    """The reference summary registered with a version (digest-verified), if any."""
+    digest = version.tags.get(REFERENCE_TAG)
+    if digest is None:
+        return None
+    return dict(json.loads(stores.artifacts.read_bytes(digest)))
 
 
 def resolve(stores: Stores, ref: ModelRef) -> ModelVersion:

@@ -89,6 +89,11 @@ def register_cmd(
         None, "--signature", help="JSON file with the input/output signature."
     ),
     infer_signature: bool = typer.Option(True, help="Load the model to record its signature."),
+    reference: Path | None = typer.Option(
+        None,
+        help="Inputs (.npy or .csv, rows x features) to keep a per-feature summary of, for "
+        "drift checks by the server.",
+    ),
     description: str | None = typer.Option(None, help="What this version is."),
     alias: str | None = typer.Option(None, help="Also point this alias at the version."),
     reason: str = typer.Option("", help="Why (recorded with the alias move)."),
@@ -128,6 +133,10 @@ def register_cmd(
     options.description = description if description is not None else options.description
     options.signature = _read_signature(signature_file) if signature_file else None
     options.infer_signature = infer_signature
+    if reference is not None:
+        from shipyard.monitor.reference import read_inputs, summarize
+
+        options.reference = summarize(read_inputs(reference), where=str(reference))
     options.trust = TrustPolicy(types=(*options.trust.types, *(trust or [])), pickle=trust_pickle)
     if alias is not None:
         check_alias_name(alias)  # before anything is written, so a bad alias registers nothing

@@ -4,8 +4,10 @@
 REPORT_DIR = ".shipyard/reports"
 BUNDLE_DIR = ".shipyard/bundle"
 VALIDATE_REPORT = f"{REPORT_DIR}/validate.json"
+REFERENCE_SUMMARY = f"{REPORT_DIR}/reference.json"  # the inputs' bins (monitor.reference)
 VALIDATE_OUTS = (
     VALIDATE_REPORT,
+    REFERENCE_SUMMARY,
     f"{REPORT_DIR}/validate.md",
     f"{REPORT_DIR}/confusion.png",
     f"{REPORT_DIR}/comparison.png",

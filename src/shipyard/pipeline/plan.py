@@ -51,6 +51,11 @@ def _config(*sections: BaseModel | None) -> str:
     return json.dumps([s.model_dump(mode="json") if s else None for s in sections], sort_keys=True)
 
 
+def _reference_mode(spec: ProjectSpec) -> str:
+    """Whether validation writes the inputs' reference summary is part of what it does."""
+    return "|reference=none" if spec.monitor and spec.monitor.reference == "none" else ""
+
+
 def _stages(spec: ProjectSpec) -> list[StagePlan]:
     stages = [
         StagePlan(
@@ -94,7 +99,7 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
                     after=("train",),
                     timeout=v.timeout,
                     retries=v.retries,
-                    config=_config(spec.model, v),
+                    config=_config(spec.model, v) + _reference_mode(spec),
                 )
             )
             last = "validate"

@@ -16,7 +16,7 @@ from shipyard import tracking
 from shipyard.aliases import set_alias
 from shipyard.errors import ShipyardError
 from shipyard.jsonio import to_data
-from shipyard.pipeline import BUNDLE_DIR, REPORT_DIR
+from shipyard.pipeline import BUNDLE_DIR, REFERENCE_SUMMARY, REPORT_DIR
 from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
 from shipyard.pipeline.plan import StagePlan
@@ -229,6 +229,7 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
         "home": str(ctx.stores.home),
         "champion": f"{name}@{spec.champion}",
         "output": str(result_path),
+        "reference": str(root / REFERENCE_SUMMARY) if keeps_reference(ctx.project) else None,
         "candidate": {
             "flavor": flavor,
             "entrypoint": entrypoint,
@@ -267,6 +268,22 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
     return StageResult(outputs, metrics, note=f"gates passed: {note}" if verdicts else "validated")
 
 
+def keeps_reference(project: Project) -> bool:
+    """Whether validation summarises its inputs for the registered version (the default)."""
+    monitor = project.spec.monitor
+    return project.spec.validate_stage is not None and (
+        monitor is None or monitor.reference == "validate"
+    )
+
+
+def _reference(ctx: StageContext) -> dict[str, Any] | None:
+    """The validate stage's summary of its inputs, when the spec keeps one."""
+    path = ctx.project.root / REFERENCE_SUMMARY
+    if not keeps_reference(ctx.project) or not path.is_file():
+        return None
+    return dict(json.loads(path.read_text()))
+
+
 def run_package_stage(stage: StagePlan, ctx: StageContext, commit: str | None) -> StageResult:
     """Build the deployable bundle: manifest, model files, code, pinned requirements, Dockerfile."""
     from shipyard.packaging import build_bundle
@@ -293,6 +310,7 @@ def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     if ctx.bundle_digest:
         options.tags["shipyard.bundle"] = ctx.bundle_digest
     options.data_digests = dict(ctx.dep_digests)
+    options.reference = _reference(ctx)
     alias = ctx.project.spec.register_stage.alias
     result = register(ctx.stores, source, name, options)
     version = result.version.version

@@ -153,6 +153,26 @@ def _champion(config: dict[str, Any]) -> tuple[Any, int] | None:
         stores.close()
 
 
+def _write_reference(features: Any, path: Path) -> None:
+    """The inputs' reference summary (per-feature quantile bins), for drift checks."""
+    from shipyard.errors import InvalidInputError
+    from shipyard.monitor.reference import MAX_FEATURES, summarize
+
+    try:
+        summary = summarize(features, where="validation inputs")
+    except InvalidInputError as err:  # text or images: no per-feature summary, still validated
+        print(f"no reference summary for drift checks: {err.message}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary))
+    note = (
+        f" (the first {MAX_FEATURES} of {summary['columns']})"
+        if summary["columns"] > MAX_FEATURES
+        else ""
+    )
+    print(f"reference summary: {len(summary['features'])} features{note}, {summary['rows']} rows")
+
+
 def main(config_path: str) -> None:
     config = json.loads(Path(config_path).read_text())
     sys.path.insert(0, config["project"])
@@ -162,6 +182,8 @@ def main(config_path: str) -> None:
         features, labels, config["holdout"], config["seed"]
     )
     print(f"validation data: {len(labels)} rows, holdout {len(y_hold)}")
+    if config.get("reference"):
+        _write_reference(features, Path(config["reference"]))
     candidate = _load(config["candidate"], config["trust"])
     result: dict[str, Any] = {"rows": len(labels), "holdout_rows": len(y_hold)}
     result["cv"] = _cross_validate(config, x_train, y_train, candidate)

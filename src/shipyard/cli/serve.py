@@ -12,7 +12,7 @@ import typer
 
 from shipyard.cli.common import console, home
 from shipyard.errors import InvalidInputError
-from shipyard.serving.config import BatchOptions, Limits, ServeConfig
+from shipyard.serving.config import BatchOptions, Limits, LogOptions, ServeConfig
 
 
 def _from_registry(
@@ -60,6 +60,20 @@ def _from_bundle(path: Path, base: ServeConfig) -> ServeConfig:
         routes={"weights": {version: 100}, "shadow": {}},
         bundle=str(path.resolve()),
     )
+
+
+def _prediction_log(path: str | None, retention: str, max_rows: int, name: str) -> LogOptions:
+    """Where predictions are logged for feedback, and for how long."""
+    from shipyard.units import parse_duration
+
+    try:
+        seconds = parse_duration(retention)
+    except ValueError as err:
+        raise InvalidInputError(f"--prediction-retention: {err}") from None
+    if path == "none":
+        return LogOptions(None, seconds, max_rows)
+    file = Path(path) if path else home() / "predictions" / f"{name}.sqlite"
+    return LogOptions(str(file.resolve()), seconds, max_rows)
 
 
 def serve_cmd(
@@ -114,6 +128,17 @@ def serve_cmd(
     shutdown_delay: float = typer.Option(
         0.0, min=0.0, help="Seconds between readiness turning false and workers stopping."
     ),
+    prediction_log: str | None = typer.Option(
+        None,
+        help="SQLite file of answered predictions that feedback is joined to, or 'none' "
+        "(default: $SHIPYARD_HOME/predictions/DEPLOYMENT.sqlite).",
+    ),
+    prediction_retention: str = typer.Option(
+        "7d", help="How long predictions are kept for feedback (e.g. 7d, 12h)."
+    ),
+    prediction_max_rows: int = typer.Option(
+        1_000_000, min=1, help="Most predictions kept for feedback (the oldest go first)."
+    ),
 ) -> None:
     """Serve model versions; every worker loads them digest-verified and holds them all."""
     from shipyard.serving.bundle import is_bundle
@@ -142,6 +167,12 @@ def serve_cmd(
     else:
         config = _from_registry(ref, weights, shadow, base)
     config = replace(config, deployment=deployment or config.model)
+    config = replace(
+        config,
+        predictions=_prediction_log(
+            prediction_log, prediction_retention, prediction_max_rows, config.deployment
+        ),
+    )
     socket_path = admin_socket or admin_socket_path(home(), f"serve-{port}")
     token_file = socket_path.with_name(socket_path.name + ".token")
     token_note = f"token in {token_file}" if not admin_token else "token from --admin-token"

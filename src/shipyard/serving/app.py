@@ -1,13 +1,16 @@
-"""The HTTP application: KServe V1, Open Inference Protocol V2, health, metrics, OpenAPI.
+"""The HTTP application: KServe V1, Open Inference Protocol V2, health, metrics, feedback,
+OpenAPI.
 
 Inference paths go straight to the hot-path handler (``inference.py``); the
-rest of the surface — health, metadata, metrics, OpenAPI and docs, and the
-lifespan that drains the versions at shutdown — is a small Starlette app.
+rest of the surface — health, metadata, metrics, feedback, OpenAPI and docs, and
+the lifespan that drains the versions (and the prediction log) at shutdown — is
+a small Starlette app.
 Every answer carries ``x-request-id``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,8 +26,10 @@ from shipyard.serving import metrics
 from shipyard.serving.codec import ProtocolError
 from shipyard.serving.config import Limits
 from shipyard.serving.deployment import Deployment, VersionNotLoaded
+from shipyard.serving.feedback import Feedback, FeedbackError
 from shipyard.serving.inference import Inference, Receive, Scope, Send, match, request_id
 from shipyard.serving.openapi import DOCS_HTML, openapi
+from shipyard.serving.predictions import PredictionLog
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -34,11 +39,15 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def create_app(
-    deployment: Deployment, limits: Limits | None = None, *, access_log: bool = False
+    deployment: Deployment,
+    limits: Limits | None = None,
+    *,
+    access_log: bool = False,
+    predictions: PredictionLog | None = None,
 ) -> ASGIApp:
-    """The ASGI app serving ``deployment``'s versions."""
-    inference = Inference(deployment, limits or Limits(), access_log)
-    rest = _surface(deployment)
+    """The ASGI app serving ``deployment``'s versions (feedback needs ``predictions``)."""
+    inference = Inference(deployment, limits or Limits(), access_log, predictions)
+    rest = _surface(deployment, predictions)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,8 +70,14 @@ def create_app(
     return app
 
 
-def _surface(deployment: Deployment) -> Starlette:
-    """Everything but inference: health, metadata, metrics, OpenAPI, docs, lifespan."""
+def _surface(deployment: Deployment, predictions: PredictionLog | None) -> Starlette:
+    """Everything but inference: health, metadata, metrics, feedback, OpenAPI, docs,
+    lifespan."""
+    feedback = (
+        None
+        if predictions is None
+        else Feedback(predictions, deployment.settings.deployment, deployment.model)
+    )
 
     def plain(handler: Callable[[Request], Any]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -114,6 +129,21 @@ def _surface(deployment: Deployment) -> Starlette:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
+    async def feedback_endpoint(request: Request) -> Response:
+        try:
+            check_model(request)
+            if feedback is None:
+                raise ProtocolError("this server keeps no prediction log, so no feedback", 404)
+            try:
+                body = orjson.loads(await request.body())
+            except orjson.JSONDecodeError as err:
+                raise ProtocolError(f"malformed JSON: {err}") from None
+            return _json(await feedback(body))
+        except ProtocolError as err:
+            return _json({"error": err.message}, err.status)
+        except FeedbackError as err:
+            return _json({"error": err.message}, err.status)
+
     async def openapi_json(request: Request) -> Response:
         return _json(openapi(deployment.model))
 
@@ -132,6 +162,8 @@ def _surface(deployment: Deployment) -> Starlette:
         Route("/v2/models/{name}/ready", plain(model_ready)),
         Route("/v2/models/{name}/versions/{version}/ready", plain(model_ready)),
         Route("/v1/models/{name}", plain(model_ready)),
+        Route("/v1/models/{name}/feedback", feedback_endpoint, methods=["POST"]),
+        Route("/v2/models/{name}/feedback", feedback_endpoint, methods=["POST"]),
         Route("/metrics", metrics_page),
         Route("/openapi.json", openapi_json),
         Route("/docs", docs),
@@ -141,5 +173,7 @@ def _surface(deployment: Deployment) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await deployment.close()
+        if predictions is not None:
+            await asyncio.to_thread(predictions.close)
 
     return Starlette(routes=routes, lifespan=lifespan)

@@ -32,6 +32,15 @@ class BatchOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class LogOptions:
+    """The prediction log that feedback is joined to (``path`` None: no log, no feedback)."""
+
+    path: str | None = None
+    retention_s: float = 7 * 86400.0
+    max_rows: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class ServeConfig:
     """One server: where models come from, what it holds, and how it behaves."""
 
@@ -49,6 +58,7 @@ class ServeConfig:
     threads: int = 4
     log_format: str = "text"
     access_log: bool = False
+    predictions: LogOptions = field(default_factory=LogOptions)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -63,6 +73,7 @@ class ServeConfig:
                 "trust": tuple(data["trust"]),
                 "limits": Limits(**data["limits"]),
                 "batching": BatchOptions(**data["batching"]),
+                "predictions": LogOptions(**data["predictions"]),
             }
         )
 

@@ -9,21 +9,26 @@ left — before it is unloaded.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from shipyard.errors import ShipyardError
 from shipyard.flavors import Predictor, TrustPolicy
 from shipyard.serving.batching import Batcher, expiring
 from shipyard.serving.bundle import bundle_version, read_manifest
 from shipyard.serving.config import BatchOptions
+from shipyard.serving.drift import InputBins
 from shipyard.serving.metrics import VersionMetrics
 from shipyard.signature import Signature
+
+log = logging.getLogger("shipyard.serve")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +41,31 @@ class Loaded:
     signature: Signature | None
     predictor: Predictor
     batchable: bool  # predict takes any number of rows at once (library flavors; opt-in for custom)
+    reference: dict[str, Any] | None = None  # the inputs' summary, for drift counting
 
 
 def load_reference(ref: str, home: Path, trust: TrustPolicy) -> Loaded:
     """Load ``name:3`` (or ``name@alias``) from the registry, digest-verified."""
     from shipyard.checkout import load_version
     from shipyard.refs import parse_ref
-    from shipyard.registry import resolve
+    from shipyard.registry import reference_of, resolve
     from shipyard.store import open_stores
 
     stores = open_stores(home)
     try:
         version = resolve(stores, parse_ref(ref))
         predictor = load_version(stores, version, trust)
+        try:
+            reference = reference_of(stores, version)
+        except ShipyardError as err:  # the model is intact: serve it, without drift counts
+            log.warning("%s: no drift counting: %s", ref, err.message)
+            reference = None
     finally:
         stores.close()
-    return _loaded(
+    loaded = _loaded(
         version.model, str(version.version), version.flavor, version.signature, predictor
     )
+    return replace(loaded, reference=reference)
 
 
 def load_bundle(path: Path, trust: TrustPolicy) -> Loaded:
@@ -106,6 +118,10 @@ class VersionHost:
                 on_batch=self._measured,
                 on_depth=metrics.queue_depth.set,
             )
+        self.inputs = _input_bins(loaded, metrics)
+        signature = loaded.signature
+        if signature is not None and signature.outputs:
+            metrics.expect_feedback(classes=not signature.outputs[0].datatype.startswith("FP"))
         metrics.loaded.set(1)
 
     def hold(self) -> None:
@@ -145,9 +161,23 @@ class VersionHost:
         """Stop the threads (running predictions finish first) and say the version is gone."""
         if self.batcher is not None:
             self.batcher.close()
+        if self.inputs is not None:
+            self.inputs.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.metrics.loaded.set(0)
         self.metrics.queue_depth.set(0)
+
+
+def _input_bins(loaded: Loaded, metrics: VersionMetrics) -> InputBins | None:
+    """Drift counting for a version with a reference summary; a summary the server cannot
+    use costs the drift counts, never the version."""
+    if loaded.reference is None:
+        return None
+    try:
+        return InputBins(loaded.reference, metrics.labels)
+    except (KeyError, TypeError, ValueError) as err:
+        log.warning("v%s: reference summary not usable, no drift counting: %s", loaded.version, err)
+        return None
 
 
 def counted(outputs: Any) -> list[tuple[str, int]]:

@@ -6,7 +6,9 @@ rest of the surface (health, metadata, metrics, docs) stays in Starlette.
 Per request: match the path, pick a version (route table, route key or pin)
 and hold it, read and parse the body, check it against that version's
 signature, predict off the loop (batched when the model allows), encode, send,
-then mirror the request to shadow versions. Every answer carries
+then mirror the request to shadow versions, count its inputs into the reference's
+bins (drift) and queue the prediction for the log feedback is joined to — after
+the answer is sent, never failing it. Every answer carries
 ``x-request-id``; client mistakes are 4xx with ``{"error": ...}``; a model that
 raises is a 500 with its message and the request id.
 """
@@ -39,6 +41,7 @@ from shipyard.serving.deployment import Deployment, NotServing, VersionNotLoaded
 from shipyard.serving.host import VersionHost
 from shipyard.serving.logs import REQUEST_ID
 from shipyard.serving.metrics import VersionMetrics
+from shipyard.serving.predictions import PredictionLog
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -98,10 +101,17 @@ class _ClientGone(Exception):
 class Inference:
     """Answers inference requests for one deployment."""
 
-    def __init__(self, deployment: Deployment, limits: Limits, access_log: bool) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        limits: Limits,
+        access_log: bool,
+        predictions: PredictionLog | None = None,
+    ) -> None:
         self.deployment = deployment
         self.limits = limits
         self.access_log = access_log
+        self.predictions = predictions
         self.unrouted = VersionMetrics(deployment.settings.deployment, deployment.model, "")
         self._mirrors: set[asyncio.Task[None]] = set()
 
@@ -116,12 +126,15 @@ class Inference:
                 host, pinned, route_key = self._choose(target, scope, headers)
             except ProtocolError as err:
                 code, payload = err.status, orjson.dumps({"error": err.message})
+                done = None
             else:
-                code, payload = await self._answer(
+                code, payload, done = await self._answer(
                     target.protocol, host, pinned, route_key, receive, headers, rid
                 )
             if code != CLIENT_GONE:
                 await _send(send, code, payload, rid)
+            if done is not None and host is not None:
+                self._observe(host, rid, *done)
         finally:
             seconds = time.perf_counter() - started
             if host is not None:
@@ -168,27 +181,39 @@ class Inference:
         receive: Receive,
         headers: dict[bytes, bytes],
         rid: str,
-    ) -> tuple[int, bytes]:
-        """The status and body of the answer."""
+    ) -> tuple[int, bytes, tuple[Any, Any] | None]:
+        """The status and body of the answer, and the inputs and outputs when answered."""
         try:
             body = await self._body(headers, receive)
             answer, inputs, outputs = await self._predict(protocol, host, body, rid)
             if pinned is None:
                 self._shadow(self.deployment.shadows(route_key), inputs, outputs)
-            return 200, orjson.dumps(answer)
+            return 200, orjson.dumps(answer), (inputs, outputs)
         except _ClientGone:
-            return CLIENT_GONE, b""
+            return CLIENT_GONE, b"", None
         except ProtocolError as err:
-            return err.status, orjson.dumps({"error": err.message})
+            return err.status, orjson.dumps({"error": err.message}), None
         except Overloaded as err:
-            return 503, orjson.dumps({"error": f"server busy: {err}"})
+            return 503, orjson.dumps({"error": f"server busy: {err}"}), None
         except TimeoutError:
             message = f"the model did not answer within {self.limits.timeout_s:g} s"
-            return 408, orjson.dumps({"error": message})
+            return 408, orjson.dumps({"error": message}), None
         except Exception as err:  # the model's own failure: say so, keep serving
             log.exception("predict failed")
             message = f"the model failed: {type(err).__name__}: {err}"
-            return 500, orjson.dumps({"error": message, "request_id": rid})
+            return 500, orjson.dumps({"error": message, "request_id": rid}), None
+
+    def _observe(self, host: VersionHost, rid: str, inputs: Any, outputs: Any) -> None:
+        """After an answer: its rows into the drift bins, its prediction into the log."""
+        try:
+            if host.inputs is not None:
+                host.inputs.observe(inputs)
+            if self.predictions is not None and not self.predictions.record(
+                rid, host.loaded.version, outputs
+            ):
+                host.metrics.dropped()
+        except Exception:  # bookkeeping must never cost an answer
+            log.exception("counting an answered request failed")
 
     async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> Any:
         limit = self.limits.max_body_bytes

@@ -75,6 +75,32 @@ SHADOW = Counter(
     "Copies of live requests a shadow version answered; result: match, mismatch or error.",
     [*LABELS, "result"],
 )
+INPUT_BINS = Counter(
+    "shipyard_input_bin_total",
+    "Live input values per feature, counted into the reference's quantile bins.",
+    [*LABELS, "feature", "bin"],
+)
+REFERENCE_RATIO = Gauge(
+    "shipyard_input_reference_ratio",
+    "Share of the reference (validation) inputs in each bin of a feature.",
+    [*LABELS, "feature", "bin"],
+    multiprocess_mode="livemax",
+)
+FEEDBACK = Counter(
+    "shipyard_feedback_total",
+    "Feedback joined to a logged prediction: correct, wrong (classes) or scored (regression).",
+    [*LABELS, "outcome"],
+)
+FEEDBACK_ERROR = Counter(
+    "shipyard_feedback_absolute_error_total",
+    "Sum of |label - prediction| over scored feedback.",
+    LABELS,
+)
+LOG_DROPPED = Counter(
+    "shipyard_prediction_log_dropped_total",
+    "Predictions not logged for feedback because the log's queue was full.",
+    LABELS,
+)
 
 
 MAX_CLASSES = 1000  # distinct predicted values counted per version (bounded cardinality)
@@ -118,6 +144,22 @@ class VersionMetrics:
             self._values += 1
             counter = self._children[key] = PREDICTIONS.labels(**self.labels, value=value)
         counter.inc(count)
+
+    def expect_feedback(self, classes: bool) -> None:
+        """The feedback series of this version, at 0 from load (rates need every series)."""
+        if classes:
+            FEEDBACK.labels(**self.labels, outcome="correct")
+            FEEDBACK.labels(**self.labels, outcome="wrong")
+        else:
+            FEEDBACK.labels(**self.labels, outcome="scored")
+            FEEDBACK_ERROR.labels(**self.labels)
+
+    def dropped(self) -> None:
+        """A prediction the log had no room for."""
+        counter = self._children.get(("dropped",))
+        if counter is None:
+            counter = self._children[("dropped",)] = LOG_DROPPED.labels(**self.labels)
+        counter.inc()
 
     def shadowed(self, result: str) -> None:
         key = ("s", result)

@@ -86,6 +86,25 @@ def openapi(model: str) -> dict[str, Any]:
             "inputs": {"type": "array", "minItems": 1},
         },
     }
+    feedback_body = {
+        "type": "object",
+        "required": ["request_id", "label"],
+        "properties": {
+            "request_id": {"type": "string", "description": "the answer's x-request-id"},
+            "label": {
+                "description": "the true class or value; a list for a request of several rows",
+                "oneOf": [
+                    {"type": ["integer", "number", "string"]},
+                    {"type": "array", "items": {"type": ["integer", "number", "string"]}},
+                ],
+            },
+        },
+    }
+    feedback = _op(
+        "Feedback: the true label of an answered request, joined to its logged prediction",
+        body=feedback_body,
+        codes=(400, 404, 409),
+    )
     infer = _op(
         "Open Inference Protocol V2: infer", body=infer_body, codes=(400, 404, 408, 413, 500, 503)
     )
@@ -108,6 +127,8 @@ def openapi(model: str) -> dict[str, Any]:
                 "parameters": [name],
             }
         },
+        "/v1/models/{name}/feedback": {"post": {**feedback, "parameters": [name]}},
+        "/v2/models/{name}/feedback": {"post": {**feedback, "parameters": [name]}},
         "/metrics": {"get": _op("Prometheus metrics")},
     }
     return {

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from shipyard.serving.app import create_app
 from shipyard.serving.config import CONFIG_ENV, ServeConfig
 from shipyard.serving.deployment import Deployment, Settings
 from shipyard.serving.host import Loaded, load_bundle, load_reference
+from shipyard.serving.predictions import PredictionLog
 from shipyard.serving.routing import route_table
 
 
@@ -96,6 +98,22 @@ class Control:
             raise ShipyardError(f"unknown command {op!r}")
 
 
+def prediction_log(config: ServeConfig) -> PredictionLog | None:
+    """The deployment's prediction log, shared with the other workers (None: not kept)."""
+    options = config.predictions
+    if options.path is None:
+        return None
+    try:
+        return PredictionLog(
+            Path(options.path), retention_s=options.retention_s, max_rows=options.max_rows
+        )
+    except (OSError, sqlite3.Error) as err:
+        raise ShipyardError(
+            f"cannot open the prediction log {options.path}: {err}",
+            hint="choose another --prediction-log, or --prediction-log none",
+        ) from None
+
+
 async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None:
     settings = Settings(
         deployment=config.deployment,
@@ -105,6 +123,7 @@ async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None
     )
     deployment = Deployment(config.model, settings, loader(config))
     try:
+        predictions = prediction_log(config)
         for version in config.versions:
             await deployment.load(version)
         deployment.set_routes(route_table(config.routes))
@@ -121,7 +140,9 @@ async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None
         }
         os.write(reply_fd, json.dumps(failure).encode() + b"\n")
         raise SystemExit(1) from None
-    app = create_app(deployment, config.limits, access_log=config.access_log)
+    app = create_app(
+        deployment, config.limits, access_log=config.access_log, predictions=predictions
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -58,11 +58,12 @@ def echo_home(tmp: Path, gates: dict[int, str] | None = None) -> Path:
     return home
 
 
-def register_echo(home: Path, tmp: Path, value: float, load: str) -> int:
-    """One more ``echo`` version answering ``value``, whose ``load`` runs ``load``."""
+def register_echo(home: Path, tmp: Path, value: float, load: str, predict: str = "pass") -> int:
+    """One more ``echo`` version answering ``value``, whose ``load`` runs ``load`` (and whose
+    ``predict`` runs ``predict`` first)."""
     source = tmp / f"echo-extra-{value}"
     source.mkdir()
-    (source / "model.py").write_text(ECHO.format(load=load, predict="pass", value=value))
+    (source / "model.py").write_text(ECHO.format(load=load, predict=predict, value=value))
     stores = open_stores(home)
     try:
         options = RegisterOptions(flavor="custom", entrypoint="model:Echo")
@@ -169,6 +170,14 @@ class ControlPlane:
         if response.status >= 400:
             raise ApiError(f"{method} {path}: {response.status} {data}", response.status)
         return data
+
+    def refused(self, method: str, path: str, body: Any = None) -> ApiError:
+        """The error of a call that must fail."""
+        try:
+            self.api(method, path, body)
+        except ApiError as err:
+            return err
+        raise AssertionError(f"{method} {path} was accepted")
 
     def status(self, name: str = "echo") -> dict[str, Any]:
         result: dict[str, Any] = self.api("GET", f"deployments/{name}")

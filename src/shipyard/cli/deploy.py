@@ -17,7 +17,7 @@ from shipyard.cli.common import (
     new_table,
     print_json,
 )
-from shipyard.errors import InvalidInputError, RolloutFailed
+from shipyard.errors import InvalidInputError, RolloutFailed, ShipyardError
 from shipyard.server.client import ServerClient, connect
 from shipyard.units import format_duration, parse_duration
 
@@ -114,6 +114,7 @@ def deploy_cmd(
     client = _client()
     rollout = client.call("POST", "deployments", body)
     deployment = rollout["deployment"]
+    _watch(client, deployment, model)
     if not wait:
         if as_json:
             print_json(rollout)
@@ -126,6 +127,24 @@ def deploy_cmd(
     if as_json:
         print_json(status)
     _exit_for(status)
+
+
+def _watch(client: ServerClient, deployment: str, model: str) -> None:
+    """Run in the model's project, attach its `monitor:` rules to the deployment."""
+    from pathlib import Path
+
+    from shipyard.monitor.config import attach_body
+    from shipyard.project import find_project
+
+    try:
+        project = find_project(Path.cwd())
+    except ShipyardError:
+        return  # a broken spec elsewhere does not stop a deploy of a registered version
+    if project is None or project.spec.model.name != model or project.spec.monitor is None:
+        return
+    client.call(
+        "PUT", f"deployments/{deployment}/monitor", attach_body(project.spec.monitor, project.root)
+    )
 
 
 def _limits(memory: str | None, open_files: int | None) -> dict[str, int]:

@@ -281,9 +281,9 @@ class LocalTarget:
         self.ensure_running(record, reason)
         return self.observe(record)
 
-    def metrics(self, record: DeploymentRecord) -> str:
+    def metrics(self, record: DeploymentRecord, timeout: float = 30.0) -> str:
         """The server's ``/metrics`` page."""
-        return self._get(record, "/metrics").decode()
+        return self._request(record, "GET", "/metrics", None, {}, timeout).decode()
 
     def smoke(self, record: DeploymentRecord, version: str, inputs: list[Any] | None) -> None:
         """Check ``version`` answers, pinned: its readiness, then one infer per input."""

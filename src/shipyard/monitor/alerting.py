@@ -97,6 +97,8 @@ class Alerting:
         if failing is not None:
             return  # the rules keep their states until there is data again
         for rule in config.rules:
+            if not self.scraper.covered(deployment, rule.window, now):
+                continue  # too few scrapes yet (a start, or just after an outage): no verdict
             value = self.scraper.value(deployment, rule.metric, rule.window, now)
             self._step(deployment, config, rule, value, now)
 
@@ -120,6 +122,7 @@ class Alerting:
             return
         if change == "firing":
             watch.episode += 1
+        log.info("%s on %s: %s (value %s)", rule.name, deployment, change, value)
         record = AlertStateRecord(
             deployment,
             rule.name,

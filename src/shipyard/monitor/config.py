@@ -24,6 +24,7 @@ class Channel:
     webhook: str
     format: str = "json"  # json, slack or alertmanager
     timeout: float = 5.0
+    retries: int = 4
     send_resolved: bool = True
 
 
@@ -94,9 +95,16 @@ def from_spec(spec: MonitorSpec, project: Path) -> MonitorConfig:
     """The monitor a project's ``monitor:`` section describes."""
     return MonitorConfig(
         tuple(a.rule() for a in spec.alerts),
-        tuple(Channel(n.webhook, n.format, n.timeout, n.send_resolved) for n in spec.notify),
+        tuple(
+            Channel(n.webhook, n.format, n.timeout, n.retries, n.send_resolved) for n in spec.notify
+        ),
         spec.cooldown,
         spec.unavailable_after,
         spec.prometheus_url,
         str(project),
     )
+
+
+def attach_body(spec: MonitorSpec, project: Path) -> dict[str, Any]:
+    """The ``PUT /api/v1/deployments/{name}/monitor`` body for a project's section."""
+    return {"monitor": spec.model_dump(mode="json", by_alias=True), "project": str(project)}

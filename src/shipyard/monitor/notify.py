@@ -1,6 +1,6 @@
 """Notifications: an alert's news posted to every channel, off the evaluator's thread.
 
-Each delivery is tried up to ``ATTEMPTS`` times with doubling waits between them;
+Each delivery is tried again up to the channel's ``retries`` times, waits doubling;
 its outcome — delivered, or failed with the last error — is an ``alert.*`` event,
 so a webhook that is down shows in ``shipyard alerts history``. The queue is
 bounded: when it is full a notification is dropped and that, too, is an event.
@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from shipyard.monitor.config import Channel
 
 log = logging.getLogger("shipyard.notify")
-ATTEMPTS = 5
 FIRST_WAIT = 1.0  # seconds before the second attempt; doubled for each next one
 QUEUE = 1000
 WORKERS = 4  # a channel that times out does not hold up the others
@@ -194,7 +193,8 @@ class Notifier:
 
     def _deliver(self, notice: Notice, channel: Channel) -> None:
         document, wait, error = payload(notice, channel), self.first_wait, ""
-        for attempt in range(1, ATTEMPTS + 1):
+        attempts = channel.retries + 1
+        for attempt in range(1, attempts + 1):
             try:
                 status = post(channel.webhook, document, channel.timeout)
                 if status < 300:
@@ -208,9 +208,9 @@ class Notifier:
                 if isinstance(err, TimeoutError) or "timed out" in error:
                     error = f"no answer within {channel.timeout:g} s"
             log.warning(
-                "%s: attempt %d of %d failed: %s", shown(channel.webhook), attempt, ATTEMPTS, error
+                "%s: attempt %d of %d failed: %s", shown(channel.webhook), attempt, attempts, error
             )
-            if attempt < ATTEMPTS and self._stop.wait(wait):
+            if attempt < attempts and self._stop.wait(wait):
                 break
             wait *= 2
         self.outcome(notice, channel, error, attempt)

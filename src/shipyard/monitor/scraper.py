@@ -78,7 +78,8 @@ class Scraper:
                 del self.failing_since[gone]
         for d in deployments:
             try:
-                page = self.target.metrics(d)
+                # as Prometheus's scrape_timeout: a hung server cannot stall the round
+                page = self.target.metrics(d, timeout=min(10.0, max(1.0, self.interval)))
             except TargetError as err:
                 self.errors[d.name] = err.message
                 self.failing_since.setdefault(d.name, time.time())
@@ -97,6 +98,12 @@ class Scraper:
                 self.keep = seconds
                 for series in self.series.values():
                     series.keep = seconds
+
+    def covered(self, name: str, window: float, at: float) -> bool:
+        """Whether two scrapes or more fall in the window (a rate needs them)."""
+        with self._lock:
+            series = self.series.get(name)
+            return series is not None and series.covers(window, at)
 
     def value(self, name: str, metric: str, window: float, at: float) -> float | None:
         """A rule's metric for a deployment over ``window`` up to ``at`` (None: no data)."""

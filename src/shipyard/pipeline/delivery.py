@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shipyard.errors import ShipyardError
+from shipyard.monitor.config import attach_body
 from shipyard.pipeline.plan import StagePlan
 from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
 from shipyard.server.client import RemoteError, ServerClient, connect
@@ -63,9 +64,11 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         if under_way.get("active") and under_way["to_version"] == version:
             rollout = under_way  # a previous run started it: follow that one
         elif current is not None and current["stable"] == version and not under_way.get("active"):
+            _watch(client, name, ctx)
             return StageResult({}, {}, note=f"{name} already serves v{version}", reused=True)
         else:
             rollout = client.call("POST", "deployments", _body(spec, model, version, ctx.run_id))
+        _watch(client, name, ctx)
     except RemoteError as err:
         raise StageFailed(stage.name, err.message, hint=err.hint) from None
     strategy = rollout["strategy"]
@@ -91,6 +94,14 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     else:
         note = f"{strategy} of v{version} on {status['url']}: step {r['step']}/{r['steps']}"
     return StageResult({}, {}, note=note)
+
+
+def _watch(client: ServerClient, name: str, ctx: StageContext) -> None:
+    """The project's `monitor:` rules watch the deployment from now on."""
+    monitor = ctx.project.spec.monitor
+    if monitor is not None:
+        body = attach_body(monitor, ctx.project.root)
+        client.call("PUT", f"deployments/{name}/monitor", body)
 
 
 def _status(client: ServerClient, name: str) -> dict[str, Any] | None:

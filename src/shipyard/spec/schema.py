@@ -361,6 +361,9 @@ class NotifySpec(_Strict):
         "blocks; alertmanager: Alertmanager's /api/v2/alerts list.",
     )
     timeout: Duration = Field(default=5.0, description="How long one attempt may take.")
+    retries: int = Field(
+        default=4, ge=0, le=10, description="Tries again after a failure: 1 s, 2 s, 4 s, … apart."
+    )
     send_resolved: bool = Field(default=True, description="Also say when an alert resolves.")
 
     @field_validator("webhook")

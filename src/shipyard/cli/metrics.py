@@ -16,6 +16,10 @@ LABELS = {
     "p50_latency": ("p50 latency", "ms"),
     "p95_latency": ("p95 latency", "ms"),
     "p99_latency": ("p99 latency", "ms"),
+    "batch_size": ("batch size (mean)", "{:.1f}"),
+    "drift_psi": ("drift (worst PSI)", "{:.3f}"),
+    "live_accuracy": ("live accuracy", "{:.2%}"),
+    "live_mae": ("live MAE", "{:.4g}"),
 }
 
 
@@ -43,7 +47,8 @@ def metrics_cmd(
     window: str = typer.Option("15m", help="Over how long: 1m, 15m, 1h (kept: the last hour)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Requests/s, error rate and p50/p95/p99 latency now, and across the window."""
+    """Requests/s, error rate, p50/p95/p99 latency, batch size, drift and live accuracy now,
+    and across the window; the features that drifted most."""
     data: dict[str, Any] = connect(home()).call(
         "GET", f"deployments/{name}/metrics?window={window}"
     )
@@ -56,6 +61,13 @@ def metrics_cmd(
             label, _shown(metric, data["values"][metric]), sparkline(data["history"][metric])
         )
     console.print(table)
+    drift = data.get("drift", {}).get("features", [])
+    if drift:
+        worst = new_table("version", "feature", "PSI", "KS")
+        for f in drift:
+            ks = "n/a" if f["ks"] is None else f"{f['ks']:.3f}"
+            worst.add_row(f"v{f['version']}", f["feature"], f"{f['psi']:.3f}", ks)
+        console.print(worst)
     note = f"{data['scrapes']} scrapes, every {data['interval']:g} s"
     if data["unavailable"]:
         note += f"; [red]metrics unavailable: {data['unavailable']}[/]"

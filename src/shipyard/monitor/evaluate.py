@@ -45,6 +45,9 @@ def metric_value(metric: str, span: Snapshot, seconds: float) -> float | None:
         return _worst([snapshot.live_accuracy(e) for e in span.values()], False)
     if metric == "live_mae":
         return _worst([snapshot.live_mae(e) for e in span.values()], True)
+    if metric == "batch_size":  # mean rows per model call, all versions together
+        batches = sum(e["batches"] for e in span.values())
+        return sum(e["batch_rows"] for e in span.values()) / batches if batches else None
     merged = _merged(span)
     if metric == "requests":
         return float(merged["requests"]) / seconds

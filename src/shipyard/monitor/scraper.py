@@ -16,12 +16,24 @@ from typing import Any
 
 from shipyard.deploy.local import LocalTarget, TargetError
 from shipyard.errors import ShipyardError
+from shipyard.monitor import snapshot
 from shipyard.monitor.evaluate import Series
-from shipyard.monitor.snapshot import snapshot
+from shipyard.monitor.snapshot import Snapshot
 from shipyard.store import Stores
 
 log = logging.getLogger("shipyard.scraper")
-SHOWN = ("requests", "error_rate", "p50_latency", "p95_latency", "p99_latency")
+SHOWN = (
+    "requests",
+    "error_rate",
+    "p50_latency",
+    "p95_latency",
+    "p99_latency",
+    "batch_size",
+    "drift_psi",
+    "live_accuracy",
+    "live_mae",
+)
+WORST = 5  # features shown by drift
 POINTS = 20  # sparkline points over a window
 
 
@@ -84,7 +96,7 @@ class Scraper:
                 self.errors[d.name] = err.message
                 self.failing_since.setdefault(d.name, time.time())
                 continue
-            taken = snapshot(page)
+            taken = snapshot.snapshot(page)
             self.errors.pop(d.name, None)
             with self._lock:
                 self.failing_since.pop(d.name, None)
@@ -128,6 +140,7 @@ class Scraper:
                 ]
                 for m in SHOWN
             }
+            found = series.span(window, now) if series else None
         return {
             "deployment": name,
             "window": window,
@@ -135,5 +148,24 @@ class Scraper:
             "scrapes": scrapes,
             "values": values,
             "history": history,
+            "drift": _drift(found[0] if found else {}),
             "unavailable": self.errors.get(name),
         }
+
+
+def _drift(span: Snapshot) -> dict[str, Any]:
+    """Per version, the features that moved most: PSI and KS over the window."""
+    versions: list[dict[str, Any]] = []
+    for version, entry in sorted(span.items()):
+        psi, ks = snapshot.psi(entry), snapshot.ks(entry)
+        worst = sorted(psi, key=lambda f: -psi[f])[:WORST]
+        if worst:
+            inputs: dict[str, dict[str, float]] = entry["inputs"]
+            rows = int(sum(inputs[worst[0]].values()))
+            features = [{"feature": f, "psi": psi[f], "ks": ks.get(f)} for f in worst]
+            versions.append({"version": version, "rows": rows, "features": features})
+    features = sorted(
+        ({**f, "version": v["version"]} for v in versions for f in v["features"]),
+        key=lambda f: -f["psi"],
+    )[:WORST]
+    return {"versions": versions, "features": features}

@@ -22,11 +22,13 @@ _INPUTS = "shipyard_input_bin_total"
 _REFERENCE = "shipyard_input_reference_ratio"
 _FEEDBACK = "shipyard_feedback_total"
 _ABS_ERROR = "shipyard_feedback_absolute_error_total"
-SERIES = analysis.SERVING_SERIES | {_INPUTS, _REFERENCE, _FEEDBACK, _ABS_ERROR}
+_BATCH = {"shipyard_batch_size_sum": "batch_rows", "shipyard_batch_size_count": "batches"}
+SERIES = analysis.SERVING_SERIES | {_INPUTS, _REFERENCE, _FEEDBACK, _ABS_ERROR, *_BATCH}
 
 
 def _empty() -> dict[str, Any]:
-    return {**analysis.empty_entry(), "inputs": {}, "reference": {}, "feedback": {}, "mae": 0.0}
+    extra = {"inputs": {}, "reference": {}, "feedback": {}, "mae": 0.0}
+    return {**analysis.empty_entry(), **extra, "batch_rows": 0.0, "batches": 0.0}
 
 
 def snapshot(metrics_text: str) -> Snapshot:
@@ -45,6 +47,8 @@ def snapshot(metrics_text: str) -> Snapshot:
         elif name == _FEEDBACK:
             outcome = labels.get("outcome", "")
             entry["feedback"][outcome] = entry["feedback"].get(outcome, 0.0) + value
+        elif name in _BATCH:
+            entry[_BATCH[name]] += value
         else:
             entry["mae"] += value
     return out
@@ -55,6 +59,8 @@ def _counters(entry: dict[str, Any]) -> list[tuple[str, float]]:
         *((f"{f}/{b}", n) for f, bins in entry["inputs"].items() for b, n in bins.items()),
         *entry["feedback"].items(),
         ("mae", entry["mae"]),
+        ("batch_rows", entry["batch_rows"]),
+        ("batches", entry["batches"]),
     ]
 
 
@@ -77,6 +83,8 @@ def between(before: Snapshot, now: Snapshot) -> Snapshot:
             "reference": entry["reference"],
             "feedback": {o: n - old["feedback"].get(o, 0.0) for o, n in entry["feedback"].items()},
             "mae": entry["mae"] - old["mae"],
+            "batch_rows": entry["batch_rows"] - old["batch_rows"],
+            "batches": entry["batches"] - old["batches"],
         }
     return out
 

@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	bash scripts/system-deps.sh promtool prometheus   # promtool checks the exported rules; a real Prometheus runs the dashboard queries
+	bash scripts/system-deps.sh promtool prometheus amtool   # promtool checks the exported rules; a real Prometheus runs the dashboard queries; amtool brings Alertmanager too
 	$(BIN)/pytest
 
 # Peers for side-by-side benchmarks live in their own venvs, never in Shipyard's dependencies.

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-deploy bench-serving docs clean system
+.PHONY: demo test lint bench bench-deploy bench-alerting bench-serving docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -38,9 +38,13 @@ bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_deploy.py
+	$(BIN)/python benchmarks/bench_alerting.py
 
 bench-deploy: $(STAMP)
 	$(BIN)/python benchmarks/bench_deploy.py
+
+bench-alerting: $(STAMP)
+	$(BIN)/python benchmarks/bench_alerting.py
 
 # The serving peers load the same skops file as Shipyard: the same scikit-learn and skops as .venv.
 BENTOML_VENV  := benchmarks/.venvs/bentoml

@@ -10,6 +10,7 @@ window are the same expressions as ``monitor.promql`` (a test holds both to it).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from shipyard.deploy import analysis
@@ -89,14 +90,21 @@ def between(before: Snapshot, now: Snapshot) -> Snapshot:
     return out
 
 
-def psi(entry: dict[str, Any]) -> dict[str, float]:
-    """The population stability index per feature with at least ``DRIFT_MIN_ROWS`` rows."""
-    out: dict[str, float] = {}
+def _judged(
+    entry: dict[str, Any],
+) -> Iterator[tuple[str, dict[str, float], dict[str, float], float]]:
+    """Features with a reference and enough live rows: (feature, bins, reference, rows)."""
     for feature, bins in entry["inputs"].items():
         reference = entry["reference"].get(feature)
         rows = sum(bins.values())
-        if not reference or rows < DRIFT_MIN_ROWS:
-            continue
+        if reference and rows >= DRIFT_MIN_ROWS:
+            yield feature, bins, reference, rows
+
+
+def psi(entry: dict[str, Any]) -> dict[str, float]:
+    """The population stability index per feature with at least ``DRIFT_MIN_ROWS`` rows."""
+    out: dict[str, float] = {}
+    for feature, bins, reference, rows in _judged(entry):
         total = 0.0
         for b, ref in reference.items():
             live = bins.get(b, 0.0) / rows
@@ -109,11 +117,7 @@ def ks(entry: dict[str, Any]) -> dict[str, float]:
     """The Kolmogorov-Smirnov statistic per feature, at the reference's bin edges: the
     largest gap between the live and the reference cumulative shares."""
     out: dict[str, float] = {}
-    for feature, bins in entry["inputs"].items():
-        reference = entry["reference"].get(feature)
-        rows = sum(bins.values())
-        if not reference or rows < DRIFT_MIN_ROWS:
-            continue
+    for feature, bins, reference, rows in _judged(entry):
         live_cdf = ref_cdf = gap = 0.0
         for b in sorted(reference, key=int):
             live_cdf += bins.get(b, 0.0) / rows

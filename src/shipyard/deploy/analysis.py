@@ -60,6 +60,31 @@ def totals(metrics_text: str) -> Totals:
     return out
 
 
+def prometheus_totals(url: str, deployment: str, seconds: float) -> Totals:
+    """Per-version totals of the last ``seconds`` from a Prometheus that scrapes the
+    deployment (``increase()`` over the window, so restarts are already accounted for)."""
+    from shipyard.prometheus_api import query
+
+    w, sel = f"{max(1000, round(seconds * 1000))}ms", f'deployment="{deployment}"'
+    out: Totals = {}
+
+    def entry(labels: dict[str, str]) -> dict[str, Any]:
+        return out.setdefault(labels.get("version", ""), empty_entry())
+
+    def increase(series: str, by: str, extra: str = "") -> list[tuple[dict[str, str], float]]:
+        return query(url, f"sum by ({by}) (increase({series}{{{sel}{extra}}}[{w}]))")
+
+    for labels, value in increase("shipyard_requests_total", "version"):
+        entry(labels)["requests"] = value
+    for labels, value in increase("shipyard_requests_total", "version", ',code=~"5.."'):
+        entry(labels)["errors"] = value
+    for labels, value in increase("shipyard_request_duration_seconds_bucket", "version, le"):
+        entry(labels)["buckets"][labels["le"]] = value
+    for labels, value in increase("shipyard_shadow_requests_total", "version, result"):
+        entry(labels)["shadow"][labels["result"]] = value
+    return out
+
+
 def _series(entry: dict[str, Any]) -> list[tuple[str, float]]:
     return [
         ("requests", entry["requests"]),

@@ -19,7 +19,7 @@ from typing import Any
 from shipyard.aliases import holders
 from shipyard.deploy import process
 from shipyard.deploy import rollout as machine
-from shipyard.deploy.analysis import analyze, totals, window
+from shipyard.deploy.analysis import analyze, prometheus_totals, totals, window
 from shipyard.deploy.local import LoadFailed, LocalTarget, Observed, StartFailed, TargetError
 from shipyard.deploy.plan import Plan
 from shipyard.store import AliasChange, DeploymentRecord, Desired, RolloutRecord, Stores
@@ -249,15 +249,13 @@ class Engine:
         if step.pause is not None and elapsed < step.pause:
             return
         if step.analyze:
-            metrics = self.target.metrics(d)
             stable = None if r.from_version is None else str(r.from_version)
-            result = analyze(
-                plan.analysis,
-                str(r.to_version),
-                stable,
-                window(r.baseline, totals(metrics)),
-                shadow=step.shadow > 0,
-            )
+            prometheus = (self.stores.alerts.get_monitor(d.name) or {}).get("prometheus_url")
+            if prometheus:  # the team's Prometheus, as the monitor says
+                span = prometheus_totals(prometheus, d.name, elapsed)
+            else:
+                span = window(r.baseline, totals(self.target.metrics(d)))
+            result = analyze(plan.analysis, str(r.to_version), stable, span, shadow=step.shadow > 0)
             if result.verdict == "fail":
                 self.abort(
                     d,

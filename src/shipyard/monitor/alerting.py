@@ -21,12 +21,15 @@ from shipyard.monitor.actions import Actions
 from shipyard.monitor.config import Channel, MonitorConfig, monitor_config
 from shipyard.monitor.evaluate import AlertState, step
 from shipyard.monitor.notify import Notice, Notifier, shown
+from shipyard.monitor.promql import metric_expr
 from shipyard.monitor.rules import UNAVAILABLE, AlertRule
 from shipyard.monitor.scraper import Scraper
+from shipyard.prometheus_api import PrometheusError, scalar
 from shipyard.store import AlertStateRecord, Stores
 
 log = logging.getLogger("shipyard.alerting")
 RESEND = 60.0  # seconds between reminders of a firing alert to Alertmanager
+TICK = 0.5  # seconds between looks for a due Prometheus evaluation
 
 
 @dataclass
@@ -39,7 +42,7 @@ class _Watch:
 
 
 class Alerting:
-    """Evaluates every watched deployment's rules; the scraper calls it after each scrape."""
+    """Evaluates every watched deployment's rules, on its own thread."""
 
     def __init__(self, stores: Stores, scraper: Scraper, actions: Actions) -> None:
         self.stores = stores
@@ -52,16 +55,45 @@ class Alerting:
             state = AlertState(saved.state, saved.active_since, saved.value)
             self._watches[(saved.deployment, saved.rule)] = _Watch(state, saved.episode)
         self._configs: dict[str, tuple[str, MonitorConfig]] = {}
+        self._prometheus_failing: dict[str, float] = {}  # deployment → first failed query
+        self._evaluated: dict[str, float] = {}  # deployment → last evaluation
+        self._scraped = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="alerting", daemon=True)
         self.last_cycle = 0.0  # seconds the newest evaluation took
 
     def start(self) -> None:
-        """Start delivering notifications and evaluate after each scrape."""
+        """Start delivering notifications and evaluating: after each scrape, and every
+        ``evaluation_interval`` for monitors that ask a Prometheus."""
         self.notifier.start()
-        self.scraper.listeners.append(self.evaluate)
+        self.scraper.listeners.append(self._scraped.set)
+        self._thread.start()
 
     def stop(self) -> None:
-        """Stop delivering (the scraper stops calling first)."""
+        """Stop evaluating, then delivering."""
+        self._stop.set()
+        self._scraped.set()
+        self._thread.join()
         self.notifier.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            scraped = self._scraped.wait(TICK)  # wakes at once when a scrape round ends
+            self._scraped.clear()
+            now = time.time()
+            try:
+                due = {
+                    name: config
+                    for name, config in self.monitors().items()
+                    if (scraped and not config.prometheus_url)
+                    or (
+                        config.prometheus_url
+                        and now - self._evaluated.get(name, 0.0) >= config.evaluation_interval
+                    )
+                }
+                self.evaluate(now, due)
+            except Exception:  # a bug here must not stop alerting
+                log.exception("evaluation failed")
 
     def monitors(self) -> dict[str, MonitorConfig]:
         """Every watched deployment's monitor (parsed once per change)."""
@@ -76,31 +108,58 @@ class Alerting:
         self.scraper.keep_at_least(max(windows, default=0.0) + 2 * self.scraper.interval)
         return out
 
-    def evaluate(self, now: float | None = None) -> None:
-        """One evaluation of every rule of every watched deployment."""
+    def evaluate(
+        self, now: float | None = None, monitors: dict[str, MonitorConfig] | None = None
+    ) -> None:
+        """One evaluation of every rule of every watched deployment (or of ``monitors``)."""
         started = time.process_time()
         now = time.time() if now is None else now
         try:
-            monitors = self.monitors()
+            monitors = self.monitors() if monitors is None else monitors
         except ShipyardError as err:
             log.error("cannot read monitors: %s", err.message)
             return
         with self._lock:
             for deployment, config in monitors.items():
+                self._evaluated[deployment] = now
                 self._evaluate(deployment, config, now)
         self.last_cycle = time.process_time() - started
 
     def _evaluate(self, deployment: str, config: MonitorConfig, now: float) -> None:
-        failing = self.scraper.failing_since.get(deployment)
+        if config.prometheus_url:
+            failing, values = self._from_prometheus(deployment, config, now)
+        else:
+            failing, values = self.scraper.failing_since.get(deployment), {}
+            for rule in config.rules:
+                # too few scrapes yet (a start, or just after an outage): no verdict
+                if failing is None and self.scraper.covered(deployment, rule.window, now):
+                    values[rule.name] = self.scraper.value(
+                        deployment, rule.metric, rule.window, now
+                    )
         unavailable = failing is not None and now - failing >= config.unavailable_after
         self._step(deployment, config, UNAVAILABLE, 1.0 if unavailable else 0.0, now)
         if failing is not None:
             return  # the rules keep their states until there is data again
         for rule in config.rules:
-            if not self.scraper.covered(deployment, rule.window, now):
-                continue  # too few scrapes yet (a start, or just after an outage): no verdict
-            value = self.scraper.value(deployment, rule.metric, rule.window, now)
-            self._step(deployment, config, rule, value, now)
+            if rule.name in values:
+                self._step(deployment, config, rule, values[rule.name], now)
+
+    def _from_prometheus(
+        self, deployment: str, config: MonitorConfig, now: float
+    ) -> tuple[float | None, dict[str, float | None]]:
+        """Each rule's value as the team's Prometheus computes it (the exported PromQL)."""
+        assert config.prometheus_url is not None
+        values: dict[str, float | None] = {}
+        try:
+            for rule in config.rules:
+                expr = metric_expr(rule.metric, rule.window, deployment)
+                values[rule.name] = scalar(config.prometheus_url, expr, timeout=5.0)
+        except PrometheusError as err:
+            if deployment not in self._prometheus_failing:
+                log.warning("%s: %s", deployment, err.message)
+            return self._prometheus_failing.setdefault(deployment, now), {}
+        self._prometheus_failing.pop(deployment, None)
+        return None, values
 
     def _step(
         self,

@@ -38,6 +38,7 @@ class MonitorConfig:
     unavailable_after: float = 60.0
     prometheus_url: str | None = None
     project: str | None = None  # the project's directory: `retrain` runs its pipeline there
+    evaluation_interval: float = 15.0  # with prometheus_url
 
     def rule(self, name: str) -> AlertRule | None:
         """The rule of that name, if any."""
@@ -63,6 +64,7 @@ class MonitorConfig:
             "unavailable_after": self.unavailable_after,
             "prometheus_url": self.prometheus_url,
             "project": self.project,
+            "evaluation_interval": self.evaluation_interval,
         }
 
 
@@ -88,6 +90,7 @@ def monitor_config(data: dict[str, Any]) -> MonitorConfig:
         float(data.get("unavailable_after", 60.0)),
         data.get("prometheus_url"),
         data.get("project"),
+        float(data.get("evaluation_interval", 15.0)),
     )
 
 
@@ -102,6 +105,7 @@ def from_spec(spec: MonitorSpec, project: Path) -> MonitorConfig:
         spec.unavailable_after,
         spec.prometheus_url,
         str(project),
+        spec.evaluation_interval,
     )
 
 

@@ -401,6 +401,12 @@ class MonitorSpec(_Strict):
         description="Evaluate rules and canary analysis with this Prometheus's HTTP API "
         "instead of the control plane's own scraper.",
     )
+    evaluation_interval: Duration = Field(
+        default=15.0,
+        gt=0,
+        description="With prometheus_url: how often the rules are evaluated (without it, "
+        "after every scrape of the control plane).",
+    )
 
     @field_validator("alerts")
     @classmethod

@@ -4,6 +4,7 @@ deployment under real traffic (errors and a shadow version included), returns da
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import threading
@@ -13,8 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import skops.io
 import yaml
+from sklearn.datasets import load_diabetes, load_digits
+from sklearn.linear_model import LinearRegression
+from sklearn.naive_bayes import GaussianNB
 
 from deploy_helpers import ControlPlane, free_port
 from prometheus_helpers import Prometheus, start_prometheus
@@ -26,6 +32,7 @@ from shipyard.monitor.grafana import (
     PROVIDER_FILE,
     panels,
 )
+from shipyard.monitor.reference import summarize
 from shipyard.registry import RegisterOptions, register
 from shipyard.store import open_stores
 from test_serving import SHIPYARD
@@ -181,10 +188,201 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(
     _check_panel(scraped, title)
 
 
-@pytest.mark.skip(reason="needs drift/feedback metrics")
+@dataclass
+class Judged:
+    """A classifier (``digits``, registered with a reference of its inputs) and a regressor
+    (``diabetes``) deployed, sent inputs and labelled feedback, and a Prometheus scraping both."""
+
+    prometheus: Prometheus
+    accuracy: float  # correct ÷ all the feedback given to ``digits``
+    mae: float  # mean |label - prediction| of the feedback given to ``diabetes``
+
+
+LIVE_ROWS = 200  # > the 100 rows drift needs in the window
+ROWS_PER_REQUEST = 10
+
+
+def _judged_home(tmp: Path, cli: Any) -> None:
+    """``digits`` v1 registered with ``--reference`` (the digits inputs it was fitted on) and
+    ``diabetes`` v1, a linear regression, through the CLI."""
+    digits, classes = load_digits(return_X_y=True)
+    diabetes, targets = load_diabetes(return_X_y=True)
+    for name, model, inputs in (
+        ("digits", GaussianNB().fit(digits, classes), digits),  # fits in milliseconds
+        ("diabetes", LinearRegression().fit(diabetes, targets), diabetes),
+    ):
+        skops.io.dump(model, tmp / f"{name}.skops")
+        np.save(tmp / f"{name}-inputs.npy", inputs)
+        registered = cli(
+            "register",
+            str(tmp / f"{name}.skops"),
+            "--name",
+            name,
+            "--reference",
+            str(tmp / f"{name}-inputs.npy"),
+        )
+        assert registered.returncode == 0, registered.stderr
+
+
+def _predict(client: httpx.Client, model: str, rows: np.ndarray) -> tuple[str, list[Any]]:
+    answer = client.post(f"/v1/models/{model}:predict", json={"instances": rows.tolist()})
+    assert answer.status_code == 200, answer.text
+    return answer.headers["x-request-id"], answer.json()["predictions"]
+
+
+def _feedback(client: httpx.Client, model: str, request_id: str, labels: list[Any]) -> None:
+    body = {"request_id": request_id, "label": labels}
+    done = client.post(f"/v2/models/{model}/feedback", json=body)
+    assert done.status_code == 200, done.text
+
+
+def _send_and_judge(digits_port: int, diabetes_port: int) -> tuple[float, float]:
+    """``LIVE_ROWS`` rows to each deployment, every row labelled: for ``digits`` one label in
+    four wrong, for ``diabetes`` labels 0.5 and 1.5 off the prediction in turn. The accuracy
+    and MAE that feedback makes."""
+    digits = load_digits().data
+    diabetes = load_diabetes().data
+    correct = wrong = 0
+    errors: list[float] = []
+    with (
+        httpx.Client(base_url=f"http://127.0.0.1:{digits_port}", timeout=30) as classifier,
+        httpx.Client(base_url=f"http://127.0.0.1:{diabetes_port}", timeout=30) as regressor,
+    ):
+        for start in range(0, LIVE_ROWS, ROWS_PER_REQUEST):
+            rows = slice(start, start + ROWS_PER_REQUEST)
+            request_id, predicted = _predict(classifier, "digits", digits[rows])
+            labels = []
+            for row, value in enumerate(predicted, start):
+                if row % 4 == 3:
+                    labels.append((int(value) + 1) % 10)
+                    wrong += 1
+                else:
+                    labels.append(int(value))
+                    correct += 1
+            _feedback(classifier, "digits", request_id, labels)
+
+            request_id, predicted = _predict(regressor, "diabetes", diabetes[rows])
+            offsets = [0.5 if row % 2 else -1.5 for row in range(start, start + len(predicted))]
+            _feedback(
+                regressor,
+                "diabetes",
+                request_id,
+                [float(value) + off for value, off in zip(predicted, offsets, strict=True)],
+            )
+            errors += [abs(off) for off in offsets]
+    return correct / (correct + wrong), sum(errors) / len(errors)
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Judged]:
+    tmp = tmp_path_factory.mktemp("judged")
+    cp = ControlPlane(tmp / "home", free_port())
+    _judged_home(tmp, cp.cli)
+    cp.start()
+    try:
+        ports = {"digits": free_port(), "diabetes": free_port()}
+        deploying = {  # both at once: a server takes seconds to start on a busy machine
+            name: subprocess.Popen(
+                [SHIPYARD, "deploy", name, "--version", "1", "--port", str(port)],
+                env=cp.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name, port in ports.items()
+        }
+        for name, proc in deploying.items():
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            cp.wait_for(lambda s: s["in_sync"], name=name)
+        targets = [f"127.0.0.1:{port}" for port in ports.values()]
+        with start_prometheus(tmp, targets) as prometheus:
+            # every series exists from load: one scrape of them at 0 before any traffic, so
+            # increase() over the window counts all of it
+            for deployment in ports:
+                prometheus.wait_for(f'shipyard_input_bin_total{{deployment="{deployment}"}}')
+                prometheus.wait_for(f'shipyard_feedback_total{{deployment="{deployment}"}}')
+            accuracy, mae = _send_and_judge(ports["digits"], ports["diabetes"])
+            judgement = Judged(prometheus, accuracy, mae)
+            for title, deployment in QUALITY_PANELS.items():
+                _wait_for_panel(judgement, title, deployment)
+            yield judgement
+    finally:
+        cp.cleanup()
+
+
+# the deployment each drift and live-quality panel is looked at for
+QUALITY_PANELS = {
+    "Drift (PSI per feature)": "digits",
+    "Live accuracy (over $window)": "digits",
+    "Live MAE (over $window)": "diabetes",
+}
+
+
+def _panel_expr(title: str, deployment: str) -> str:
+    [panel] = [p for p in panels() if p.title == title]
+    [query] = panel.queries
+    expr = substitute(query.expr, {**VARIABLES, "deployment": deployment})
+    assert "$" not in expr, f"{title}: a variable left in {expr}"
+    return expr
+
+
+def _wait_for_panel(judged: Judged, title: str, deployment: str) -> None:
+    """Until the panel shows everything that was sent (the drift counts are flushed within a
+    second, then scraped)."""
+    expr = _panel_expr(title, deployment)
+    if title.startswith("Drift"):
+        rows = f'sum(increase(shipyard_input_bin_total{{deployment="{deployment}",feature="10"}}'
+        judged.prometheus.wait_for(f"{rows}[1h])) >= {LIVE_ROWS}")
+    elif title.startswith("Live accuracy"):
+        judged.prometheus.wait_for(
+            f'sum(increase(shipyard_feedback_total{{deployment="{deployment}"}}[1h])) >= '
+            f"{LIVE_ROWS}"
+        )
+    else:
+        judged.prometheus.wait_for(
+            f'sum(increase(shipyard_feedback_total{{deployment="{deployment}",'
+            f'outcome="scored"}}[1h])) >= {LIVE_ROWS}'
+        )
+    judged.prometheus.wait_for(expr)
+
+
+def test_quality_panels_are_the_ones_waiting_for_drift_and_feedback() -> None:
+    assert sorted(QUALITY_PANELS) == sorted(t for t in TITLES if _needs_drift_or_feedback(t))
+
+
 @pytest.mark.parametrize("title", [t for t in TITLES if _needs_drift_or_feedback(t)])
-def test_drift_and_live_quality_panels_return_data(scraped: Scraped, title: str) -> None:
-    _check_panel(scraped, title)
+def test_drift_and_live_quality_panels_return_data(
+    scraped: Scraped, judged: Judged, title: str
+) -> None:
+    deployment = QUALITY_PANELS[title]
+    # the exported dashboard's query is the one panels() builds
+    [target] = next(p for p in scraped.dashboard["panels"] if p["title"] == title)["targets"]
+    expr = _panel_expr(title, deployment)
+    assert substitute(target["expr"], {**VARIABLES, "deployment": deployment}) == expr
+    result = judged.prometheus.query(expr)
+    assert result, f"{title}: no series for {expr}"
+    values = {s["metric"].get("feature", ""): float(s["value"][1]) for s in result}
+    assert {s["metric"]["version"] for s in result} == {"1"}
+    assert {s["metric"]["deployment"] for s in result} == {deployment}
+    assert all(math.isfinite(v) for v in values.values()), values
+    if title.startswith("Drift"):
+        # one series per pixel of the 8x8 digits but the always-blank ones (a single bin
+        # cannot drift, so they are not counted)
+        reference = summarize(load_digits().data)["features"]
+        assert sorted(values) == sorted(f["name"] for f in reference if f["edges"])
+        assert len(values) == 61
+        assert all(v >= 0 for v in values.values()), values
+        # the live rows are drawn from the reference's own inputs: no feature drifted much
+        assert max(values.values()) < 1, values
+    elif title.startswith("Live accuracy"):
+        [accuracy] = values.values()
+        assert 0 < accuracy < 1
+        assert accuracy == pytest.approx(judged.accuracy, abs=0.01)  # 0.75
+    else:
+        [mae] = values.values()
+        assert mae > 0
+        assert mae == pytest.approx(judged.mae, rel=0.01)  # 1.0
 
 
 def test_the_deployment_variable_lists_the_scraped_deployment(scraped: Scraped) -> None:

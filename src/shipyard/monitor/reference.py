@@ -12,9 +12,9 @@ Format 1, as JSON::
      "features": [{"name": "3", "edges": [0.0, 4.0, ...], "ratios": [0.52, ...]}, ...]}
 
 A value ``v`` of a feature falls into bin ``i`` = the number of edges strictly
-below ``v`` (NaN: bin 0), so a value equal to an edge belongs to the bin below
-it — a feature that is mostly 0 keeps its zeros in bin 0.
-``len(ratios) == len(edges) + 1``. Only the first ``MAX_FEATURES``
+below ``v`` (``searchsorted(edges, v, side="left")``; NaN: the last bin), so a
+value equal to an edge belongs to the bin below it — a feature that is mostly
+0 keeps its zeros in bin 0. ``len(ratios) == len(edges) + 1``. Only the first ``MAX_FEATURES``
 columns are summarised; ``columns`` says how many the input had.
 """
 
@@ -95,7 +95,7 @@ def summarize(
     for index in range(min(columns, MAX_FEATURES)):
         column = matrix[:, index]
         edges = bin_edges(column)
-        bins = (column[:, None] > edges[None, :]).sum(axis=1)  # as the server counts
+        bins = np.searchsorted(edges, column, side="left")  # as the server counts
         ratios = np.bincount(bins, minlength=len(edges) + 1) / rows
         summary.append(
             {

@@ -1,12 +1,14 @@
 """Live inputs counted into the reference's quantile bins, per feature, for drift (PSI).
 
 A version registered with a reference summary (``monitor/reference.py``) gets
-one ``InputBins`` per worker. Each answered request's rows are binned with one
-vectorised comparison against an edges matrix (features x 9, padded with +inf)
-and one ``bincount``, into a numpy array; the array is flushed into the
-Prometheus counters at most once a second, by a timer that the first count
-after a flush arms — so counts reach ``/metrics`` within about a second even
-when traffic stops, and an idle worker wakes for nothing. Every bin's counter
+one ``InputBins`` per worker. A request only hands over its input array (a
+check of its shape and a list append); at most once a second, a timer that the
+first input after a flush arms bins everything held — one ``searchsorted``
+and one ``bincount`` per feature over all the rows — and adds the counts to the
+Prometheus counters — so counts reach ``/metrics`` within about a second even when
+traffic stops, and an idle worker wakes for nothing. (Binning each request as
+it came cost ~12 µs, 15 % of a digits request at 2 workers; binning a second's
+rows at once costs about 1 µs a row.) Every bin's counter
 exists (at 0) from load, so PromQL ratios see every series. Inputs that are not
 a 2-D numeric array with the reference's column count are not counted; drift
 counting never fails a request.
@@ -23,6 +25,7 @@ from shipyard.monitor.reference import BINS
 from shipyard.serving.metrics import INPUT_BINS, REFERENCE_RATIO
 
 FLUSH_S = 1.0
+MAX_HELD_ROWS = 100_000  # rows held between flushes: past that, binned at once
 
 
 class InputBins:
@@ -34,41 +37,49 @@ class InputBins:
         kept = [(i, f) for i, f in enumerate(reference["features"]) if f["edges"]]
         self.indices = np.array([i for i, _ in kept], dtype=np.intp)
         self.names = [str(f["name"]) for _, f in kept]
-        self.edges = np.full((len(kept), BINS - 1), np.inf)
-        for row, (_, feature) in enumerate(kept):
-            self.edges[row, : len(feature["edges"])] = feature["edges"]
+        self.edges = [np.asarray(f["edges"], dtype=np.float64) for _, f in kept]
         self.counts = np.zeros(len(kept) * BINS, dtype=np.int64)
-        self._offsets = np.arange(len(kept), dtype=np.intp) * BINS
-        # sorted and distinct: contiguous when they span as many columns as they are (a view)
-        self._contiguous = bool(len(kept)) and self.indices[-1] - self.indices[0] + 1 == len(kept)
         self._children: list[Any] = [None] * len(self.counts)
         for row, (_, feature) in enumerate(kept):
             for number, ratio in enumerate(feature["ratios"]):
                 series = {**labels, "feature": self.names[row], "bin": str(number)}
                 self._children[row * BINS + number] = INPUT_BINS.labels(**series)
                 REFERENCE_RATIO.labels(**series).set(ratio)
+        self._held: list[np.ndarray] = []
+        self._held_rows = 0
         self._timer: asyncio.TimerHandle | None = None
 
     def observe(self, inputs: Any) -> None:
-        """Count the rows of one answered request (on the event loop)."""
+        """Take the rows of one answered request, to be counted at the next flush (on the
+        event loop; the array is only read, later)."""
         if not isinstance(inputs, np.ndarray) or inputs.ndim != 2 or not len(self.names):
             return
         if inputs.shape[1] != self.columns or inputs.dtype.kind not in "biuf":
             return
-        if self._contiguous:
-            first = int(self.indices[0])
-            values = inputs[:, first : first + len(self.indices)]
-        else:
-            values = inputs[:, self.indices]
-        # bin = edges strictly below the value (NaN: none, bin 0), as in the summary
-        bins = (values[:, :, None] > self.edges[None, :, :]).sum(axis=2)
-        self.counts += np.bincount((bins + self._offsets).ravel(), minlength=len(self.counts))
+        self._held.append(inputs)
+        self._held_rows += len(inputs)
+        if self._held_rows >= MAX_HELD_ROWS:
+            self._count()
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
 
+    def _count(self) -> None:
+        """Bin the rows held into ``counts``."""
+        held, self._held, self._held_rows = self._held, [], 0
+        if not held:
+            return
+        rows = held[0] if len(held) == 1 else np.concatenate(held)
+        for number, (column, edges) in enumerate(
+            zip(self.indices.tolist(), self.edges, strict=True)
+        ):
+            # bin = edges strictly below the value (NaN: the last), as in the summary
+            bins = np.searchsorted(edges, rows[:, column], side="left")
+            self.counts[number * BINS : (number + 1) * BINS] += np.bincount(bins, minlength=BINS)
+
     def flush(self) -> None:
-        """Add the counts so far to the counters."""
+        """Bin the rows held and add the counts so far to the counters."""
         self._timer = None
+        self._count()
         for index in np.flatnonzero(self.counts).tolist():
             child = self._children[index]
             if child is not None:

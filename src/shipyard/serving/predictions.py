@@ -3,8 +3,8 @@
 One SQLite file per deployment (WAL mode), shared by the server's worker
 processes. The event loop only puts ``(request id, version, outputs, time)`` on
 a bounded queue — a full queue drops the entry and counts it, it never blocks a
-request — and one writer thread per worker encodes and inserts them in batches
-(one transaction at most every ``FLUSH_S``). The same thread prunes rows older
+request — and one writer thread per worker wakes every ``FLUSH_S``, encodes what
+is queued and inserts it in batches (a transaction per batch). The same thread prunes rows older
 than the retention, and the oldest beyond the row limit, every ``PRUNE_S``.
 A prediction is therefore in the file within about ``FLUSH_S`` of its answer,
 whichever worker answered it; a reader that misses waits that long before
@@ -14,10 +14,10 @@ declaring it unknown (see ``feedback.py``).
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,8 @@ QUEUE_SIZE = 10_000  # entries waiting for the writer; beyond that, dropped and 
 FLUSH_S = 0.2
 PRUNE_S = 60.0
 BATCH = 1000  # rows per transaction at most
+_ROWS_PER_INSERT = 200  # 800 parameters: under SQLite's oldest limit of 999
+_INSERT = "INSERT OR REPLACE INTO predictions (request_id, version, outputs, at) VALUES "
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -44,7 +46,6 @@ CREATE TABLE IF NOT EXISTS predictions (
     at REAL NOT NULL,
     feedback_at REAL
 );
-CREATE INDEX IF NOT EXISTS predictions_at ON predictions (at);
 """
 
 
@@ -91,25 +92,41 @@ class PredictionLog:
         self._reader = _connect(path)
         self._reader.executescript(_SCHEMA)
         self._read_lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, str, Any, float] | None] = queue.Queue(queue_size)
+        # A deque, not a queue.Queue: a Queue wakes its consumer on every put, and a
+        # thread woken per request fights the event loop for the GIL (measured: -16 %
+        # req/s on digits). The writer wakes every flush_s and takes everything.
+        self._pending: deque[tuple[str, str, Any, float]] = deque()
+        self._size = queue_size
+        self._queued = 0  # entries put so far (the event loop's count)
+        self._done = 0  # entries written or given up on (the writer's count)
+        self._progress = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread = threading.Thread(target=self._write, name="prediction-log", daemon=True)
         self._thread.start()
 
     def record(self, request_id: str, version: str, outputs: Any) -> bool:
-        """Queue one answered prediction; False when the queue is full (it is dropped)."""
-        try:
-            self._queue.put_nowait((request_id, version, outputs, self.clock()))
-        except queue.Full:
+        """Queue one answered prediction; False when the queue is full (it is dropped).
+
+        One producer (the event loop) and one consumer that only shortens the deque:
+        the length check cannot let it grow past ``queue_size``."""
+        if len(self._pending) >= self._size:
             return False
+        self._pending.append((request_id, version, outputs, self.clock()))
+        self._queued += 1
         return True
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 10.0) -> None:
         """Block until everything queued so far is in the file (tests, shutdown)."""
-        self._queue.join()
+        target = self._queued
+        self._wake.set()
+        with self._progress:
+            self._progress.wait_for(lambda: self._done >= target, timeout)
 
     def close(self) -> None:
         """Write what is queued, then stop the writer."""
-        self._queue.put(None)
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout=10)
         self._reader.close()
 
@@ -150,8 +167,14 @@ class PredictionLog:
             return int(self._reader.execute("SELECT count(*) FROM predictions").fetchone()[0])
 
     def _prune(self, db: sqlite3.Connection) -> int:
+        # Rows are appended in time order (within a flush interval), so the expired ones
+        # are those before the first that is not: found by walking seq from the start,
+        # without an index on ``at`` that every insert would pay for (~0.8 µs a row).
         old = db.execute(
-            "DELETE FROM predictions WHERE at < ?", (self.clock() - self.retention_s,)
+            "DELETE FROM predictions WHERE seq < coalesce("
+            "(SELECT seq FROM predictions WHERE at >= ? ORDER BY seq LIMIT 1), "
+            "(SELECT max(seq) + 1 FROM predictions))",
+            (self.clock() - self.retention_s,),
         ).rowcount
         cut = db.execute(
             "SELECT seq FROM predictions ORDER BY seq DESC LIMIT 1 OFFSET ?", (self.max_rows,)
@@ -162,60 +185,46 @@ class PredictionLog:
         return int(old) + int(over)
 
     def _write(self) -> None:
-        """The writer thread: batches of rows, one transaction each; pruning now and then."""
+        """The writer thread: every ``flush_s``, what is queued, in transactions of up to
+        ``BATCH`` rows; pruning first, then every ``prune_s``."""
         db = _connect(self.path)
         next_prune = time.monotonic()  # first thing: a restarted server may find old rows
-        stopped = False
-        while not stopped:
+        while True:
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + self.prune_s  # failed or not: not again at once
                 try:
                     self._prune(db)
                 except sqlite3.Error as err:
                     log.warning("prediction log %s: pruning: %s", self.path, err)
-            items = self._collect(max(0.01, next_prune - time.monotonic()))
-            rows = [item for item in items if item is not None]
-            stopped = len(rows) < len(items)
-            try:
-                if rows:
+            stopping = self._stopping
+            while self._pending:
+                rows = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+                try:
                     self._insert(db, rows)
-            except sqlite3.Error as err:  # a full disk, a locked file: say so, keep serving
-                log.warning("prediction log %s: %s", self.path, err)
-            finally:
-                for _ in items:
-                    self._queue.task_done()
+                except sqlite3.Error as err:  # a full disk, a locked file: say so, keep serving
+                    log.warning("prediction log %s: %d rows lost: %s", self.path, len(rows), err)
+                with self._progress:
+                    self._done += len(rows)
+                    self._progress.notify_all()
+            if stopping:
+                break
+            self._wake.wait(max(0.0, min(self.flush_s, next_prune - time.monotonic())))
+            self._wake.clear()
         db.close()
-
-    def _collect(self, idle_s: float) -> list[tuple[str, str, Any, float] | None]:
-        """The next batch: the first entry within ``idle_s``, then whatever else arrives
-        within ``flush_s`` of it (up to ``BATCH``); ``None`` (stop) ends a batch."""
-        try:
-            item = self._queue.get(timeout=idle_s)
-        except queue.Empty:
-            return []
-        items = [item]
-        deadline = time.monotonic() + self.flush_s
-        while item is not None and len(items) < BATCH:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                item = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            items.append(item)
-        return items
 
     @staticmethod
     def _insert(db: sqlite3.Connection, rows: list[tuple[str, str, Any, float]]) -> None:
-        encoded = [(rid, version, _encode(outputs), at) for rid, version, outputs, at in rows]
+        """One transaction; rows go in statements of many rows each, because every
+        statement releases and retakes the GIL (one per row, as ``executemany`` does,
+        was twice the cost and contended with the event loop)."""
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                "INSERT OR REPLACE INTO predictions (request_id, version, outputs, at) "
-                "VALUES (?, ?, ?, ?)",
-                encoded,
-            )
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                part = rows[start : start + _ROWS_PER_INSERT]
+                values: list[Any] = []
+                for rid, version, outputs, at in part:
+                    values += (rid, version, _encode(outputs), at)
+                db.execute(_INSERT + ",".join(["(?, ?, ?, ?)"] * len(part)), values)
         except BaseException:
             db.execute("ROLLBACK")
             raise

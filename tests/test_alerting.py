@@ -69,11 +69,13 @@ def test_a_failing_model_is_rolled_back_by_its_alert_and_the_webhook_hears_it(
             status = cp.wait_for(
                 lambda s: (
                     s["stable"] == 1
+                    and s["in_sync"]  # the server holds the rolled-back routes
                     and not s["rollout"]["active"]
                     and s["last_change"]["kind"] == "deployment.rolled_back"
                 ),
                 seconds=60,
             )
+            load.wait(50)  # requests in flight at the switch are answered
             failed_at = len(load.failures)
             load.wait(300)
             assert len(load.failures) == failed_at, "requests still fail after the rollback"

@@ -22,6 +22,13 @@ class PrometheusError(ShipyardError):
     """Prometheus did not answer, or refused the query."""
 
 
+def _shown(url: str) -> str:
+    """The URL without what may be a secret (user, password, query)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
 def query(url: str, expr: str, timeout: float = 10.0) -> Vector:
     """The instant vector ``expr`` evaluates to now: (labels, value) per series (NaN dropped)."""
     parts = urlsplit(url)
@@ -35,7 +42,7 @@ def query(url: str, expr: str, timeout: float = 10.0) -> Vector:
         response = conn.getresponse()
         body: dict[str, Any] = json.loads(response.read() or b"{}")
     except (OSError, http.client.HTTPException, ValueError) as err:
-        raise PrometheusError(f"Prometheus at {url} did not answer: {err}") from None
+        raise PrometheusError(f"Prometheus at {_shown(url)} did not answer: {err}") from None
     finally:
         conn.close()
     if body.get("status") != "success":

@@ -13,6 +13,7 @@ from shipyard.cli.common import (
     JSON_OPTION,
     console,
     describe_split,
+    err_console,
     home,
     new_table,
     print_json,
@@ -142,9 +143,11 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
         return  # a broken spec elsewhere does not stop a deploy of a registered version
     if project is None or project.spec.model.name != model or project.spec.monitor is None:
         return
-    client.call(
-        "PUT", f"deployments/{deployment}/monitor", attach_body(project.spec.monitor, project.root)
-    )
+    body = attach_body(project.spec.monitor, project.root)
+    try:
+        client.call("PUT", f"deployments/{deployment}/monitor", body)
+    except ShipyardError as err:  # the rollout is under way: say so, and carry on
+        err_console.print(f"[yellow]warning:[/] the project's alerts were not attached: {err}")
 
 
 def _limits(memory: str | None, open_files: int | None) -> dict[str, int]:

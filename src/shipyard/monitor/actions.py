@@ -11,10 +11,13 @@ triggers a rollback of the rollback. Everything it does or declines is an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from shipyard.store import Stores
 
 log = logging.getLogger("shipyard.actions")
 RUN_ACTIONS = ("rollback", "retrain")  # notify is the notifier's
+QUEUE = 100
 
 
 class Actions:
@@ -38,12 +42,35 @@ class Actions:
         self.service = service
         self._last: dict[tuple[str, str], float] = {}  # (deployment, action) → epoch seconds
         self._rolled_back_to: dict[str, int] = {}  # deployment → version an alert put back
-        for event in stores.metadata.list_events(kind_prefix="alert.action", limit=1000):
+        self._queue: queue.Queue[tuple[Notice, MonitorConfig] | None] = queue.Queue(QUEUE)
+        self._thread = threading.Thread(target=self._work, name="actions", daemon=True)
+        for event in stores.metadata.list_events(kind="alert.action", limit=10_000):
             data = event.data
-            if event.kind == "alert.action" and "action" in data:
+            if "action" in data:
                 self._last[(data["deployment"], data["action"])] = data.get("at", 0.0)
                 if data["action"] == "rollback" and data.get("to_version") is not None:
                     self._rolled_back_to[data["deployment"]] = data["to_version"]
+
+    def start(self) -> None:
+        """Start taking actions."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the action under way."""
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(timeout=60)
+
+    def submit(self, notice: Notice, config: MonitorConfig) -> None:
+        """Queue a firing alert's actions; never blocks the evaluator."""
+        try:
+            self._queue.put_nowait((notice, config))
+        except queue.Full:
+            self._event("alert.action_skipped", notice, {"why": "the action queue is full"})
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self.run(*item)
 
     def run(self, notice: Notice, config: MonitorConfig) -> None:
         """Take the alert's actions (called once, when it starts firing)."""
@@ -63,6 +90,10 @@ class Actions:
                 )
             except ShipyardError as err:
                 self._event("alert.action_failed", notice, {**data, "error": err.message})
+                continue
+            except Exception as err:  # an OS or store failure: recorded, never fatal
+                log.exception("%s of %s failed", action, notice.deployment)
+                self._event("alert.action_failed", notice, {**data, "error": repr(err)})
                 continue
             self._last[(notice.deployment, action)] = data["at"]
             self._event("alert.action", notice, {**data, **done})
@@ -118,6 +149,7 @@ class Actions:
                 start_new_session=True,  # the run outlives a control-plane restart
             )
         log.info("retrain of %s started (pid %d), log %s", notice.deployment, process.pid, log_file)
+        threading.Thread(target=process.wait, name="retrain-reaper", daemon=True).start()
         return {"pid": process.pid, "log": str(log_file), "project": config.project}
 
     def _event(self, kind: str, notice: Notice, data: dict[str, Any]) -> None:

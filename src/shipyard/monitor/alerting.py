@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shipyard.errors import ShipyardError
@@ -51,8 +51,11 @@ class Alerting:
         self.notifier = Notifier(self._delivered)
         self._lock = threading.Lock()
         self._watches: dict[tuple[str, str], _Watch] = {}
+        restarted = time.time()
         for saved in stores.alerts.alert_states():
-            state = AlertState(saved.state, saved.active_since, saved.value)
+            # a pending condition must hold its whole `for` again after a restart
+            since = restarted if saved.state == "pending" else saved.active_since
+            state = AlertState(saved.state, since, saved.value)
             self._watches[(saved.deployment, saved.rule)] = _Watch(state, saved.episode)
         self._configs: dict[str, tuple[str, MonitorConfig]] = {}
         self._prometheus_failing: dict[str, float] = {}  # deployment → first failed query
@@ -66,6 +69,7 @@ class Alerting:
         """Start delivering notifications and evaluating: after each scrape, and every
         ``evaluation_interval`` for monitors that ask a Prometheus."""
         self.notifier.start()
+        self.actions.start()
         self.scraper.listeners.append(self._scraped.set)
         self._thread.start()
 
@@ -74,6 +78,7 @@ class Alerting:
         self._stop.set()
         self._scraped.set()
         self._thread.join()
+        self.actions.stop()
         self.notifier.stop()
 
     def _loop(self) -> None:
@@ -104,9 +109,20 @@ class Alerting:
             if cached is None or cached[0] != key:
                 cached = self._configs[name] = (key, monitor_config(data))
             out[name] = cached[1]
+        self._forget(out)
         windows = [r.window for c in out.values() for r in c.rules]
         self.scraper.keep_at_least(max(windows, default=0.0) + 2 * self.scraper.interval)
         return out
+
+    def _forget(self, monitors: dict[str, MonitorConfig]) -> None:
+        """Drop what belongs to deployments and rules no longer watched (the store has)."""
+        live = {(d, r.name) for d, c in monitors.items() for r in (*c.rules, UNAVAILABLE)}
+        with self._lock:
+            for key in set(self._watches) - live:
+                del self._watches[key]
+        for table in (self._configs, self._evaluated, self._prometheus_failing):
+            for gone in set(table) - set(monitors):
+                table.pop(gone, None)
 
     def evaluate(
         self, now: float | None = None, monitors: dict[str, MonitorConfig] | None = None
@@ -119,30 +135,53 @@ class Alerting:
         except ShipyardError as err:
             log.error("cannot read monitors: %s", err.message)
             return
-        with self._lock:
-            for deployment, config in monitors.items():
+        for deployment, config in monitors.items():
+            failing, values = self._values(deployment, config, now)  # may ask Prometheus
+            with self._lock:
                 self._evaluated[deployment] = now
-                self._evaluate(deployment, config, now)
+                fired = self._judge(deployment, config, failing, values, now)
+            for notice in fired:
+                self.actions.submit(notice, config)  # on the actions' own thread
         self.last_cycle = time.process_time() - started
 
-    def _evaluate(self, deployment: str, config: MonitorConfig, now: float) -> None:
+    def _values(
+        self, deployment: str, config: MonitorConfig, now: float
+    ) -> tuple[float | None, dict[str, float | None]]:
+        """Since when the metrics cannot be read (None: they can), and each rule's value."""
         if config.prometheus_url:
-            failing, values = self._from_prometheus(deployment, config, now)
-        else:
-            failing, values = self.scraper.failing_since.get(deployment), {}
-            for rule in config.rules:
-                # too few scrapes yet (a start, or just after an outage): no verdict
-                if failing is None and self.scraper.covered(deployment, rule.window, now):
-                    values[rule.name] = self.scraper.value(
-                        deployment, rule.metric, rule.window, now
-                    )
-        unavailable = failing is not None and now - failing >= config.unavailable_after
-        self._step(deployment, config, UNAVAILABLE, 1.0 if unavailable else 0.0, now)
-        if failing is not None:
-            return  # the rules keep their states until there is data again
+            return self._from_prometheus(deployment, config, now)
+        failing, values = self.scraper.failing_since.get(deployment), {}
         for rule in config.rules:
-            if rule.name in values:
-                self._step(deployment, config, rule, values[rule.name], now)
+            # too few scrapes yet (a start, or just after an outage): no verdict
+            if failing is None and self.scraper.covered(deployment, rule.window, now):
+                values[rule.name] = self.scraper.value(deployment, rule.metric, rule.window, now)
+        return failing, values
+
+    def _judge(
+        self,
+        deployment: str,
+        config: MonitorConfig,
+        failing: float | None,
+        values: dict[str, float | None],
+        now: float,
+    ) -> list[Notice]:
+        """Step the rules that have a verdict; the notices of those that started firing."""
+        fired: list[Notice] = []
+        if failing is None or now - failing >= config.unavailable_after:  # not in its grace
+            unavailable = 0.0 if failing is None else 1.0
+            self._step(deployment, config, UNAVAILABLE, unavailable, now, fired)
+        if failing is None:  # else the rules keep their states until there is data again
+            for rule in config.rules:
+                if rule.name in values:
+                    self._step(deployment, config, rule, values[rule.name], now, fired)
+        for rule in (*config.rules, UNAVAILABLE):  # firing, judged or not: remind Alertmanager
+            watch = self._watches.get((deployment, rule.name))
+            if watch and watch.state.state == "firing" and now - watch.last_sent >= RESEND:
+                watch.last_sent = now
+                reminder = self._notice(deployment, rule, watch, "firing", now, None)
+                channels = tuple(c for c in config.channels if c.format == "alertmanager")
+                self.notifier.send(replace(reminder, reminder=True), channels)
+        return [n for n in fired if any(a in n.actions for a in ("rollback", "retrain"))]
 
     def _from_prometheus(
         self, deployment: str, config: MonitorConfig, now: float
@@ -168,16 +207,12 @@ class Alerting:
         rule: AlertRule,
         value: float | None,
         now: float,
+        fired: list[Notice],
     ) -> None:
         watch = self._watches.setdefault((deployment, rule.name), _Watch(AlertState()))
         since = watch.state.active_since
         change = step(rule, watch.state, value, now)
         if change is None:
-            if watch.state.state == "firing" and now - watch.last_sent >= RESEND:
-                reminder = self._notice(deployment, rule, watch, "firing", now, since)
-                watch.last_sent = now
-                channels = tuple(c for c in config.channels if c.format == "alertmanager")
-                self.notifier.send(reminder, channels)
             return
         if change == "firing":
             watch.episode += 1
@@ -206,7 +241,7 @@ class Alerting:
         watch.last_sent = now
         self.notifier.send(notice, config.channels)
         if change == "firing":
-            self.actions.run(notice, config)
+            fired.append(notice)
 
     def _notice(
         self,
@@ -242,7 +277,7 @@ class Alerting:
     def _delivered(
         self, notice: Notice, channel: Channel, error: str | None, attempts: int
     ) -> None:
-        if error is None and notice.status == "firing" and notice.at > notice.since + RESEND / 2:
+        if error is None and notice.reminder:
             return  # a reminder that arrived: not news
         data: dict[str, Any] = {
             "rule": notice.rule,

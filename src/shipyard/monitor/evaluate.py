@@ -74,6 +74,11 @@ class Series:
 
     def add(self, at: float, taken: Snapshot) -> None:
         """Record a scrape; thin what is older than ``fine``, drop what is older than ``keep``."""
+        if self.recent:  # reference shares rarely change: keep one copy of each
+            for version, entry in taken.items():
+                before = self.recent[-1][1].get(version)
+                if before is not None and before["reference"] == entry["reference"]:
+                    entry["reference"] = before["reference"]
         self.recent.append((at, taken))
         while self.recent and self.recent[0][0] < at - self.fine:
             point = self.recent.popleft()

@@ -46,6 +46,7 @@ class Notice:
     since: float = 0.0  # epoch seconds the condition began
     at: float = field(default_factory=time.time)
     episode: int = 0
+    reminder: bool = False  # a firing alert re-sent to Alertmanager: not news
 
     def text(self) -> str:
         """One line a person reads in a chat channel."""
@@ -113,9 +114,14 @@ def payload(notice: Notice, channel: Channel) -> Any:
 
 
 def shown(url: str) -> str:
-    """A webhook as it may be shown: chat webhooks carry their secret in the path."""
+    """A URL as it may be shown: webhooks carry secrets in the path, the query or the
+    user part, so only the scheme, host and port are."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.path not in ("", "/") else url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
 
 
 def post(url: str, document: Any, timeout: float) -> int:

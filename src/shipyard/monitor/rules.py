@@ -19,6 +19,7 @@ from shipyard.errors import InvalidInputError
 from shipyard.units import parse_duration
 
 ACTIONS = ("notify", "rollback", "retrain")
+MAX_WINDOW = 6 * 3600.0
 SEVERITIES = ("info", "warning", "critical")
 _WHEN = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
@@ -149,8 +150,10 @@ def alert_rule(
         raise InvalidInputError(
             f"{name}: label(s) {', '.join(sorted(reserved))} are set by Shipyard"
         )
-    if window < 1:
-        raise InvalidInputError(f"{name}: a window of at least 1s")
+    if not 1 <= window <= MAX_WINDOW:
+        raise InvalidInputError(
+            f"{name}: a window from 1s to 6h (the control plane keeps at most that much)"
+        )
     return AlertRule(
         name, metric, op, threshold, window, for_, severity, dict(labels or {}), actions, when
     )

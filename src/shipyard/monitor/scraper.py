@@ -17,7 +17,7 @@ from typing import Any
 from shipyard.deploy.local import LocalTarget, TargetError
 from shipyard.errors import ShipyardError
 from shipyard.monitor import snapshot
-from shipyard.monitor.evaluate import Series
+from shipyard.monitor.evaluate import Series, metric_value
 from shipyard.monitor.snapshot import Snapshot
 from shipyard.store import Stores
 
@@ -67,7 +67,10 @@ class Scraper:
     def _loop(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            self.scrape_all()
+            try:
+                self.scrape_all()
+            except Exception:  # a bug here must not stop scraping (and so alerting)
+                log.exception("scrape round failed")
             for listener in self.listeners:
                 try:
                     listener()
@@ -92,11 +95,12 @@ class Scraper:
             try:
                 # as Prometheus's scrape_timeout: a hung server cannot stall the round
                 page = self.target.metrics(d, timeout=min(10.0, max(1.0, self.interval)))
-            except TargetError as err:
-                self.errors[d.name] = err.message
+                taken = snapshot.snapshot(page)
+            except (TargetError, ValueError) as err:  # down, or a page that is not metrics
+                message = err.message if isinstance(err, TargetError) else f"bad page: {err}"
+                self.errors[d.name] = message
                 self.failing_since.setdefault(d.name, time.time())
                 continue
-            taken = snapshot.snapshot(page)
             self.errors.pop(d.name, None)
             with self._lock:
                 self.failing_since.pop(d.name, None)
@@ -129,18 +133,16 @@ class Scraper:
         with self._lock:
             series = self.series.get(name)
             scrapes = 0 if series is None else len(series.points)
-            values = {m: series.value(m, window, now) if series else None for m in SHOWN}
+            found = series.span(window, now) if series else None
+            values = _values(found)
             if values["error_rate"] is None and values["requests"]:
                 values["error_rate"] = 0.0  # requests, none of them failed
-            span = window / POINTS
-            history = {
-                m: [
-                    series.value(m, span, now - window + span * (i + 1)) if series else None
-                    for i in range(POINTS)
-                ]
-                for m in SHOWN
-            }
-            found = series.span(window, now) if series else None
+            step = window / POINTS
+            points = [
+                _values(series.span(step, now - window + step * (i + 1)) if series else None)
+                for i in range(POINTS)
+            ]
+            history = {m: [p[m] for p in points] for m in SHOWN}
         return {
             "deployment": name,
             "window": window,
@@ -151,6 +153,13 @@ class Scraper:
             "drift": _drift(found[0] if found else {}),
             "unavailable": self.errors.get(name),
         }
+
+
+def _values(found: tuple[Snapshot, float] | None) -> dict[str, float | None]:
+    """Every shown metric of one window (its changes worked out once)."""
+    if found is None:
+        return dict.fromkeys(SHOWN)
+    return {m: metric_value(m, *found) for m in SHOWN}
 
 
 def _drift(span: Snapshot) -> dict[str, Any]:

@@ -79,10 +79,8 @@ class MonitorService:
     ) -> list[dict[str, Any]]:
         """Alert events, oldest first: transitions, notifications, actions, tests."""
         events = self.stores.metadata.list_events(
-            kind_prefix="alert.", after_id=after, limit=None if deployment else limit
+            kind_prefix="alert.", after_id=after, limit=limit, deployment=deployment
         )
-        if deployment is not None:
-            events = [e for e in events if e.data.get("deployment") == deployment][-limit:]
         return [
             {"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, **e.data} for e in events
         ]

@@ -188,7 +188,7 @@ def create_app(
             raise InvalidInputError(f"window: {err}") from None
         if span < 1:
             raise InvalidInputError("window: at least 1s")
-        return scraper.summary(name(request), span)
+        return await asyncio.to_thread(scraper.summary, name(request), span)
 
     async def rollouts(request: Request, actor: str) -> Any:
         service.stores.deploy.get_deployment(name(request))

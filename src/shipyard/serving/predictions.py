@@ -35,7 +35,8 @@ FLUSH_S = 0.2
 PRUNE_S = 60.0
 BATCH = 1000  # rows per transaction at most
 _ROWS_PER_INSERT = 200  # 800 parameters: under SQLite's oldest limit of 999
-_INSERT = "INSERT OR REPLACE INTO predictions (request_id, version, outputs, at) VALUES "
+# a client may reuse an x-request-id: the first answer stays, so feedback is counted once
+_INSERT = "INSERT OR IGNORE INTO predictions (request_id, version, outputs, at) VALUES "
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (

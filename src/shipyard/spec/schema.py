@@ -360,7 +360,7 @@ class NotifySpec(_Strict):
         description="json: Slack-compatible `text` plus the alerts as data; slack: text and "
         "blocks; alertmanager: Alertmanager's /api/v2/alerts list.",
     )
-    timeout: Duration = Field(default=5.0, description="How long one attempt may take.")
+    timeout: Duration = Field(default=5.0, gt=0, description="How long one attempt may take.")
     retries: int = Field(
         default=4, ge=0, le=10, description="Tries again after a failure: 1 s, 2 s, 4 s, … apart."
     )

@@ -87,9 +87,12 @@ class MetadataStore(Protocol):
         after_id: int = 0,
         limit: int | None = None,
         kind_prefix: str | None = None,
+        kind: str | None = None,
+        deployment: str | None = None,
     ) -> list[Event]:
         """Events oldest first; ``limit`` keeps the newest ``limit`` of them;
-        ``kind_prefix`` keeps kinds that start with it (``alert.``)."""
+        ``kind_prefix`` keeps kinds that start with it (``alert.``), ``kind`` one kind,
+        ``deployment`` the events about that deployment."""
         ...
 
     def close(self) -> None:

@@ -292,6 +292,8 @@ class SqliteMetadataStore:
         after_id: int = 0,
         limit: int | None = None,
         kind_prefix: str | None = None,
+        kind: str | None = None,
+        deployment: str | None = None,
     ) -> list[Event]:
         """See ``MetadataStore.list_events``."""
         sql = "SELECT id, at, actor, kind, model, version, data FROM events WHERE id > ?"
@@ -302,6 +304,12 @@ class SqliteMetadataStore:
         if kind_prefix is not None:
             sql += " AND kind >= ? AND kind < ?"  # a prefix range: uses events_by_kind
             args += (kind_prefix, kind_prefix + "\uffff")
+        if kind is not None:
+            sql += " AND kind = ?"
+            args += (kind,)
+        if deployment is not None:
+            sql += " AND json_extract(data, '$.deployment') = ?"
+            args += (deployment,)
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"

@@ -28,6 +28,7 @@ class SqliteAlertStore:
         """See ``AlertStore.set_monitor``."""
         now = utc_now()
         rules = [r["name"] for r in config.get("rules", [])]
+        kept = [*rules, "MetricsUnavailable"]  # Shipyard's own rule stays with the deployment
         with self._db.tx() as c:
             c.execute(
                 "INSERT INTO monitors (deployment, config, updated_at) VALUES (?, ?, ?) "
@@ -37,8 +38,8 @@ class SqliteAlertStore:
             )
             c.execute(
                 "DELETE FROM alert_states WHERE deployment = ? "
-                f"AND rule NOT IN ({', '.join('?' * len(rules))})",
-                (deployment, *rules),
+                f"AND rule NOT IN ({', '.join('?' * len(kept))})",
+                (deployment, *kept),
             )
             model, version = _subject(c, deployment)
             data = {"deployment": deployment, "rules": rules}

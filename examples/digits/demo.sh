@@ -110,6 +110,37 @@ lines = call("/metrics").splitlines()
 print("metrics    :", *[l for l in lines if l.startswith("shipyard_requests_total")], sep="\n  ")
 PY
 
+step "10. monitoring: live labels give live accuracy, shifted inputs show as drift"
+python - "$url" <<'PY'
+import json, sys, urllib.request
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+url = sys.argv[1]
+images, labels = load_digits(return_X_y=True)
+
+
+def post(path, body):
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode())
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.headers["x-request-id"], json.loads(answer.read())
+
+
+right = 0
+for row, label in zip(images[:200], labels[:200]):  # answers, then their true labels
+    request_id, _ = post("/v1/models/digits:predict", {"instances": [row.tolist()]})
+    _, judged = post("/v1/models/digits/feedback", {"request_id": request_id, "label": int(label)})
+    right += judged["correct"]
+print(f"feedback on 200 answers: {right} correct")
+for row in np.clip(16 - images[200:400], 0, 16):  # the same images in negative
+    post("/v1/models/digits:predict", {"instances": [row.tolist()]})
+print("sent 200 images in negative")
+PY
+sleep 6  # two scrapes of the control plane
+shipyard metrics digits --window 1m
+shipyard alerts list
+
 step "done"
 cat <<TXT
 digits is deployed and answering on $url (the control plane's log: $SHIPYARD_HOME/logs/).

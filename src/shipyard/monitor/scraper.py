@@ -138,8 +138,9 @@ class Scraper:
             if values["error_rate"] is None and values["requests"]:
                 values["error_rate"] = 0.0  # requests, none of them failed
             step = window / POINTS
+            width = max(step, 2 * self.interval)  # a point needs two scrapes behind it
             points = [
-                _values(series.span(step, now - window + step * (i + 1)) if series else None)
+                _values(series.span(width, now - window + step * (i + 1)) if series else None)
                 for i in range(POINTS)
             ]
             history = {m: [p[m] for p in points] for m in SHOWN}

@@ -150,12 +150,12 @@ class Alerting:
         """Since when the metrics cannot be read (None: they can), and each rule's value."""
         if config.prometheus_url:
             return self._from_prometheus(deployment, config, now)
-        failing, values = self.scraper.failing_since.get(deployment), {}
-        for rule in config.rules:
-            # too few scrapes yet (a start, or just after an outage): no verdict
-            if failing is None and self.scraper.covered(deployment, rule.window, now):
-                values[rule.name] = self.scraper.value(deployment, rule.metric, rule.window, now)
-        return failing, values
+        failing = self.scraper.failing_since.get(deployment)
+        if failing is not None:
+            return failing, {}
+        # a rule without two scrapes in its window (a start, or just after an outage) has
+        # no value and so no verdict
+        return None, self.scraper.values(deployment, config.rules, now)
 
     def _judge(
         self,

@@ -92,10 +92,6 @@ class Series:
         """Every kept scrape, oldest first."""
         return [*self.older, *self.recent]
 
-    def covers(self, seconds: float, at: float) -> bool:
-        """Whether two scrapes or more fall in ``[at - seconds, at]``."""
-        return sum(1 for p in self.points if at - seconds <= p[0] <= at) >= 2
-
     def span(self, seconds: float, at: float) -> tuple[Snapshot, float] | None:
         """What happened over ``[at - seconds, at]`` and how long that was (two scrapes
         at least, as ``rate()`` needs)."""

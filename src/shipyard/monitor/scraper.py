@@ -18,6 +18,7 @@ from shipyard.deploy.local import LocalTarget, TargetError
 from shipyard.errors import ShipyardError
 from shipyard.monitor import snapshot
 from shipyard.monitor.evaluate import Series, metric_value
+from shipyard.monitor.rules import AlertRule
 from shipyard.monitor.snapshot import Snapshot
 from shipyard.store import Stores
 
@@ -115,17 +116,23 @@ class Scraper:
                 for series in self.series.values():
                     series.keep = seconds
 
-    def covered(self, name: str, window: float, at: float) -> bool:
-        """Whether two scrapes or more fall in the window (a rate needs them)."""
+    def values(self, name: str, rules: tuple[AlertRule, ...], at: float) -> dict[str, float | None]:
+        """Each rule's metric for a deployment up to ``at``, by rule name; a rule whose
+        window holds fewer than two scrapes (a rate needs them) has no entry. A window's
+        changes are worked out once for all the rules that share it."""
+        out: dict[str, float | None] = {}
         with self._lock:
             series = self.series.get(name)
-            return series is not None and series.covers(window, at)
-
-    def value(self, name: str, metric: str, window: float, at: float) -> float | None:
-        """A rule's metric for a deployment over ``window`` up to ``at`` (None: no data)."""
-        with self._lock:
-            series = self.series.get(name)
-            return None if series is None else series.value(metric, window, at)
+            if series is None:
+                return out
+            spans: dict[float, tuple[Snapshot, float] | None] = {}
+            for rule in rules:
+                if rule.window not in spans:
+                    spans[rule.window] = series.span(rule.window, at)
+                found = spans[rule.window]
+                if found is not None:
+                    out[rule.name] = metric_value(rule.metric, *found)
+        return out
 
     def summary(self, name: str, window: float) -> dict[str, Any]:
         """The shown metrics over ``window`` now, and ``POINTS`` values across it."""

@@ -80,7 +80,7 @@ def rollback_rounds(rounds: int) -> list[dict[str, float]]:
                     failed = len(load.failures)
                 out.append({"seconds": done - first_failure, "failed_requests": failed})
                 print(f"  round {n + 1}: rolled back {done - first_failure:.2f} s after the "
-                      f"first failure ({failed} requests failed)")  # fmt: skip
+                      f"first failure ({failed} answers of the failing version until then)")  # fmt: skip
                 cp.wait_for(lambda s: s["stable"] == 1 and s["in_sync"])
                 time.sleep(11)  # the window forgets the errors: the alert resolves
         finally:

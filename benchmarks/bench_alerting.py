@@ -79,8 +79,10 @@ def rollback_rounds(rounds: int) -> list[dict[str, float]]:
                     done = _epoch(rolled["at"])
                     failed = len(load.failures)
                 out.append({"seconds": done - first_failure, "failed_requests": failed})
-                print(f"  round {n + 1}: rolled back {done - first_failure:.2f} s after the "
-                      f"first failure ({failed} answers of the failing version until then)")  # fmt: skip
+                print(
+                    f"  round {n + 1}: rolled back {done - first_failure:.2f} s after the first "
+                    f"failure ({failed} answers of the failing version until then)"
+                )
                 cp.wait_for(lambda s: s["stable"] == 1 and s["in_sync"])
                 time.sleep(11)  # the window forgets the errors: the alert resolves
         finally:

@@ -140,22 +140,23 @@ def start_prometheus(
     log.close()
     server = Prometheus(f"http://127.0.0.1:{port}", proc, directory)
     try:
-        _wait_ready(server)
+        wait_ready("prometheus", server)
         yield server
     finally:
         server.stop()
 
 
-def _wait_ready(server: Prometheus, seconds: float = 30) -> None:
+def wait_ready(name: str, server: Any, seconds: float = 30) -> None:
+    """Until ``server`` (with ``url``, ``proc`` and ``log()``) answers ``/-/ready``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited {server.proc.returncode}:\n{server.log()}")
+            raise AssertionError(f"{name} exited {server.proc.returncode}:\n{server.log()}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200:
                 return
         time.sleep(0.1)
-    raise AssertionError(f"prometheus not ready after {seconds} s:\n{server.log()}")
+    raise AssertionError(f"{name} not ready after {seconds} s:\n{server.log()}")
 
 
-__all__ = ["PromQLError", "Prometheus", "prometheus_config", "start_prometheus"]
+__all__ = ["PromQLError", "Prometheus", "prometheus_config", "start_prometheus", "wait_ready"]

@@ -9,7 +9,6 @@ the alerts back, and Alertmanager's own route forwards them to a webhook receive
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
@@ -20,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from deploy_helpers import ControlPlane, Load, echo_home, free_port
+from prometheus_helpers import wait_ready
 from webhook_helpers import Receiver, webhook
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -117,22 +116,10 @@ def am(tmp_path: Path) -> Iterator[Alertmanager]:
             )
         server = Alertmanager(f"http://127.0.0.1:{port}", proc, directory, receiver)
         try:
-            _wait_ready(server)
+            wait_ready("alertmanager", server)
             yield server
         finally:
             server.stop()
-
-
-def _wait_ready(server: Alertmanager, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise AssertionError(f"alertmanager exited {server.proc.returncode}:\n{server.log()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"alertmanager not ready after {seconds} s:\n{server.log()}")
 
 
 @pytest.fixture

@@ -75,7 +75,9 @@ def test_drift_injected_into_live_inputs_raises_input_drift(cp: ControlPlane) ->
         cp.api("PUT", "deployments/digits/monitor", {"monitor": monitor})
 
         send(port, features[::3])  # 599 rows like the reference
-        time.sleep(2)  # a few scrapes and evaluations
+        deadline = time.monotonic() + 30  # counts flushed, scraped, evaluated
+        while states(cp)["InputDrift"]["value"] is None and time.monotonic() < deadline:
+            time.sleep(0.2)
         quiet = states(cp)["InputDrift"]
         assert quiet["state"] == "inactive" and quiet["value"] is not None
         assert quiet["value"] < 0.1

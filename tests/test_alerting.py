@@ -210,3 +210,17 @@ def test_attaching_a_monitor_with_a_bad_rule_is_refused_with_where_and_what(
     refused = cp.refused("PUT", "deployments/echo/monitor", {"monitor": unknown})
     assert refused.status == 400 and "unknown metric 'gpu_temp'" in str(refused)
     assert cp.api("GET", "alerts") == []
+
+
+def test_a_rule_whose_window_cannot_hold_two_samples_is_attached_with_a_warning(
+    cp: ControlPlane,
+) -> None:
+    deploy(cp, 1)
+    monitor = {
+        "alerts": [{"name": "Blink", "when": "requests < 1", "window": "5s"}],
+        "prometheus_url": "http://127.0.0.1:9",
+        "evaluation_interval": "5s",
+    }
+    attached = cp.api("PUT", "deployments/echo/monitor", {"monitor": monitor})
+    assert attached["rules"] == ["Blink"]
+    assert "never judged; make it at least 10 s" in attached["warnings"][0]

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.common import JSON_OPTION, console, home, new_table, print_json
+from shipyard.cli.common import JSON_OPTION, console, err_console, home, new_table, print_json
 from shipyard.errors import InvalidInputError
 from shipyard.server.client import ServerClient, connect
 from shipyard.units import format_duration
@@ -169,3 +169,5 @@ def apply_cmd(
     console.print(
         f"{name}: watched by {len(result['rules'])} rule(s): {', '.join(result['rules'])}"
     )
+    for warning in result.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {warning}")

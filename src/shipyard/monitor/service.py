@@ -32,7 +32,20 @@ class MonitorService:
         if project is None:
             data["project"] = None
         self.stores.alerts.set_monitor(deployment, data, actor)
-        return {"deployment": deployment, "rules": [r.name for r in config.rules]}
+        every = (
+            config.evaluation_interval if config.prometheus_url else self.alerting.scraper.interval
+        )
+        warnings = [
+            f"{r.name}: a window of {r.window:g} s holds fewer than two samples taken every "
+            f"{every:g} s, so it is never judged; make it at least {2 * every:g} s"
+            for r in config.rules
+            if r.window < 2 * every
+        ]
+        return {
+            "deployment": deployment,
+            "rules": [r.name for r in config.rules],
+            "warnings": warnings,
+        }
 
     def rules(self, deployment: str | None = None) -> list[dict[str, Any]]:
         """Every rule of every watched deployment (or one), with its live state."""

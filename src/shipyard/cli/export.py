@@ -10,7 +10,8 @@ from shipyard.cli.common import console, stores
 from shipyard.errors import NotFoundError, SpecError
 
 app = typer.Typer(
-    help="Export monitoring as files for Prometheus and Grafana.", no_args_is_help=True
+    help="Export as files other tools read: Prometheus, Grafana, Kubernetes.",
+    no_args_is_help=True,
 )
 
 
@@ -98,3 +99,70 @@ def _targets(deployment: str) -> list[str]:
             return ["127.0.0.1:8000"]
     host = "127.0.0.1" if d.host in ("0.0.0.0", "::") else d.host
     return [f"{host}:{d.port}"]
+
+
+@app.command("kubernetes")
+def kubernetes_cmd(
+    model: str = typer.Argument(..., help="The registered model."),
+    version: str = typer.Option(..., "--version", "-v", help="Version number or alias."),
+    out: Path = typer.Option(Path("deploy/k8s"), "--out", help="Directory to write to."),
+    name: str | None = typer.Option(None, help="Deployment name (default: the model's)."),
+    image: str = typer.Option(
+        "shipyard/{model}:{version}",
+        help="The pods' image; {model} and {version} are filled in for each track.",
+    ),
+    namespace: str | None = typer.Option(None, help="Namespace (default: the context's)."),
+    replicas: int = typer.Option(2, min=1, max=1000, help="Pods (the autoscaler's minimum)."),
+    max_replicas: int = typer.Option(6, min=1, max=1000, help="The autoscaler's maximum."),
+    cpu: str = typer.Option("500m", help="CPU request per pod."),
+    memory: str = typer.Option("1Gi", help="Memory request and limit per pod."),
+    canary_version: str | None = typer.Option(
+        None, help="Also run this version as a canary beside the stable one."
+    ),
+    canary_weight: int = typer.Option(10, help="The canary's share in percent (whole pods)."),
+    prometheus_operator: bool = typer.Option(
+        True, help="Also write a ServiceMonitor and the alert rules as a PrometheusRule."
+    ),
+) -> None:
+    """Plain Kubernetes manifests for a model version, with a kustomization.yaml."""
+    import yaml
+
+    from shipyard.deploy.request import check_deployment_name
+    from shipyard.k8s.manifests import Settings, objects
+    from shipyard.project import find_project
+    from shipyard.refs import parse_ref
+    from shipyard.registry import resolve
+
+    with stores() as s:
+        chosen = resolve(s, parse_ref(f"{model}:{version}"))
+        canary = None
+        if canary_version is not None:
+            canary = (resolve(s, parse_ref(f"{model}:{canary_version}")), canary_weight)
+    deployment = check_deployment_name(name or model)
+    settings = Settings(
+        deployment,
+        image,
+        namespace,
+        replicas,
+        max_replicas,
+        cpu,
+        memory,
+    )
+    project = find_project(Path.cwd())
+    rules = []
+    if project is not None and project.spec.model.name == model and project.spec.monitor:
+        rules = [a.rule() for a in project.spec.monitor.alerts]
+    documents = objects(settings, chosen, canary=canary, rules=rules, operator=prometheus_operator)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for document in documents:
+        track = document["metadata"]["labels"].get("shipyard.dev/track")
+        file = f"{document['kind'].lower()}{'-' + track if track else ''}.yaml"
+        (out / file).write_text(yaml.safe_dump(document, sort_keys=False))
+        files.append(file)
+        console.print(f"wrote {out / file}")
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+    (out / "kustomization.yaml").write_text(
+        yaml.safe_dump({**kustomization, "resources": files}, sort_keys=False)
+    )
+    console.print(f"apply with `kubectl apply -k {out}`")

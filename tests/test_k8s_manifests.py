@@ -16,6 +16,7 @@ from deploy_helpers import echo_home
 from shipyard.errors import InvalidInputError
 from shipyard.k8s.manifests import Settings, objects, split
 from shipyard.monitor.rules import alert_rule
+from shipyard.packaging import SERVE_COMMAND
 from shipyard.refs import parse_ref
 from shipyard.registry import resolve
 from shipyard.store import ModelVersion, open_stores
@@ -88,6 +89,9 @@ def test_pods_are_probed_on_the_v2_health_endpoints_and_never_all_replaced_at_on
     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert spec["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    # the image's own command (the Dockerfile's CMD), told the deployment's name for metrics
+    assert container["command"] == [*SERVE_COMMAND, "--deployment", "echo"]
+    assert container["ports"][0]["containerPort"] == 8000 == int(SERVE_COMMAND[-1])
 
 
 def test_labels_and_annotations_say_which_model_version_serves(home: Path) -> None:

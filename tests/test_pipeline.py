@@ -21,6 +21,7 @@ import pytest
 
 from conftest import Result, git, git_repo
 from shipyard.jsonio import to_data
+from shipyard.packaging import SERVE_COMMAND
 from shipyard.store import open_stores
 from shipyard.store.artifacts import file_digest
 
@@ -323,6 +324,7 @@ def test_package_builds_a_bundle_with_manifest_pinned_requirements_and_dockerfil
     assert any(pin.lower().startswith("pyyaml==") for pin in pins)
     dockerfile = (bundle / "Dockerfile").read_text()
     assert "USER 10001" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert f"CMD {json.dumps(SERVE_COMMAND)}" in dockerfile  # what the Kubernetes pods run too
     assert git(project, "rev-parse", "HEAD") in dockerfile
     stores = open_stores(home)
     version = stores.metadata.get_version("toy", 1)

@@ -56,8 +56,10 @@ LABEL org.opencontainers.image.title="{name}" \\
       org.opencontainers.image.revision="{commit}" \\
       io.shipyard.model.flavor="{flavor}" \\
       io.shipyard.model.digest="{model_digest}"
-CMD ["shipyard", "serve", "/srv/bundle", "--host", "0.0.0.0", "--port", "8000"]
+CMD {command}
 """
+# How the image serves; the Kubernetes pods run the same command, with their deployment name.
+SERVE_COMMAND = ["shipyard", "serve", "/srv/bundle", "--host", "0.0.0.0", "--port", "8000"]
 
 
 def _pins(names: list[str]) -> list[str]:
@@ -156,6 +158,7 @@ def build_bundle(project: Project, dest: Path, *, commit: str | None) -> dict[st
             base_image=project.spec.package.base_image,
             commit=commit or "",
             model_digest=model_digest or "",
+            command=json.dumps(SERVE_COMMAND),
         )
     )
     manifest["files"]["Dockerfile"] = file_digest(dest / "Dockerfile").digest

@@ -22,6 +22,7 @@ from typing import Any
 from shipyard.errors import InvalidInputError
 from shipyard.monitor.export import alerting_rules
 from shipyard.monitor.rules import AlertRule
+from shipyard.packaging import SERVE_COMMAND
 from shipyard.store import ModelVersion
 
 PORT = 8000
@@ -128,7 +129,7 @@ def deployment(s: Settings, version: ModelVersion, track: str, replicas: int) ->
     container = {
         "name": "model",
         "image": s.image.format(model=version.model, version=version.version),
-        "args": ["--deployment", s.name],
+        "command": [*SERVE_COMMAND, "--deployment", s.name],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "startupProbe": _probe("/v2/health/ready", 2, 90),  # up to 3 minutes to load
         "readinessProbe": _probe("/v2/health/ready", 5, 2),

@@ -26,7 +26,7 @@ from shipyard.serving import metrics
 from shipyard.serving.codec import ProtocolError
 from shipyard.serving.config import Limits
 from shipyard.serving.deployment import Deployment, VersionNotLoaded
-from shipyard.serving.feedback import Feedback, FeedbackError
+from shipyard.serving.feedback import Feedback
 from shipyard.serving.inference import Inference, Receive, Scope, Send, match, request_id
 from shipyard.serving.openapi import DOCS_HTML, openapi
 from shipyard.serving.predictions import PredictionLog
@@ -140,8 +140,6 @@ def _surface(deployment: Deployment, predictions: PredictionLog | None) -> Starl
                 raise ProtocolError(f"malformed JSON: {err}") from None
             return _json(await feedback(body))
         except ProtocolError as err:
-            return _json({"error": err.message}, err.status)
-        except FeedbackError as err:
             return _json({"error": err.message}, err.status)
 
     async def openapi_json(request: Request) -> Response:

@@ -19,21 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shipyard.serving.codec import ProtocolError
 from shipyard.serving.metrics import FEEDBACK, FEEDBACK_ERROR
 from shipyard.serving.predictions import Logged, PredictionLog
 from shipyard.units import format_duration
 
 MISS_WAIT_S = 1.0
 _RETRY_S = 0.1
-
-
-class FeedbackError(Exception):
-    """Feedback that cannot be counted: the HTTP status and what to tell the client."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +42,18 @@ class Feedback:
         self.labels = {"deployment": deployment, "model": model}
 
     async def __call__(self, body: Any) -> dict[str, Any]:
-        """The answer to one feedback request, or ``FeedbackError``."""
+        """The answer to one feedback request, or ``ProtocolError``."""
         request = _parse(body)
         logged = await self._find(request.request_id)
         if self.log.expired(logged):
-            raise FeedbackError(
+            raise ProtocolError(
                 f"request {request.request_id!r} has expired: predictions are kept "
                 f"{format_duration(self.log.retention_s)}",
                 404,
             )
         values = _values(logged.outputs)
         if values is None:
-            raise FeedbackError(
+            raise ProtocolError(
                 f"version {logged.version}'s answer is not one value per row, so a label "
                 "cannot be compared with it",
                 400,
@@ -82,7 +74,7 @@ class Feedback:
                 "a number, as this version is a regression (its outputs are numbers)",
             )
         if not await asyncio.to_thread(self.log.claim, request.request_id):
-            raise FeedbackError(
+            raise ProtocolError(
                 f"feedback for request {request.request_id!r} was already given; it is "
                 "counted once",
                 409,
@@ -96,7 +88,7 @@ class Feedback:
             if logged is not None:
                 return logged
             if time.monotonic() >= deadline:
-                raise FeedbackError(
+                raise ProtocolError(
                     f"no prediction with request id {request_id!r}: it is unknown, or it "
                     f"expired (predictions are kept {format_duration(self.log.retention_s)}, "
                     f"{self.log.max_rows:,} at most)",
@@ -130,12 +122,12 @@ class Feedback:
 def _parse(body: Any) -> _Request:
     example = 'e.g. {"request_id": "<the x-request-id of the answer>", "label": 7}'
     if not isinstance(body, dict):
-        raise FeedbackError(f"expected a JSON object; {example}", 400)
+        raise ProtocolError(f"expected a JSON object; {example}", 400)
     request_id = body.get("request_id")
     if not isinstance(request_id, str) or not request_id:
-        raise FeedbackError(f"missing 'request_id' (a string); {example}", 400)
+        raise ProtocolError(f"missing 'request_id' (a string); {example}", 400)
     if body.get("label") is None:
-        raise FeedbackError(f"missing 'label'; {example}", 400)
+        raise ProtocolError(f"missing 'label'; {example}", 400)
     return _Request(request_id, body["label"])
 
 
@@ -151,12 +143,12 @@ def _values(outputs: Any) -> list[Any] | None:
 def _labels(label: Any, rows: int) -> list[Any]:
     if isinstance(label, list):
         if len(label) != rows:
-            raise FeedbackError(
+            raise ProtocolError(
                 f"expected {rows} label(s), one per row of the request, got {len(label)}", 400
             )
         return label
     if rows != 1:
-        raise FeedbackError(
+        raise ProtocolError(
             f"the request had {rows} rows: give a list of {rows} labels, one per row", 400
         )
     return [label]
@@ -173,6 +165,6 @@ def _is_number(label: Any) -> bool:
 def _check(labels: list[Any], valid: Callable[[Any], bool], expected: str) -> None:
     for label in labels:
         if not valid(label):
-            raise FeedbackError(
+            raise ProtocolError(
                 f"label {label!r} ({type(label).__name__}): expected {expected}", 400
             )

@@ -34,7 +34,8 @@ def first_firing(rule: AlertRule, series: list[dict[str, str]], steps: int) -> f
         at = i * STEP
         page = "\n".join(f"{name} {values[i]}" for name, values in columns if i < len(values))
         history.add(at, snapshot(page))
-        if step(rule, state, history.value(rule.metric, rule.window, at), at) == "firing":
+        values = history.values([rule], at)  # as the control plane's evaluator asks
+        if rule.name in values and step(rule, state, values[rule.name], at) == "firing":
             return at
     return None
 

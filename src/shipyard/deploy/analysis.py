@@ -207,7 +207,8 @@ def _shown(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def _compare(value: float, op: str, threshold: float) -> bool:
+def compare(value: float, op: str, threshold: float) -> bool:
+    """``value OP threshold`` for the comparisons rules use (<, <=, >, >=)."""
     return {"<": value < threshold, "<=": value <= threshold, ">": value > threshold}.get(
         op, value >= threshold
     )
@@ -256,7 +257,7 @@ def analyze(
         for text in policy.rules:
             rule = parse_rule(text)
             value = getattr(new, rule.metric) if rule.metric != "requests" else new.requests
-            ok = value is not None and _compare(float(value), rule.op, rule.threshold)
+            ok = value is not None and compare(float(value), rule.op, rule.threshold)
             checks.append(Check(rule.text, value, rule.threshold, ok))
     verdict = "pass" if all(c.ok for c in checks) else "fail"
     return Analysis(verdict, new, stable, tuple(checks))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shipyard.errors import ShipyardError
-from shipyard.monitor.actions import Actions
+from shipyard.monitor.actions import RUN_ACTIONS, Actions
 from shipyard.monitor.config import Channel, MonitorConfig, monitor_config
 from shipyard.monitor.evaluate import AlertState, step
 from shipyard.monitor.notify import Notice, Notifier, shown
@@ -63,7 +63,6 @@ class Alerting:
         self._scraped = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alerting", daemon=True)
-        self.last_cycle = 0.0  # seconds the newest evaluation took
 
     def start(self) -> None:
         """Start delivering notifications and evaluating: after each scrape, and every
@@ -128,7 +127,6 @@ class Alerting:
         self, now: float | None = None, monitors: dict[str, MonitorConfig] | None = None
     ) -> None:
         """One evaluation of every rule of every watched deployment (or of ``monitors``)."""
-        started = time.process_time()
         now = time.time() if now is None else now
         try:
             monitors = self.monitors() if monitors is None else monitors
@@ -142,7 +140,6 @@ class Alerting:
                 fired = self._judge(deployment, config, failing, values, now)
             for notice in fired:
                 self.actions.submit(notice, config)  # on the actions' own thread
-        self.last_cycle = time.process_time() - started
 
     def _values(
         self, deployment: str, config: MonitorConfig, now: float
@@ -181,7 +178,7 @@ class Alerting:
                 reminder = self._notice(deployment, rule, watch, "firing", now, None)
                 channels = tuple(c for c in config.channels if c.format == "alertmanager")
                 self.notifier.send(replace(reminder, reminder=True), channels)
-        return [n for n in fired if any(a in n.actions for a in ("rollback", "retrain"))]
+        return [n for n in fired if set(n.actions) & set(RUN_ACTIONS)]
 
     def _from_prometheus(
         self, deployment: str, config: MonitorConfig, now: float

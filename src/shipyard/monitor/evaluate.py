@@ -10,10 +10,11 @@ snapshots inside ``[t - window, t]``, as ``rate()`` and ``increase()`` see them.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.deploy.analysis import stats
+from shipyard.deploy.analysis import compare, empty_entry, stats
 from shipyard.monitor import snapshot
 from shipyard.monitor.rules import AlertRule
 from shipyard.monitor.snapshot import Snapshot
@@ -21,7 +22,7 @@ from shipyard.monitor.snapshot import Snapshot
 
 def _merged(span: Snapshot) -> dict[str, Any]:
     """All versions of a deployment together, as ``sum by (deployment)`` sees them."""
-    out: dict[str, Any] = {"requests": 0.0, "errors": 0.0, "buckets": {}, "shadow": {}}
+    out = empty_entry()
     for entry in span.values():
         out["requests"] += entry["requests"]
         out["errors"] += entry["errors"]
@@ -101,21 +102,24 @@ class Series:
         (t0, first), (t1, last) = inside[0], inside[-1]
         return snapshot.between(first, last), t1 - t0
 
-    def value(self, metric: str, seconds: float, at: float) -> float | None:
-        """The metric over ``[at - seconds, at]``, or None when there is not enough data."""
-        found = self.span(seconds, at)
-        return None if found is None else metric_value(metric, *found)
+    def values(self, rules: Sequence[AlertRule], at: float) -> dict[str, float | None]:
+        """Each rule's metric up to ``at``, by rule name; a rule whose window holds fewer
+        than two scrapes has no entry (no value, so no verdict). A window's changes are
+        worked out once for all the rules that share it."""
+        spans: dict[float, tuple[Snapshot, float] | None] = {}
+        out: dict[str, float | None] = {}
+        for rule in rules:
+            if rule.window not in spans:
+                spans[rule.window] = self.span(rule.window, at)
+            found = spans[rule.window]
+            if found is not None:
+                out[rule.name] = metric_value(rule.metric, *found)
+        return out
 
 
 def holds(rule: AlertRule, value: float | None) -> bool:
     """Whether the rule's condition is true for ``value`` (no data: never)."""
-    if value is None:
-        return False
-    return {
-        ">": value > rule.threshold,
-        ">=": value >= rule.threshold,
-        "<": value < rule.threshold,
-    }.get(rule.op, value <= rule.threshold)
+    return value is not None and compare(value, rule.op, rule.threshold)
 
 
 @dataclass

@@ -133,7 +133,7 @@ def alert_rule(
             f"alert name {name!r}: use letters, digits and '_', starting with a letter "
             "(it becomes a Prometheus alert name)"
         )
-    if name == "MetricsUnavailable":
+    if name == UNAVAILABLE.name:
         raise InvalidInputError(
             f"alert name {name!r} is Shipyard's own (raised when metrics cannot be read)"
         )

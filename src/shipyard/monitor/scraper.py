@@ -117,22 +117,10 @@ class Scraper:
                     series.keep = seconds
 
     def values(self, name: str, rules: tuple[AlertRule, ...], at: float) -> dict[str, float | None]:
-        """Each rule's metric for a deployment up to ``at``, by rule name; a rule whose
-        window holds fewer than two scrapes (a rate needs them) has no entry. A window's
-        changes are worked out once for all the rules that share it."""
-        out: dict[str, float | None] = {}
+        """Each rule's metric for a deployment up to ``at`` (see ``Series.values``)."""
         with self._lock:
             series = self.series.get(name)
-            if series is None:
-                return out
-            spans: dict[float, tuple[Snapshot, float] | None] = {}
-            for rule in rules:
-                if rule.window not in spans:
-                    spans[rule.window] = series.span(rule.window, at)
-                found = spans[rule.window]
-                if found is not None:
-                    out[rule.name] = metric_value(rule.metric, *found)
-        return out
+            return {} if series is None else series.values(rules, at)
 
     def summary(self, name: str, window: float) -> dict[str, Any]:
         """The shown metrics over ``window`` now, and ``POINTS`` values across it."""

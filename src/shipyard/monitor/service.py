@@ -11,6 +11,7 @@ from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.monitor.alerting import Alerting
 from shipyard.monitor.config import from_spec
 from shipyard.monitor.notify import shown
+from shipyard.monitor.rules import UNAVAILABLE
 from shipyard.spec.schema import MonitorSpec
 from shipyard.store import Stores
 
@@ -56,8 +57,10 @@ class MonitorService:
         out = []
         for name, config in monitors.items():
             states = self.alerting.states(name)
-            for rule in config.rules:
+            for rule in (*config.rules, UNAVAILABLE):
                 state = states.get(rule.name, {"state": "inactive", "since": None, "value": None})
+                if rule is UNAVAILABLE and state["state"] != "firing":
+                    continue  # Shipyard's own rule is listed while it fires
                 out.append(
                     {
                         "deployment": name,
@@ -71,18 +74,6 @@ class MonitorService:
                         "channels": [shown(c.webhook) for c in config.channels],
                         "episode": 0,
                         **state,
-                    }
-                )
-            unavailable = states.get("MetricsUnavailable")
-            if unavailable and unavailable["state"] == "firing":
-                out.append(
-                    {
-                        "deployment": name,
-                        "rule": "MetricsUnavailable",
-                        "when": "metrics cannot be scraped",
-                        "severity": "warning",
-                        "actions": ["notify"],
-                        **unavailable,
                     }
                 )
         return out

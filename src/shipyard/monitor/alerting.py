@@ -147,9 +147,9 @@ class Alerting:
         """Since when the metrics cannot be read (None: they can), and each rule's value."""
         if config.prometheus_url:
             return self._from_prometheus(deployment, config, now)
-        failing = self.scraper.failing_since.get(deployment)
+        failing = self.scraper.failing.get(deployment)
         if failing is not None:
-            return failing, {}
+            return failing[0], {}
         # a rule without two scrapes in its window (a start, or just after an outage) has
         # no value and so no verdict
         return None, self.scraper.values(deployment, config.rules, now)

@@ -49,8 +49,8 @@ class Scraper:
         self.interval = interval
         self.keep = keep
         self.series: dict[str, Series] = {}
-        self.errors: dict[str, str] = {}
-        self.failing_since: dict[str, float] = {}  # deployment → first failed scrape in a row
+        # deployment → (its first failed scrape in a row, why the last one failed)
+        self.failing: dict[str, tuple[float, str]] = {}
         self.listeners: list[Callable[[], None]] = []  # called after each round of scrapes
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -90,8 +90,8 @@ class Scraper:
         with self._lock:
             for gone in set(self.series) - names:
                 del self.series[gone]
-            for gone in set(self.failing_since) - names:
-                del self.failing_since[gone]
+            for gone in set(self.failing) - names:
+                del self.failing[gone]
         for d in deployments:
             try:
                 # as Prometheus's scrape_timeout: a hung server cannot stall the round
@@ -99,12 +99,12 @@ class Scraper:
                 taken = snapshot.snapshot(page)
             except (TargetError, ValueError) as err:  # down, or a page that is not metrics
                 message = err.message if isinstance(err, TargetError) else f"bad page: {err}"
-                self.errors[d.name] = message
-                self.failing_since.setdefault(d.name, time.time())
+                with self._lock:
+                    since = self.failing.get(d.name, (time.time(), ""))[0]
+                    self.failing[d.name] = (since, message)
                 continue
-            self.errors.pop(d.name, None)
             with self._lock:
-                self.failing_since.pop(d.name, None)
+                self.failing.pop(d.name, None)
                 series = self.series.setdefault(d.name, Series(keep=self.keep))
                 series.add(time.time(), taken)
 
@@ -147,7 +147,7 @@ class Scraper:
             "values": values,
             "history": history,
             "drift": _drift(found[0] if found else {}),
-            "unavailable": self.errors.get(name),
+            "unavailable": self.failing.get(name, (0.0, None))[1],
         }
 
 

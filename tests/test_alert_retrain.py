@@ -184,3 +184,44 @@ def test_retrain_waits_out_its_cooldown(setup: tuple[ControlPlane, Path, int]) -
     run = wait_for_run(cp, "alert:NoTraffic")  # the first episode's run, and only that one
     assert run["status"] == "succeeded"
     assert [r["trigger"] for r in runs(cp)] == ["alert:NoTraffic", "cli"]
+
+
+def rules_listed(cp: ControlPlane, cwd: Path, deployment: str = "toy") -> list[str]:
+    listed = subprocess.run(
+        [SHIPYARD, "alerts", "list", "--json", "--deployment", deployment], cwd=cwd,
+        env=cp.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    return [r["rule"] for r in json.loads(listed.stdout)]
+
+
+def shipyard(cp: ControlPlane, cwd: Path, *args: str) -> None:
+    done = subprocess.run(
+        [SHIPYARD, *args], cwd=cwd, env=cp.env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_projects_rules_are_attached_by_run_apply_and_deploy(
+    setup: tuple[ControlPlane, Path, int],
+) -> None:
+    cp, root, _ = setup
+    spec = root / "shipyard.yaml"
+    plain = spec.read_text()
+
+    def watch_with(rule: str) -> None:
+        spec.write_text(
+            plain + f"monitor:\n  alerts:\n    - {{name: {rule}, when: requests > 1000}}\n"
+        )
+
+    watch_with("ByRun")
+    shipyard(cp, root, "run")  # the deploy stage attaches the project's rules
+    assert rules_listed(cp, root) == ["ByRun"]
+    watch_with("ByApply")
+    shipyard(cp, root, "alerts", "apply")
+    assert rules_listed(cp, root) == ["ByApply"]
+    watch_with("ByDeploy")  # a second deployment of the model, deployed from the project
+    shipyard(cp, root, "deploy", "toy", "--version", "1", "--name", "toy-b",
+             "--port", str(free_port()))  # fmt: skip
+    assert rules_listed(cp, root, "toy-b") == ["ByDeploy"]
+    assert rules_listed(cp, root) == ["ByApply"]

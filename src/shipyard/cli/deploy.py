@@ -134,7 +134,7 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
     """Run in the model's project, attach its `monitor:` rules to the deployment."""
     from pathlib import Path
 
-    from shipyard.monitor.config import attach_body
+    from shipyard.monitor.config import attach_call
     from shipyard.project import find_project
 
     try:
@@ -143,9 +143,8 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
         return  # a broken spec elsewhere does not stop a deploy of a registered version
     if project is None or project.spec.model.name != model or project.spec.monitor is None:
         return
-    body = attach_body(project.spec.monitor, project.root)
     try:
-        client.call("PUT", f"deployments/{deployment}/monitor", body)
+        client.call(*attach_call(deployment, project.spec.monitor, project.root))
     except ShipyardError as err:  # the rollout is under way: say so, and carry on
         err_console.print(f"[yellow]warning:[/] the project's alerts were not attached: {err}")
 

@@ -109,6 +109,10 @@ def from_spec(spec: MonitorSpec, project: Path) -> MonitorConfig:
     )
 
 
-def attach_body(spec: MonitorSpec, project: Path) -> dict[str, Any]:
-    """The ``PUT /api/v1/deployments/{name}/monitor`` body for a project's section."""
-    return {"monitor": spec.model_dump(mode="json", by_alias=True), "project": str(project)}
+def attach_call(
+    deployment: str, spec: MonitorSpec, project: Path
+) -> tuple[str, str, dict[str, Any]]:
+    """The API call (method, path, body) that has a project's ``monitor:`` section watch
+    a deployment: ``client.call(*attach_call(...))``."""
+    body = {"monitor": spec.model_dump(mode="json", by_alias=True), "project": str(project)}
+    return "PUT", f"deployments/{deployment}/monitor", body

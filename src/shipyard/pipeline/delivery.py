@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shipyard.errors import ShipyardError
-from shipyard.monitor.config import attach_body
+from shipyard.monitor.config import attach_call
 from shipyard.pipeline.plan import StagePlan
 from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
 from shipyard.server.client import RemoteError, ServerClient, connect
@@ -100,8 +100,7 @@ def _watch(client: ServerClient, name: str, ctx: StageContext) -> None:
     """The project's `monitor:` rules watch the deployment from now on."""
     monitor = ctx.project.spec.monitor
     if monitor is not None:
-        body = attach_body(monitor, ctx.project.root)
-        client.call("PUT", f"deployments/{name}/monitor", body)
+        client.call(*attach_call(name, monitor, ctx.project.root))
 
 
 def _status(client: ServerClient, name: str) -> dict[str, Any] | None:

@@ -80,7 +80,7 @@ class Settings:
 
 def _labels(s: Settings, version: ModelVersion | None, track: str | None) -> dict[str, str]:
     labels = {
-        "app.kubernetes.io/name": s.name,
+        **_selector(s),
         "app.kubernetes.io/managed-by": "shipyard",
         **s.extra_labels,
     }
@@ -91,6 +91,16 @@ def _labels(s: Settings, version: ModelVersion | None, track: str | None) -> dic
     if track is not None:
         labels[f"{PREFIX}/track"] = track
     return labels
+
+
+def _selector(s: Settings) -> dict[str, str]:
+    """The label every pod of the deployment carries, whatever its track."""
+    return {"app.kubernetes.io/name": s.name}
+
+
+def _shared(s: Settings) -> dict[str, Any]:
+    """Metadata of an object the tracks share (Service, budget, autoscaler, monitors)."""
+    return _meta(s, s.name, _labels(s, None, None))
 
 
 def _meta(s: Settings, name: str, labels: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -119,7 +129,7 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
 def deployment(s: Settings, version: ModelVersion, track: str, replicas: int) -> dict[str, Any]:
     """The Deployment of one track (stable or canary) of the version."""
     labels = _labels(s, version, track)
-    selector = {"app.kubernetes.io/name": s.name, f"{PREFIX}/track": track}
+    selector = {**_selector(s), f"{PREFIX}/track": track}
     resources: dict[str, Any] = {
         "requests": {"cpu": s.cpu, "memory": s.memory},
         "limits": {"memory": s.memory_limit or s.memory},
@@ -175,10 +185,10 @@ def service(s: Settings) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(s, s.name, _labels(s, None, None)),
+        "metadata": _shared(s),
         "spec": {
             "type": "ClusterIP",
-            "selector": {"app.kubernetes.io/name": s.name},
+            "selector": _selector(s),
             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
         },
     }
@@ -189,10 +199,10 @@ def disruption_budget(s: Settings) -> dict[str, Any]:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _meta(s, s.name, _labels(s, None, None)),
+        "metadata": _shared(s),
         "spec": {
             "minAvailable": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": s.name}},
+            "selector": {"matchLabels": _selector(s)},
         },
     }
 
@@ -203,7 +213,7 @@ def autoscaler(s: Settings, minimum: int) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(s, s.name, _labels(s, None, None)),
+        "metadata": _shared(s),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": s.name},
             "minReplicas": minimum,
@@ -226,9 +236,9 @@ def service_monitor(s: Settings) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
-        "metadata": _meta(s, s.name, _labels(s, None, None)),
+        "metadata": _shared(s),
         "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": s.name}},
+            "selector": {"matchLabels": _selector(s)},
             "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
         },
     }
@@ -239,7 +249,7 @@ def prometheus_rule(s: Settings, rules: list[AlertRule]) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": _meta(s, s.name, _labels(s, None, None)),
+        "metadata": _shared(s),
         "spec": alerting_rules(rules, s.name),
     }
 

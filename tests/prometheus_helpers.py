@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -33,12 +33,48 @@ class PromQLError(AssertionError):
 
 
 @dataclass
-class Prometheus:
-    """A running ``prometheus`` and its HTTP API."""
+class Daemon:
+    """A server a test started on 127.0.0.1: its URL, process and directory (config,
+    data and ``NAME.log``)."""
 
     url: str
     proc: subprocess.Popen[bytes]
     directory: Path
+    name: ClassVar[str] = "daemon"
+
+    def log(self, lines: int = 30) -> str:
+        """The end of its own log, for failure messages."""
+        text = (self.directory / f"{self.name}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop it (a kill when it does not stop within 10 s)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def wait_ready(self, seconds: float = 30) -> None:
+        """Until it answers ``/-/ready``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/-/ready", timeout=5).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} not ready after {seconds} s:\n{self.log()}")
+
+
+@dataclass
+class Prometheus(Daemon):
+    """A running ``prometheus`` and its HTTP API."""
+
+    name: ClassVar[str] = "prometheus"
 
     def api(self, path: str, **params: Any) -> Any:
         """``GET /api/v1/PATH``: the ``data`` of a successful answer, else ``PromQLError``."""
@@ -71,21 +107,6 @@ class Prometheus:
         """The scrape targets' health, for failure messages."""
         active = self.api("targets")["activeTargets"]
         return "; ".join(f"{t['scrapeUrl']} {t['health']} {t['lastError']}" for t in active)
-
-    def log(self, lines: int = 30) -> str:
-        """The end of Prometheus's own log, for failure messages."""
-        text = (self.directory / "prometheus.log").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """Stop it (a kill when it does not stop within 10 s)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def prometheus_config(
@@ -140,23 +161,10 @@ def start_prometheus(
     log.close()
     server = Prometheus(f"http://127.0.0.1:{port}", proc, directory)
     try:
-        wait_ready("prometheus", server)
+        server.wait_ready()
         yield server
     finally:
         server.stop()
 
 
-def wait_ready(name: str, server: Any, seconds: float = 30) -> None:
-    """Until ``server`` (with ``url``, ``proc`` and ``log()``) answers ``/-/ready``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise AssertionError(f"{name} exited {server.proc.returncode}:\n{server.log()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.url}/-/ready", timeout=5).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{name} not ready after {seconds} s:\n{server.log()}")
-
-
-__all__ = ["PromQLError", "Prometheus", "prometheus_config", "start_prometheus", "wait_ready"]
+__all__ = ["Daemon", "PromQLError", "Prometheus", "prometheus_config", "start_prometheus"]

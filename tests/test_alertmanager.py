@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
 
 from deploy_helpers import ControlPlane, Load, echo_home, free_port
-from prometheus_helpers import wait_ready
+from prometheus_helpers import Daemon
 from webhook_helpers import Receiver, webhook
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -32,13 +32,11 @@ HINT = "run `bash scripts/system-deps.sh amtool` (Debian's prometheus-alertmanag
 
 
 @dataclass
-class Alertmanager:
+class Alertmanager(Daemon):
     """A running Alertmanager, ``amtool`` pointed at it, and the receiver its route posts to."""
 
-    url: str
-    proc: subprocess.Popen[bytes]
-    directory: Path
     receiver: Receiver
+    name: ClassVar[str] = "alertmanager"
 
     def amtool(self, *args: str) -> Any:
         """``amtool ARGS -o json`` against this Alertmanager, parsed."""
@@ -65,19 +63,6 @@ class Alertmanager:
                 return found
             time.sleep(0.2)
         raise AssertionError(f"no alert {matchers} in Alertmanager:\n{self.log()}")
-
-    def log(self, lines: int = 30) -> str:
-        text = (self.directory / "alertmanager.log").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture
@@ -116,7 +101,7 @@ def am(tmp_path: Path) -> Iterator[Alertmanager]:
             )
         server = Alertmanager(f"http://127.0.0.1:{port}", proc, directory, receiver)
         try:
-            wait_ready("alertmanager", server)
+            server.wait_ready()
             yield server
         finally:
             server.stop()

@@ -86,6 +86,17 @@ def git_repo(path: Path) -> Path:
     return path
 
 
+def committed_project(path: Path, files: dict[str, str]) -> Path:
+    """A git work tree (``git_repo``) holding ``files`` (relative name → text), committed."""
+    root = git_repo(path)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "project")
+    return root
+
+
 def without_delivery(project: Path) -> None:
     """Drop the example spec's ``deploy`` and ``verify`` sections (the last ones, with the
     comment above them): tests of training and validation do not start deployments."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import git, git_repo
+from conftest import committed_project
 from deploy_helpers import ControlPlane, Load, free_port
 from test_serving import SHIPYARD
 from webhook_helpers import webhook
@@ -53,14 +53,16 @@ deploy:
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ControlPlane, Path, int]]:
     """A control plane, and a tiny project whose first run deployed ``toy`` v1."""
-    root = git_repo(tmp_path / "toy")
     port = free_port()
-    (root / "shipyard.yaml").write_text(SPEC.format(port=port))
-    (root / "train.py").write_text(TRAIN)
-    (root / "data.csv").write_text("1\n2\n3\n")
-    (root / ".gitignore").write_text("model/\nmetrics.json\ntrained.txt\n.shipyard/\n")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "toy project")
+    root = committed_project(
+        tmp_path / "toy",
+        {
+            "shipyard.yaml": SPEC.format(port=port),
+            "train.py": TRAIN,
+            "data.csv": "1\n2\n3\n",
+            ".gitignore": "model/\nmetrics.json\ntrained.txt\n.shipyard/\n",
+        },
+    )
     plane = ControlPlane(tmp_path / "home", free_port(), scrape_interval=0.5)
     plane.start()
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Result, git, git_repo
+from conftest import Result, committed_project, git
 from shipyard.jsonio import to_data
 from shipyard.packaging import SERVE_COMMAND
 from shipyard.store import open_stores
@@ -57,13 +57,15 @@ print("trained on", len(rows), "rows")
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = git_repo(tmp_path / "toy")
-    (root / "shipyard.yaml").write_text(SPEC)
-    (root / "train.py").write_text(TRAIN)
-    (root / "data.csv").write_text("1\n2\n3\n")
-    (root / ".gitignore").write_text("model/\nmetrics.json\n.shipyard/\n")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "toy project")
+    root = committed_project(
+        tmp_path / "toy",
+        {
+            "shipyard.yaml": SPEC,
+            "train.py": TRAIN,
+            "data.csv": "1\n2\n3\n",
+            ".gitignore": "model/\nmetrics.json\n.shipyard/\n",
+        },
+    )
     monkeypatch.chdir(root)
     return root
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, git_repo
+from conftest import committed_project
 from deploy_helpers import ControlPlane, Load, free_port
 from test_serving import SHIPYARD
 
@@ -52,14 +52,16 @@ verify:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ControlPlane, Path, int]]:
-    root = git_repo(tmp_path / "toy")
     port = free_port()
-    (root / "shipyard.yaml").write_text(SPEC.format(port=port))
-    (root / "train.py").write_text(TRAIN)
-    (root / "data.csv").write_text("1\n2\n3\n")
-    (root / ".gitignore").write_text("model/\nmetrics.json\n.shipyard/\n")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "toy project")
+    root = committed_project(
+        tmp_path / "toy",
+        {
+            "shipyard.yaml": SPEC.format(port=port),
+            "train.py": TRAIN,
+            "data.csv": "1\n2\n3\n",
+            ".gitignore": "model/\nmetrics.json\n.shipyard/\n",
+        },
+    )
     plane = ControlPlane(tmp_path / "home", free_port())
     plane.start()
     yield plane, root, port

@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,8 @@ def load_reference(ref: str, home: Path, trust: TrustPolicy) -> Loaded:
             reference = None
     finally:
         stores.close()
-    loaded = _loaded(
-        version.model, str(version.version), version.flavor, version.signature, predictor
-    )
-    return replace(loaded, reference=reference)
+    name, number = version.model, str(version.version)
+    return _loaded(name, number, version.flavor, version.signature, predictor, reference)
 
 
 def load_bundle(path: Path, trust: TrustPolicy) -> Loaded:
@@ -84,10 +82,15 @@ def load_bundle(path: Path, trust: TrustPolicy) -> Loaded:
 
 
 def _loaded(
-    name: str, version: str, flavor: str, signature: Signature | None, predictor: Predictor
+    name: str,
+    version: str,
+    flavor: str,
+    signature: Signature | None,
+    predictor: Predictor,
+    reference: dict[str, Any] | None = None,
 ) -> Loaded:
     batchable = flavor != "custom" or bool(getattr(predictor, "batchable", False))
-    return Loaded(name, version, flavor, signature, predictor, batchable)
+    return Loaded(name, version, flavor, signature, predictor, batchable, reference)
 
 
 class VersionHost:

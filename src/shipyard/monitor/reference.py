@@ -84,6 +84,14 @@ def bin_edges(column: np.ndarray) -> np.ndarray:
     return below_max
 
 
+def bin_counts(edges: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
+    """How many ``values`` fall in each bin (at least ``bins`` counts): a value's bin is
+    the number of edges strictly below it, NaN the last — for the summary and for the
+    server's live counts alike."""
+    counts: np.ndarray = np.bincount(np.searchsorted(edges, values, side="left"), minlength=bins)
+    return counts
+
+
 def summarize(
     features: Any, names: list[str] | None = None, where: str = "inputs"
 ) -> dict[str, Any]:
@@ -95,8 +103,7 @@ def summarize(
     for index in range(min(columns, MAX_FEATURES)):
         column = matrix[:, index]
         edges = bin_edges(column)
-        bins = np.searchsorted(edges, column, side="left")  # as the server counts
-        ratios = np.bincount(bins, minlength=len(edges) + 1) / rows
+        ratios = bin_counts(edges, column, len(edges) + 1) / rows
         summary.append(
             {
                 "name": names[index] if names else str(index),

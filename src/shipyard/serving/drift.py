@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.monitor.reference import BINS
+from shipyard.monitor.reference import BINS, bin_counts
 from shipyard.serving.metrics import INPUT_BINS, REFERENCE_RATIO
 
 FLUSH_S = 1.0
@@ -72,9 +72,9 @@ class InputBins:
         for number, (column, edges) in enumerate(
             zip(self.indices.tolist(), self.edges, strict=True)
         ):
-            # bin = edges strictly below the value (NaN: the last), as in the summary
-            bins = np.searchsorted(edges, rows[:, column], side="left")
-            self.counts[number * BINS : (number + 1) * BINS] += np.bincount(bins, minlength=BINS)
+            self.counts[number * BINS : (number + 1) * BINS] += bin_counts(
+                edges, rows[:, column], BINS
+            )
 
     def flush(self) -> None:
         """Bin the rows held and add the counts so far to the counters."""

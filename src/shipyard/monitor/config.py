@@ -94,8 +94,9 @@ def monitor_config(data: dict[str, Any]) -> MonitorConfig:
     )
 
 
-def from_spec(spec: MonitorSpec, project: Path) -> MonitorConfig:
-    """The monitor a project's ``monitor:`` section describes."""
+def from_spec(spec: MonitorSpec, project: str | None) -> MonitorConfig:
+    """The monitor a project's ``monitor:`` section describes (``project``: its directory,
+    where ``retrain`` runs the pipeline)."""
     return MonitorConfig(
         tuple(a.rule() for a in spec.alerts),
         tuple(
@@ -104,7 +105,7 @@ def from_spec(spec: MonitorSpec, project: Path) -> MonitorConfig:
         spec.cooldown,
         spec.unavailable_after,
         spec.prometheus_url,
-        str(project),
+        project,
         spec.evaluation_interval,
     )
 

@@ -28,11 +28,8 @@ class MonitorService:
         self.stores.deploy.get_deployment(deployment)  # 404 for an unknown one
         if project is not None and not Path(project).is_absolute():
             raise InvalidInputError(f"project {project!r}: give an absolute path")
-        config = from_spec(spec, Path(project) if project else Path())
-        data = config.to_data()
-        if project is None:
-            data["project"] = None
-        self.stores.alerts.set_monitor(deployment, data, actor)
+        config = from_spec(spec, project)
+        self.stores.alerts.set_monitor(deployment, config.to_data(), actor)
         every = (
             config.evaluation_interval if config.prometheus_url else self.alerting.scraper.interval
         )

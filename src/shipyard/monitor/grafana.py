@@ -37,18 +37,6 @@ WINDOW = "$window"  # the dashboard's own variable: drift and live quality need 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 _SEL = 'deployment="$deployment"'
 
-# promql.py takes a window in seconds; a window no rule would use stands in for a Grafana
-# variable and is swapped afterwards, so the panels keep the alert rules' exact expressions.
-_PLACEHOLDER = 86_399.999
-
-
-def over(expr: str, window: str) -> str:
-    """An expression promql.py built for the placeholder window, over ``window`` instead."""
-    marker = f"[{duration(_PLACEHOLDER)}]"
-    if marker not in expr:
-        raise ValueError(f"no placeholder window in {expr!r}")
-    return expr.replace(marker, f"[{window}]")
-
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -106,7 +94,7 @@ def panels() -> list[Panel]:
             "Share of requests answered 5xx. The first query is the alert rules' expression.",
             "percentunit",
             (
-                Query(over(metric_expr("error_rate", _PLACEHOLDER, "$deployment"), RATE), "all"),
+                Query(metric_expr("error_rate", RATE, "$deployment"), "all"),
                 # a version without a 5xx series has a rate of 0, not no value
                 Query(f"({errors} or {answered} * 0) / {answered}", "v{{version}}"),
             ),
@@ -173,7 +161,7 @@ def panels() -> list[Panel]:
             "none",
             (
                 Query(
-                    over(drift_psi_expr(_PLACEHOLDER, "$deployment"), WINDOW),
+                    drift_psi_expr(WINDOW, "$deployment"),
                     "v{{version}} {{feature}}",
                 ),
             ),
@@ -184,11 +172,7 @@ def panels() -> list[Panel]:
                 f"{title} (over $window)",
                 f"{what}, per version.",
                 unit,
-                (
-                    Query(
-                        over(live_expr(metric, _PLACEHOLDER, "$deployment"), WINDOW), "v{{version}}"
-                    ),
-                ),
+                (Query(live_expr(metric, WINDOW, "$deployment"), "v{{version}}"),),
                 metrics=(metric,),
             )
             for metric, title, unit, what in quality

@@ -19,6 +19,11 @@ def duration(seconds: float) -> str:
 
 
 _SERVER_ERRORS = 'code=~"5.."'
+Window = float | str  # seconds, or a range as PromQL text (a dashboard's "$__rate_interval")
+
+
+def _range(window: Window) -> str:
+    return window if isinstance(window, str) else duration(window)
 
 
 def _selector(deployment: str | None, extra: str = "") -> str:
@@ -28,9 +33,9 @@ def _selector(deployment: str | None, extra: str = "") -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def metric_expr(metric: str, window: float, deployment: str | None = None) -> str:
+def metric_expr(metric: str, window: Window, deployment: str | None = None) -> str:
     """The PromQL for one metric of the vocabulary, per deployment."""
-    w = duration(window)
+    w = _range(window)
     requests = f"rate(shipyard_requests_total{_selector(deployment)}[{w}])"
     if metric == "error_rate":
         failed = _selector(deployment, _SERVER_ERRORS)
@@ -59,10 +64,10 @@ PSI_FLOOR = 1e-4  # a share of 0 would make ln() infinite
 DRIFT_MIN_ROWS = 100  # fewer live rows in the window: too noisy to call drift
 
 
-def drift_psi_expr(window: float, deployment: str | None = None) -> str:
+def drift_psi_expr(window: Window, deployment: str | None = None) -> str:
     """The population stability index per deployment, version and feature: the live
     shares of each reference bin over the window against the reference shares."""
-    w, sel = duration(window), _selector(deployment)
+    w, sel = _range(window), _selector(deployment)
     per_bin = "deployment, version, feature, bin"
     per_feature = "deployment, version, feature"
     counts = f"sum by ({per_bin}) (increase(shipyard_input_bin_total{sel}[{w}]))"
@@ -77,10 +82,10 @@ def drift_psi_expr(window: float, deployment: str | None = None) -> str:
     return f"{psi} and {rows} >= {DRIFT_MIN_ROWS}"
 
 
-def live_expr(metric: str, window: float, deployment: str | None = None) -> str:
+def live_expr(metric: str, window: Window, deployment: str | None = None) -> str:
     """Live accuracy (correct ÷ all feedback) or MAE (absolute error ÷ scored feedback)
     per deployment and version, over the window."""
-    w, by = duration(window), "sum by (deployment, version)"
+    w, by = _range(window), "sum by (deployment, version)"
     if metric == "live_accuracy":
         correct = _selector(deployment, 'outcome="correct"')
         judged = _selector(deployment, 'outcome=~"correct|wrong"')

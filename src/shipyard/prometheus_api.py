@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from shipyard.errors import ShipyardError
+from shipyard.outbound import connect, shown
 
 Vector = list[tuple[dict[str, str], float]]
 
@@ -22,27 +23,19 @@ class PrometheusError(ShipyardError):
     """Prometheus did not answer, or refused the query."""
 
 
-def _shown(url: str) -> str:
-    """The URL without what may be a secret (user, password, query)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
-
-
 def query(url: str, expr: str, timeout: float = 10.0) -> Vector:
     """The instant vector ``expr`` evaluates to now: (labels, value) per series (NaN dropped)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PrometheusError(f"prometheus_url {url!r}: expected http(s)://HOST:PORT")
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = kind(parts.netloc, timeout=timeout)
+        raise PrometheusError(f"prometheus_url {shown(url)!r}: expected http(s)://HOST:PORT")
+    conn, _ = connect(url, timeout)
     path = parts.path.rstrip("/") + "/api/v1/query?" + urlencode({"query": expr})
     try:
         conn.request("GET", path)
         response = conn.getresponse()
         body: dict[str, Any] = json.loads(response.read() or b"{}")
     except (OSError, http.client.HTTPException, ValueError) as err:
-        raise PrometheusError(f"Prometheus at {_shown(url)} did not answer: {err}") from None
+        raise PrometheusError(f"Prometheus at {shown(url)} did not answer: {err}") from None
     finally:
         conn.close()
     if body.get("status") != "success":

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from shipyard.monitor.config import Channel
+from shipyard.outbound import connect, shown
 
 log = logging.getLogger("shipyard.notify")
 FIRST_WAIT = 1.0  # seconds before the second attempt; doubled for each next one
@@ -113,29 +113,11 @@ def payload(notice: Notice, channel: Channel) -> Any:
     }
 
 
-def shown(url: str) -> str:
-    """A URL as it may be shown: webhooks carry secrets in the path, the query or the
-    user part, so only the scheme, host and port are."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}/…"
-
-
 def post(url: str, document: Any, timeout: float) -> int:
     """POST JSON; returns the status, raises ``OSError`` when there is no answer."""
-    parts = urlsplit(url)
-    connection_type = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    conn = connection_type(parts.netloc, timeout=timeout)
+    conn, path = connect(url, timeout)
     try:
         body = json.dumps(document).encode()
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
         conn.request("POST", path, body, {"Content-Type": "application/json"})
         return conn.getresponse().status
     except http.client.HTTPException as err:

@@ -10,8 +10,8 @@ from typing import Any
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.monitor.alerting import Alerting
 from shipyard.monitor.config import from_spec
-from shipyard.monitor.notify import shown
 from shipyard.monitor.rules import UNAVAILABLE
+from shipyard.outbound import shown
 from shipyard.spec.schema import MonitorSpec
 from shipyard.store import Stores
 

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-deploy bench-alerting bench-serving docs clean system
+.PHONY: demo test test-k8s lint bench bench-deploy bench-alerting bench-serving docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -25,6 +25,12 @@ lint: $(STAMP)
 test: lint
 	bash scripts/system-deps.sh promtool prometheus amtool   # promtool checks the exported rules; a real Prometheus runs the dashboard queries; amtool brings Alertmanager too
 	$(BIN)/pytest
+
+# A real Kubernetes control plane (kube-apiserver and controller manager built once from Debian's
+# source package into ~/.cache/shipyard/k8s, about 5-8 minutes the first time; etcd from Debian).
+test-k8s: $(STAMP)
+	bash scripts/k8s-binaries.sh >/dev/null
+	$(BIN)/pytest -m k8s
 
 # Peers for side-by-side benchmarks live in their own venvs, never in Shipyard's dependencies.
 MLFLOW_VENV := benchmarks/.venvs/mlflow

@@ -86,9 +86,48 @@ def deploy_cmd(
     force: bool = typer.Option(False, help="Deploy a version that failed its quality gates."),
     reason: str = typer.Option("", help="Why, for the event log."),
     wait: bool = typer.Option(True, help="Follow the rollout until it ends or pauses."),
+    target: str | None = typer.Option(
+        None, help="local or kubernetes (new: local; an existing deployment keeps its own)."
+    ),
+    context: str | None = typer.Option(
+        None, help="Kubernetes: kubeconfig context (default: the current one)."
+    ),
+    namespace: str | None = typer.Option(
+        None, help="Kubernetes: namespace (default: the context's, else 'default')."
+    ),
+    kubeconfig: str | None = typer.Option(
+        None, help="Kubernetes: kubeconfig file(s) (default: $KUBECONFIG, else ~/.kube/config)."
+    ),
+    image: str | None = typer.Option(
+        None, help="Kubernetes: the pods' image; {model} and {version} are filled in."
+    ),
+    cpu: str | None = typer.Option(None, help="Kubernetes: CPU request per pod (500m)."),
+    max_replicas: int | None = typer.Option(
+        None, min=1, max=1000, help="Kubernetes: the autoscaler's maximum pods."
+    ),
+    rollout_timeout: str | None = typer.Option(
+        None, help="Kubernetes: how long pods may take to become ready (5m)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Roll a version out: canary steps with analysis, blue-green, rolling, shadow or recreate."""
+    options: dict[str, Any] = {}
+    if target == "kubernetes":
+        options["kubernetes"] = _cluster_options(
+            kubeconfig, context, namespace, image, cpu, memory, max_replicas, rollout_timeout
+        )
+        memory = None  # on a cluster --memory is the pods' memory, not a process limit
+    else:
+        given: dict[str, Any] = {"--context": context, "--namespace": namespace}
+        given |= {"--kubeconfig": kubeconfig}
+        given |= {"--image": image, "--cpu": cpu, "--max-replicas": max_replicas}
+        given |= {"--rollout-timeout": rollout_timeout}
+        if any(v is not None for v in given.values()):
+            shown = ", ".join(k for k, v in given.items() if v is not None)
+            raise InvalidInputError(
+                f"{shown} apply to --target kubernetes",
+                hint="add --target kubernetes (an existing kubernetes deployment needs it too)",
+            )
     body: dict[str, Any] = {
         "model": model,
         "version": _version(version),
@@ -100,7 +139,8 @@ def deploy_cmd(
         "port": port,
         "host": host,
         "replicas": replicas,
-        "options": _limits(memory, open_files),
+        "options": {**_limits(memory, open_files), **options},
+        "target": target,
         "rollback_window": _duration(rollback_window, "--rollback-window"),
         "analysis": {
             "max_error_rate": max_error_rate,
@@ -113,9 +153,13 @@ def deploy_cmd(
         "reason": reason,
     }
     client = _client()
+    exists = _exists(client, name or model)
+    if exists:  # its rules (and the Prometheus its analysis reads) before the rollout starts
+        _watch(client, name or model, model)
     rollout = client.call("POST", "deployments", body)
     deployment = rollout["deployment"]
-    _watch(client, deployment, model)
+    if not exists:
+        _watch(client, deployment, model)
     if not wait:
         if as_json:
             print_json(rollout)
@@ -147,6 +191,48 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
         client.call(*attach_call(deployment, project.spec.monitor, project.root))
     except ShipyardError as err:  # the rollout is under way: say so, and carry on
         err_console.print(f"[yellow]warning:[/] the project's alerts were not attached: {err}")
+
+
+def _exists(client: ServerClient, name: str) -> bool:
+    from shipyard.errors import NotFoundError
+
+    try:
+        client.call("GET", f"deployments/{name}")
+    except NotFoundError:
+        return False
+    except ShipyardError:
+        return False  # a bad name: the deploy call says so
+    return True
+
+
+def _cluster_options(
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    image: str | None,
+    cpu: str | None,
+    memory: str | None,
+    max_replicas: int | None,
+    rollout_timeout: str | None,
+) -> dict[str, Any]:
+    """The kubernetes settings, with kubeconfig, context and namespace resolved here, where
+    the user's KUBECONFIG is (the control plane keeps them for the deployment's life)."""
+    from shipyard.k8s.cluster import resolve_access
+    from shipyard.k8s.manifests import check_quantity
+
+    access = resolve_access(kubeconfig, context, namespace)
+    options: dict[str, Any] = {"access": access.to_data()}
+    if image is not None:
+        options["image"] = image
+    if cpu is not None:
+        options["cpu"] = check_quantity(cpu, "--cpu")
+    if memory is not None:
+        options["memory"] = check_quantity(memory.removesuffix("B"), "--memory")
+    if max_replicas is not None:
+        options["max_replicas"] = max_replicas
+    if rollout_timeout is not None:
+        options["timeout"] = _duration(rollout_timeout, "--rollout-timeout")
+    return options
 
 
 def _limits(memory: str | None, open_files: int | None) -> dict[str, int]:

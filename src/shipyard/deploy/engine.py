@@ -20,8 +20,8 @@ from shipyard.aliases import holders
 from shipyard.deploy import process
 from shipyard.deploy import rollout as machine
 from shipyard.deploy.analysis import analyze, prometheus_totals, totals, window
-from shipyard.deploy.local import LoadFailed, LocalTarget, Observed, StartFailed, TargetError
 from shipyard.deploy.plan import Plan
+from shipyard.deploy.target import LoadFailed, Observed, StartFailed, Target, TargetError
 from shipyard.store import AliasChange, DeploymentRecord, Desired, RolloutRecord, Stores
 from shipyard.store.sqlite_db import utc_now
 
@@ -43,7 +43,7 @@ def all_traffic_to(d: DeploymentRecord, version: int, keep_previous: bool = True
 class Engine:
     """Rollout steps and reconciliation for every deployment of one Shipyard home."""
 
-    def __init__(self, stores: Stores, target: LocalTarget) -> None:
+    def __init__(self, stores: Stores, target: Target) -> None:
         self.stores = stores
         self.target = target
         self._locks: dict[str, threading.Lock] = {}
@@ -250,7 +250,7 @@ class Engine:
             return
         if step.analyze:
             stable = None if r.from_version is None else str(r.from_version)
-            prometheus = (self.stores.alerts.get_monitor(d.name) or {}).get("prometheus_url")
+            prometheus = self._prometheus(d)
             if prometheus:  # the team's Prometheus, as the monitor says
                 span = prometheus_totals(prometheus, d.name, elapsed)
             else:
@@ -281,6 +281,11 @@ class Engine:
             r = replace(r, analysis=result.to_data())
         self._enter_step(d, r, r.step + 1, plan)
 
+    def _prometheus(self, d: DeploymentRecord) -> str | None:
+        """The Prometheus the deployment's monitor reads, if it names one."""
+        url = (self.stores.alerts.get_monitor(d.name) or {}).get("prometheus_url")
+        return str(url) if url else None
+
     def _enter_step(
         self, d: DeploymentRecord, r: RolloutRecord, index: int, plan: Plan, actor: str = ""
     ) -> None:
@@ -304,7 +309,8 @@ class Engine:
             weights[new] = step.weight
         state = "paused" if step.pause is None else "progressing"
         machine.check_transition(r.state, state)
-        baseline = totals(self.target.metrics(d)) if step.analyze else {}
+        counted = step.analyze and step.pause is not None and not self._prometheus(d)
+        baseline = totals(self.target.metrics(d)) if counted else {}  # what the step adds to
         moved = replace(r, state=state, step=index, step_started_at=time.time(), baseline=baseline)
         desired = Desired(weights, shadow, warm)
         what = f"shadow {step.shadow}%" if shadow else f"{step.weight}% of traffic"

@@ -17,12 +17,12 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard.deploy import process
-from shipyard.errors import ShipyardError
+from shipyard.deploy.target import LoadFailed, Observed, StartFailed, TargetError, normal
 from shipyard.serving.admin_client import AdminClient, AdminError
 from shipyard.serving.server import admin_socket_path
 from shipyard.store import DeploymentRecord, Desired, ProcessRecord, Stores
@@ -32,52 +32,10 @@ LOAD_SETTLE = 60.0  # seconds a worker already restarting may take to come back 
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 
 
-class TargetError(ShipyardError):
-    """The target could not do what was asked right now (worth trying again)."""
-
-
-class LoadFailed(TargetError):
-    """A version could not be loaded; it was unloaded again and nothing else changed."""
-
-
-class StartFailed(TargetError):
-    """The server exited while starting, or was not ready in time."""
-
-
 @dataclass(slots=True)
 class _Restarts:
     failures: int = 0
     next_try: float = 0.0
-
-
-@dataclass(slots=True)
-class Observed:
-    """What the deployment's server reports."""
-
-    running: bool
-    pid: int | None = None
-    versions: list[str] = field(default_factory=list)
-    routes: dict[str, Any] = field(default_factory=dict)
-    workers: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ready(self) -> bool:
-        """Every worker is ready to answer."""
-        return self.running and _ready(self.workers)
-
-    def holds(self, desired: Desired) -> bool:
-        """The server holds exactly ``desired``: its versions and its routes."""
-        return (
-            self.running
-            and set(self.versions) == desired.versions()
-            and _normal(self.routes) == _normal(desired.routes())
-        )
-
-    @property
-    def recovering(self) -> bool:
-        """A worker is starting again (its supervisor is restoring it)."""
-        return any(w.get("starting") for w in self.workers)
 
 
 @contextlib.contextmanager
@@ -109,6 +67,9 @@ class LocalTarget:
     def log_path(self, name: str) -> Path:
         """Where the deployment's server writes its log."""
         return self.home / "logs" / "deployments" / f"{name}.log"
+
+    def check(self, record: DeploymentRecord, desired: Desired) -> None:
+        """Nothing to ask ahead: the deploy checked the host and port."""
 
     def observe(self, record: DeploymentRecord, timeout: float = 10.0) -> Observed:
         """The server's state, or ``running=False`` if it is not up (never raises)."""
@@ -199,7 +160,7 @@ class LocalTarget:
             except (TargetError, AdminError, OSError, ValueError, http.client.HTTPException):
                 time.sleep(0.1)
                 continue
-            if _ready(state["workers"]):
+            if Observed(True, workers=state["workers"]).ready:
                 return
             time.sleep(0.1)
         process.stop(proc)
@@ -269,7 +230,7 @@ class LocalTarget:
             state = self._load(record, client, version, state)
         routes = desired.routes()
         with _admin(record.name):
-            if _normal(state["routes"]) != _normal(routes):
+            if normal(state["routes"]) != normal(routes):
                 state = client.route(routes["weights"], routes["shadow"])
             for version in sorted(set(state["versions"]) - wanted, key=int):
                 state = client.unload(version)
@@ -323,17 +284,6 @@ class LocalTarget:
                 f"{record.name}: {method} {path} answered {response.status}: {data[:300].decode()}"
             )
         return data
-
-
-def _ready(workers: list[dict[str, Any]]) -> bool:
-    return bool(workers) and all(w.get("ready") for w in workers)
-
-
-def _normal(routes: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
-    return (
-        {str(v): int(w) for v, w in routes.get("weights", {}).items()},
-        {str(v): int(s) for v, s in (routes.get("shadow") or {}).items() if int(s) > 0},
-    )
 
 
 def _errors(log: Path) -> list[str]:

@@ -43,7 +43,13 @@ LIMIT_OPTIONS: dict[str, tuple[type, float, float]] = {  # applied around it, by
     "memory": (int, 64 * 2**20, 2**50),
     "open_files": (int, 16, 2**20),
 }
-OPTIONS = {**SERVE_OPTIONS, **LIMIT_OPTIONS, "verify_inputs": (list, 0, 0)}
+# the kubernetes target's settings are checked by k8s.target.ClusterOptions
+OPTIONS = {
+    **SERVE_OPTIONS,
+    **LIMIT_OPTIONS,
+    "verify_inputs": (list, 0, 0),
+    "kubernetes": (dict, 0, 0),
+}
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:

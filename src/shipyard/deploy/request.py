@@ -42,6 +42,7 @@ class DeployRequest:
     alias: str | None = None
     rollback_window: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None  # None: a new deployment's "local", an existing one's own
     force: bool = False
     reason: str = ""
 
@@ -59,7 +60,7 @@ def check_deployment_name(name: str) -> str:
 
 def server_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options that shape the server process (smoke inputs do not)."""
-    return {k: v for k, v in options.items() if k != "verify_inputs"}
+    return {k: v for k, v in options.items() if k not in ("verify_inputs", "kubernetes")}
 
 
 def check_host(host: str) -> str:

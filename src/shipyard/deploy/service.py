@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from shipyard.deploy.engine import Engine, all_traffic_to
-from shipyard.deploy.plan import build_plan
+from shipyard.deploy.plan import Plan, build_plan
 from shipyard.deploy.process import check_options
 from shipyard.deploy.request import (
     FIRST_PORT,
@@ -26,6 +26,7 @@ from shipyard.deploy.request import (
     server_options,
 )
 from shipyard.deploy.status import deployment_status
+from shipyard.deploy.target import TARGETS
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import check_alias_name
 from shipyard.store import DeploymentRecord, Desired, ModelVersion, RolloutRecord, Stores
@@ -58,6 +59,10 @@ class DeployService:
         )
         version = self._resolve(request.model, request.version)
         number = version.version
+        if request.target not in (None, *TARGETS):
+            raise InvalidInputError(
+                f"unknown target {request.target!r}; choose one of: {', '.join(TARGETS)}"
+            )
         request = replace(request, version=number)
         if version.tags.get(GATES_TAG) == "failed" and not request.force:
             self.stores.metadata.append_event(
@@ -76,9 +81,10 @@ class DeployService:
         with self.engine.locked(name):
             existing = self._find(name)
             if existing is None:
-                d = self._create(name, request, actor)
+                d = self._create(name, request, actor, number)
             else:
                 d = self._check_existing(existing, request)
+            self._check_target(d, request, plan)
             data = plan.to_data() if d.stable is not None else first.to_data()
             if existing is not None and request.strategy == "recreate":
                 # a recreate that fails goes back to the old version with its old settings
@@ -124,7 +130,32 @@ class DeployService:
         except NotFoundError:
             return None
 
-    def _create(self, name: str, request: DeployRequest, actor: str) -> DeploymentRecord:
+    def _check_target(self, d: DeploymentRecord, request: DeployRequest, plan: Plan) -> None:
+        """What the deployment's target cannot do is refused before anything is recorded."""
+        if d.target != "kubernetes":
+            return
+        from shipyard.k8s.target import STRATEGIES as ON_CLUSTER
+
+        if request.strategy not in ON_CLUSTER:
+            raise InvalidInputError(
+                f"the {request.strategy} strategy needs the local target",
+                hint=f"on Kubernetes use {' or '.join(ON_CLUSTER)}",
+            )
+        analyzing = any(s.analyze and s.pause is not None for s in plan.steps)
+        monitor = self.stores.alerts.get_monitor(d.name) or {}
+        if d.stable is not None and analyzing and not monitor.get("prometheus_url"):
+            raise InvalidInputError(
+                f"deployment {d.name!r} runs on Kubernetes: its canary analysis reads "
+                "Prometheus, and its monitor names none",
+                hint="set monitor.prometheus_url in shipyard.yaml and run `shipyard alerts "
+                "apply`, or leave out --interval to pause at each step for promote",
+            )
+
+    def _create(
+        self, name: str, request: DeployRequest, actor: str, version: int
+    ) -> DeploymentRecord:
+        if request.target == "kubernetes":
+            return self._create_on_cluster(name, request, actor, version)
         host = request.host or "127.0.0.1"
         replicas = 1 if request.replicas is None else request.replicas
         taken = {d.port: d.name for d in self.stores.deploy.list_deployments()}
@@ -146,26 +177,32 @@ class DeployService:
             )
         if not 1 <= replicas <= 64:
             raise InvalidInputError(f"--replicas {replicas}: choose 1 to 64")
-        now = utc_now()
-        record = DeploymentRecord(
-            name=name,
-            model=request.model,
-            target="local",
-            host=host,
-            port=port,
-            replicas=replicas,
-            alias=request.alias or "production",
-            rollback_window=600.0 if request.rollback_window is None else request.rollback_window,
-            options=check_options(dict(request.options)),
-            desired=Desired(),
-            stable=None,
-            history=(),
-            generation=0,
-            created_at=now,
-            updated_at=now,
-        )
-        self.stores.deploy.create_deployment(record, actor, request.reason or "first deploy")
-        return self.stores.deploy.get_deployment(name)
+        window = 600.0 if request.rollback_window is None else request.rollback_window
+        options = check_options(dict(request.options))
+        record = _new(name, request, "local", host, port, replicas, window, options)
+        return self._save(record, actor, request.reason)
+
+    def _create_on_cluster(
+        self, name: str, request: DeployRequest, actor: str, version: int
+    ) -> DeploymentRecord:
+        """A new deployment on Kubernetes, once the cluster has accepted its objects in a
+        dry run (reachable, namespace there, every object valid): else nothing is recorded."""
+        from shipyard.k8s.target import ClusterOptions, service_address
+
+        options = check_options(dict(request.options))
+        settings = ClusterOptions.from_data(options.get("kubernetes"))
+        host, port = service_address(name, settings.access.namespace)
+        replicas = 2 if request.replicas is None else request.replicas
+        if not 1 <= replicas <= 1000:
+            raise InvalidInputError(f"--replicas {replicas}: choose 1 to 1000 pods")
+        # no warm versions on a cluster: a rollback re-applies the previous version's objects
+        record = _new(name, request, "kubernetes", host, port, replicas, 0.0, options)
+        self.engine.target.check(record, Desired({str(version): 100}))
+        return self._save(record, actor, request.reason)
+
+    def _save(self, record: DeploymentRecord, actor: str, reason: str) -> DeploymentRecord:
+        self.stores.deploy.create_deployment(record, actor, reason or "first deploy")
+        return self.stores.deploy.get_deployment(record.name)
 
     def _check_existing(self, d: DeploymentRecord, request: DeployRequest) -> DeploymentRecord:
         if d.model != request.model:
@@ -173,6 +210,13 @@ class DeployService:
                 f"deployment {d.name!r} serves model {d.model!r}, not {request.model!r}",
                 hint="give another deployment name with --name",
             )
+        if request.target not in (None, d.target):
+            raise InvalidInputError(
+                f"deployment {d.name!r} runs on the {d.target} target, not {request.target}",
+                hint="give another deployment name with --name to deploy it there too",
+            )
+        if d.target == "kubernetes":
+            return self._check_existing_on_cluster(d, request)
         if request.port is not None and request.port != d.port:
             raise InvalidInputError(
                 f"deployment {d.name!r} listens on port {d.port}; its port cannot change",
@@ -203,6 +247,34 @@ class DeployService:
             rollback_window=d.rollback_window
             if request.rollback_window is None
             else request.rollback_window,
+            options=options,
+        )
+
+    def _check_existing_on_cluster(
+        self, d: DeploymentRecord, request: DeployRequest
+    ) -> DeploymentRecord:
+        """A new version (and new pod settings) on the same cluster: where it lives stays."""
+        from shipyard.k8s.target import ClusterOptions
+
+        given = dict(request.options.get("kubernetes") or {})
+        if given.get("access") not in (None, d.options["kubernetes"]["access"]):
+            raise InvalidInputError(
+                f"deployment {d.name!r} lives in {d.options['kubernetes']['access']}; "
+                "its context and namespace cannot change",
+                hint="give another deployment name with --name",
+            )
+        merged = {**d.options["kubernetes"], **{k: v for k, v in given.items() if k != "access"}}
+        options = check_options({**d.options, **request.options, "kubernetes": merged})
+        ClusterOptions.from_data(merged)
+        active = self.stores.deploy.active_rollout(d.name)
+        if active is None and d.stable == request.version and merged == d.options["kubernetes"]:
+            raise ConflictError(
+                f"deployment {d.name!r} already serves v{request.version}; nothing to do"
+            )
+        return replace(
+            d,
+            replicas=d.replicas if request.replicas is None else request.replicas,
+            alias=request.alias or d.alias,
             options=options,
         )
 
@@ -361,3 +433,34 @@ class DeployService:
     def statuses(self) -> list[dict[str, Any]]:
         """``status`` of every deployment."""
         return [self.status(d.name) for d in self.stores.deploy.list_deployments()]
+
+
+def _new(
+    name: str,
+    request: DeployRequest,
+    target: str,
+    host: str,
+    port: int,
+    replicas: int,
+    rollback_window: float,
+    options: dict[str, Any],
+) -> DeploymentRecord:
+    """A deployment as first recorded: no version yet."""
+    now = utc_now()
+    return DeploymentRecord(
+        name=name,
+        model=request.model,
+        target=target,
+        host=host,
+        port=port,
+        replicas=replicas,
+        alias=request.alias or "production",
+        rollback_window=rollback_window,
+        options=options,
+        desired=Desired(),
+        stable=None,
+        history=(),
+        generation=0,
+        created_at=now,
+        updated_at=now,
+    )

@@ -180,6 +180,17 @@ def deployment(s: Settings, version: ModelVersion, track: str, replicas: int) ->
     }
 
 
+def preview(s: Settings, version: ModelVersion) -> dict[str, Any]:
+    """One pod of a version about to take traffic, outside the Service: it must start and
+    pass its readiness probe before any traffic moves to it."""
+    out = deployment(s, version, "preview", 1)
+    outside = {"app.kubernetes.io/name": f"{s.name}-preview", "app.kubernetes.io/part-of": s.name}
+    out["metadata"]["labels"].update(outside)
+    out["spec"]["selector"]["matchLabels"].update(outside)
+    out["spec"]["template"]["metadata"]["labels"].update(outside)
+    return out
+
+
 def service(s: Settings) -> dict[str, Any]:
     """One Service in front of every track: the split follows the ready pods."""
     return {

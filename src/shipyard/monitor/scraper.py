@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.deploy.local import LocalTarget, TargetError
+from shipyard.deploy.target import Target, TargetError
 from shipyard.errors import ShipyardError
 from shipyard.monitor import snapshot
 from shipyard.monitor.evaluate import Series, metric_value
@@ -42,7 +42,7 @@ class Scraper:
     """Scrapes every deployment of a home until stopped."""
 
     def __init__(
-        self, stores: Stores, target: LocalTarget, interval: float = 5.0, keep: float = 3600.0
+        self, stores: Stores, target: Target, interval: float = 5.0, keep: float = 3600.0
     ) -> None:
         self.stores = stores
         self.target = target
@@ -86,6 +86,8 @@ class Scraper:
         except ShipyardError as err:
             log.error("cannot read deployments: %s", err.message)
             return
+        # a cluster's pods are scraped by the team's Prometheus (monitor.prometheus_url)
+        deployments = [d for d in deployments if d.target == "local"]
         names = {d.name for d in deployments}
         with self._lock:
             for gone in set(self.series) - names:

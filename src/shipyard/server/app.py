@@ -22,8 +22,8 @@ from starlette.routing import Route
 
 from shipyard import __version__, jsonio
 from shipyard.deploy.controller import Controller
-from shipyard.deploy.local import TargetError
 from shipyard.deploy.service import DeployService
+from shipyard.deploy.target import TargetError
 from shipyard.errors import ShipyardError
 from shipyard.monitor.scraper import Scraper
 from shipyard.monitor.service import MonitorService

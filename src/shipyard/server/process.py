@@ -96,6 +96,8 @@ def serve(
     from shipyard.deploy.local import LocalTarget
     from shipyard.deploy.process import boot_id
     from shipyard.deploy.service import DeployService
+    from shipyard.deploy.target import Targets
+    from shipyard.k8s.target import KubernetesTarget
     from shipyard.monitor.actions import Actions
     from shipyard.monitor.alerting import Alerting
     from shipyard.monitor.scraper import Scraper
@@ -109,7 +111,15 @@ def serve(
     )
     sock = bind(host, port)
     stores = open_stores(home)
-    engine = Engine(stores, LocalTarget(stores, CONTROLLER))
+    engine = Engine(
+        stores,
+        Targets(
+            {
+                "local": lambda: LocalTarget(stores, CONTROLLER),
+                "kubernetes": lambda: KubernetesTarget(stores, CONTROLLER),
+            }
+        ),
+    )
     controller = Controller(engine)
     scraper = Scraper(stores, engine.target, interval=scrape_interval)
     service = DeployService(stores, engine)

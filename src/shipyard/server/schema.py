@@ -53,6 +53,11 @@ class DeployBody(_Body):
     alias: str | None = None
     rollback_window: Duration | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    target: str | None = Field(
+        default=None,
+        description="local or kubernetes (a new deployment: local; an existing one: its own).",
+        json_schema_extra={"enum": ["local", "kubernetes"]},
+    )
     force: bool = False
     reason: str = ""
 

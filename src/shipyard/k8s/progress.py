@@ -1,0 +1,92 @@
+"""How far a Deployment's rollout has got, read from the objects the API returns.
+
+The same conditions ``kubectl rollout status`` waits for: the controller has seen
+the newest spec (``observedGeneration``), every replica runs it (``updatedReplicas``),
+no old replica is left and every replica is available. When a rollout cannot
+finish, the pods say why (an image that cannot be pulled, a container that crashes,
+a pod that cannot be scheduled), and that reason is what Shipyard reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Waiting reasons that will not clear by waiting longer.
+STUCK = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One Deployment's rollout, as far as it has got."""
+
+    done: bool
+    ready: int
+    wanted: int
+    message: str
+
+
+def _get(obj: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)  # type: ignore[assignment]
+    return obj
+
+
+def deployment_progress(deployment: dict[str, Any]) -> Progress:
+    """``kubectl rollout status``'s verdict on a Deployment object."""
+    name = _get(deployment, "metadata", "name")
+    wanted = int(_get(deployment, "spec", "replicas") or 0)
+    status = deployment.get("status") or {}
+    generation = int(_get(deployment, "metadata", "generation") or 0)
+    ready = int(status.get("availableReplicas") or 0)
+    if int(status.get("observedGeneration") or 0) < generation:
+        return Progress(False, ready, wanted, f"{name}: waiting for the controller to see it")
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") == (
+            "ProgressDeadlineExceeded"
+        ):
+            return Progress(False, ready, wanted, f"{name}: {condition.get('message')}")
+    updated = int(status.get("updatedReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    if updated < wanted:
+        return Progress(False, ready, wanted, f"{name}: {updated} of {wanted} pods updated")
+    if total > updated:
+        return Progress(False, ready, wanted, f"{name}: {total - updated} old pods terminating")
+    if ready < updated:
+        return Progress(False, ready, wanted, f"{name}: {ready} of {updated} pods available")
+    return Progress(True, ready, wanted, f"{name}: {ready} of {wanted} pods ready")
+
+
+def pod_problem(pods: list[dict[str, Any]]) -> str | None:
+    """Why pods are not ready, in the kubelet's and scheduler's words, or None."""
+    found: list[str] = []
+    for pod in pods:
+        name = _get(pod, "metadata", "name")
+        status = pod.get("status") or {}
+        for container in status.get("containerStatuses") or []:
+            waiting = _get(container, "state", "waiting") or {}
+            if waiting.get("reason") in STUCK:
+                found.append(f"pod {name}: {waiting['reason']}: {waiting.get('message', '')}")
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                found.append(f"pod {name}: not scheduled: {condition.get('message', '')}")
+    return "; ".join(sorted(set(found))) or None
+
+
+def stuck(pods: list[dict[str, Any]]) -> bool:
+    """A pod waits for a reason that waiting will not clear."""
+    for pod in pods:
+        for container in _get(pod, "status", "containerStatuses") or []:
+            if (_get(container, "state", "waiting") or {}).get("reason") in STUCK:
+                return True
+    return False

@@ -1,0 +1,327 @@
+"""The kubernetes target: a deployment is Deployments and a Service in a cluster.
+
+The engine's desired state (versions and their traffic weights) becomes the
+objects of ``k8s.manifests``: the stable version's Deployment and, while a canary
+runs, a canary Deployment beside it, its share of traffic its share of the pods.
+They are written by server-side apply and followed as ``kubectl rollout status``
+would, up to the deployment's rollout timeout; a rollout that cannot finish is
+reported with the pods' own reason (an image that cannot be pulled, a crash),
+and the engine takes traffic back to what worked. Kubernetes keeps old pods until
+new ones are ready (``maxUnavailable: 0``), so the old version serves meanwhile.
+A rollback re-applies the previous version's objects.
+
+The cluster does what a local server's workers do (restarts, probes), so ``probe``
+and ``kill`` have nothing to do; traffic metrics come from the team's Prometheus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.deploy.target import LoadFailed, Observed, TargetError
+from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.k8s import manifests
+from shipyard.k8s.cluster import Access, Cluster
+from shipyard.k8s.progress import deployment_progress, pod_problem
+from shipyard.store import DeploymentRecord, Desired, Stores
+
+OPERATOR = "monitoring.coreos.com/v1"
+RECHECK = 30.0  # seconds an applied, finished state is trusted before it is checked again
+POLL = 1.0
+DEFAULT_IMAGE = "shipyard/{model}:{version}"  # as `shipyard image build` tags it
+STRATEGIES = ("rolling", "canary")  # Kubernetes rolls pods itself; shadow needs in-process routes
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterOptions:
+    """A kubernetes deployment's settings, kept in its options under ``kubernetes``."""
+
+    access: Access
+    image: str = DEFAULT_IMAGE
+    cpu: str = "500m"
+    memory: str = "1Gi"
+    max_replicas: int = 6
+    timeout: float = 300.0  # seconds a rollout may take to become ready
+
+    def to_data(self) -> dict[str, Any]:
+        """As stored in the deployment's options."""
+        return {
+            "access": self.access.to_data(),
+            "image": self.image,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "max_replicas": self.max_replicas,
+            "timeout": self.timeout,
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> ClusterOptions:
+        """Checked settings from their stored (or posted) form."""
+        if not isinstance(data, dict) or not isinstance(data.get("access"), dict):
+            raise InvalidInputError(
+                "deployment option 'kubernetes': expected a mapping with 'access' "
+                "(kubeconfig, context, namespace)"
+            )
+        try:
+            options = cls(
+                Access.from_data(data["access"]),
+                str(data.get("image", DEFAULT_IMAGE)),
+                str(data.get("cpu", "500m")),
+                str(data.get("memory", "1Gi")),
+                int(data.get("max_replicas", 6)),
+                float(data.get("timeout", 300.0)),
+            )
+            manifests.check_quantity(options.cpu, "cpu")
+            manifests.check_quantity(options.memory, "memory")
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidInputError(f"deployment option 'kubernetes': {err}") from None
+        if options.timeout <= 0:
+            raise InvalidInputError("--rollout-timeout must be more than 0 s")
+        return options
+
+
+def _digest(objects: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
+
+
+class KubernetesTarget:
+    """Runs deployments as objects in the clusters their options name."""
+
+    def __init__(self, stores: Stores, actor: str) -> None:
+        self.stores = stores
+        self.actor = actor
+        self._clusters: dict[Access, Cluster] = {}
+        self._applied: dict[str, tuple[str, float, Observed]] = {}  # name → digest, when, seen
+        self._guard = threading.Lock()
+
+    def cluster(self, record: DeploymentRecord) -> Cluster:
+        """The deployment's cluster connection (made once per context and namespace)."""
+        access = options_of(record).access
+        with self._guard:
+            if access not in self._clusters:
+                self._clusters[access] = Cluster(access)
+            return self._clusters[access]
+
+    # -- rendering -------------------------------------------------------------------
+
+    def render(self, record: DeploymentRecord, desired: Desired) -> list[dict[str, Any]]:
+        """The objects that make the cluster serve ``desired``: the version with traffic
+        that is the deployment's stable one (else the larger share) as the stable track, the
+        other as the canary."""
+        weights = {v: w for v, w in desired.weights.items() if w > 0}
+        if not weights:
+            return []
+        starting = [v for v, w in desired.weights.items() if w == 0]
+        if desired.shadow:
+            raise InvalidInputError("shadow traffic needs the local target")
+        stable = str(record.stable) if str(record.stable) in weights else None
+        stable = stable or max(weights, key=lambda v: (weights[v], int(v)))
+        others = [v for v in weights if v != stable]
+        if len(others) > 1:
+            raise InvalidInputError(
+                f"{record.name}: Kubernetes splits traffic between two versions at most; "
+                f"asked for {', '.join(f'v{v}' for v in sorted(weights, key=int))}"
+            )
+        opts = options_of(record)
+        settings = manifests.Settings(
+            record.name,
+            opts.image,
+            None,  # the namespace is the access's, set when applied
+            record.replicas,
+            max(opts.max_replicas, record.replicas),
+            opts.cpu,
+            opts.memory,
+        )
+        version = self.stores.metadata.get_version(record.model, int(stable))
+        canary = None
+        if others:
+            other = self.stores.metadata.get_version(record.model, int(others[0]))
+            canary = (other, min(99, weights[others[0]]))
+        cluster = self.cluster(record)
+        operator = cluster.serves(OPERATOR, "ServiceMonitor")
+        objects = manifests.objects(
+            settings, version, canary=canary, rules=self._rules(record), operator=operator
+        )
+        for number in starting[:1]:  # proven to start before traffic moves to it
+            started = self.stores.metadata.get_version(record.model, int(number))
+            objects.append(manifests.preview(settings, started))
+        return objects
+
+    def _rules(self, record: DeploymentRecord) -> list[Any]:
+        from shipyard.monitor.config import monitor_config
+
+        stored = self.stores.alerts.get_monitor(record.name)
+        return [] if stored is None else list(monitor_config(stored).rules)
+
+    # -- the contract ----------------------------------------------------------------
+
+    def check(self, record: DeploymentRecord, desired: Desired) -> None:
+        """The cluster answers, the namespace exists and accepts every object in a dry run."""
+        cluster = self.cluster(record)
+        cluster.check_namespace()
+        cluster.apply(self.render(record, desired), dry_run=True)
+
+    def apply(self, record: DeploymentRecord, desired: Desired) -> Observed:
+        """Apply the objects for ``desired`` and wait until their rollout finishes;
+        ``LoadFailed`` with the pods' reason if it does not within the timeout."""
+        objects = self.render(record, desired)
+        if not objects:
+            self.stop(record, "nothing to serve")
+            return Observed(False)
+        digest = _digest(objects)
+        known = self._applied.get(record.name)
+        if known and known[0] == digest and time.monotonic() - known[1] < RECHECK:
+            return known[2]
+        cluster = self.cluster(record)
+        cluster.apply(objects, dry_run=True)  # every object accepted, or none written
+        cluster.apply(objects)
+        deployments = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
+        self._wait(record, cluster, deployments)
+        self._prune(record, cluster, deployments)
+        seen = self.observe(record)
+        self._applied[record.name] = (digest, time.monotonic(), seen)
+        return seen
+
+    def _wait(self, record: DeploymentRecord, cluster: Cluster, names: list[str]) -> None:
+        timeout = options_of(record).timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            progress = [
+                deployment_progress(cluster.get("apps/v1", "Deployment", name) or {})
+                for name in names
+            ]
+            if all(p.done for p in progress):
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL)
+        waiting = "; ".join(p.message for p in progress if not p.done)
+        everyone = f"app.kubernetes.io/name in ({record.name},{record.name}-preview)"
+        why = pod_problem(cluster.list("v1", "Pod", everyone))
+        self._applied.pop(record.name, None)
+        raise LoadFailed(
+            f"rollout of {record.name} not ready after {timeout:.0f} s: {waiting}"
+            + (f" ({why})" if why else "")
+        )
+
+    def _prune(self, record: DeploymentRecord, cluster: Cluster, keep: list[str]) -> None:
+        """Delete the deployment's Deployments that are no longer wanted (a finished canary),
+        once the ones that stay are ready."""
+        for name in _tracks(record.name):
+            if name not in keep:
+                cluster.delete("apps/v1", "Deployment", name)
+
+    def observe(self, record: DeploymentRecord, timeout: float = 10.0) -> Observed:
+        """Each track's version and ready pods, as the cluster reports them (never raises)."""
+        try:
+            cluster = self.cluster(record)
+            selector = f"app.kubernetes.io/name={record.name}"
+            deployments = cluster.list("apps/v1", "Deployment", selector)
+            pods = cluster.list("v1", "Pod", selector)
+        except ShipyardError as err:
+            return Observed(False, error=err.message)
+        if not deployments:
+            return Observed(False)
+        shares: dict[str, int] = {}
+        for found in deployments:
+            version = found["metadata"]["labels"].get(f"{manifests.PREFIX}/version", "?")
+            ready = int((found.get("status") or {}).get("availableReplicas") or 0)
+            shares[version] = shares.get(version, 0) + ready
+        total = sum(shares.values())
+        weights = {v: round(100 * n / total) for v, n in shares.items()} if total else {}
+        wanted = {v: w for v, w in record.desired.weights.items() if w > 0}
+        if set(wanted) == set(shares) and all(deployment_progress(d).done for d in deployments):
+            weights = wanted  # finished as rendered: whole pods stand for the weights asked
+        workers = [_pod_view(pod) for pod in pods]
+        return Observed(
+            True,
+            None,
+            sorted(shares, key=lambda v: int(v) if v.isdigit() else 0),
+            {"weights": weights, "shadow": {}},
+            workers,
+            pod_problem(pods),
+        )
+
+    def probe(self, record: DeploymentRecord) -> bool:
+        """Liveness is the kubelet's job (the pods' livenessProbe)."""
+        return True
+
+    def kill(self, record: DeploymentRecord, reason: str) -> None:
+        """Nothing to kill: the kubelet restarts containers that fail their probe."""
+
+    def load(self, record: DeploymentRecord, version: str) -> None:
+        """Nothing to load ahead: a version's pods start when its objects are applied."""
+
+    def stop(self, record: DeploymentRecord, reason: str) -> None:
+        """Delete every object of the deployment (Deployments first, so pods go)."""
+        cluster = self.cluster(record)
+        selector = f"app.kubernetes.io/name={record.name},app.kubernetes.io/managed-by=shipyard"
+        for name in _tracks(record.name):
+            cluster.delete("apps/v1", "Deployment", name)
+        for api_version, kind in (
+            ("v1", "Service"),
+            ("policy/v1", "PodDisruptionBudget"),
+            ("autoscaling/v2", "HorizontalPodAutoscaler"),
+            (OPERATOR, "ServiceMonitor"),
+            (OPERATOR, "PrometheusRule"),
+        ):
+            served = cluster.served_api_version(api_version, kind)
+            if served is None:
+                continue
+            for found in cluster.list(served, kind, selector):
+                cluster.delete(served, kind, found["metadata"]["name"])
+        self._applied.pop(record.name, None)
+
+    def recreate(self, record: DeploymentRecord, reason: str) -> Observed:
+        """Kubernetes replaces pods itself; a recreate is refused when the deploy is asked."""
+        raise TargetError("the recreate strategy needs the local target")
+
+    def metrics(self, record: DeploymentRecord, timeout: float = 30.0) -> str:
+        """Pods' traffic is read from Prometheus, never from here."""
+        raise TargetError(
+            f"{record.name} runs on Kubernetes: its metrics are read from Prometheus",
+            hint="set monitor.prometheus_url in shipyard.yaml and run `shipyard alerts apply`",
+        )
+
+    def smoke(self, record: DeploymentRecord, version: str, inputs: list[Any] | None) -> None:
+        """The version's pods are ready (their readiness probe is ``/v2/health/ready``)."""
+        observed = self.observe(record)
+        ready = [w for w in observed.workers if w.get("version") == version and w.get("ready")]
+        if not ready:
+            raise TargetError(f"{record.name}: no ready pod serves v{version}")
+
+
+def _tracks(name: str) -> tuple[str, ...]:
+    """The Deployments a deployment may have: stable, canary, preview."""
+    return name, f"{name}-canary", f"{name}-preview"
+
+
+def service_address(name: str, namespace: str) -> tuple[str, int]:
+    """Where the deployment answers inside the cluster: its Service's DNS name and port."""
+    return f"{name}.{namespace}.svc", 80
+
+
+def options_of(record: DeploymentRecord) -> ClusterOptions:
+    """The kubernetes settings of a deployment on that target."""
+    return ClusterOptions.from_data(record.options.get("kubernetes"))
+
+
+def _pod_view(pod: dict[str, Any]) -> dict[str, Any]:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return {
+        "pod": meta.get("name"),
+        "version": (meta.get("labels") or {}).get(f"{manifests.PREFIX}/version"),
+        "track": (meta.get("labels") or {}).get(f"{manifests.PREFIX}/track"),
+        "phase": status.get("phase"),
+        "ready": ready,
+    }

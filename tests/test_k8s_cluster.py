@@ -1,0 +1,186 @@
+"""The kubernetes target against a real kube-apiserver and controller manager (``make test-k8s``).
+
+Deploy, canary, promote, roll back and a rollout that cannot finish, each through
+the CLI and the control plane, checked in the cluster with kubectl. Pods get their
+status from ``KubeletStandIn`` (there is no kubelet here; no container runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy_helpers import ControlPlane, echo_home, free_port
+from k8s_helpers import ApiServer, KubeletStandIn
+
+pytestmark = pytest.mark.k8s
+NS = "ml"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    server = ApiServer(tmp_path_factory.mktemp("apiserver"))
+    try:
+        server.start()
+        assert server.kubectl("create", "namespace", NS).returncode == 0
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def kubelet(cluster: ApiServer) -> Iterator[KubeletStandIn]:
+    standin = KubeletStandIn(cluster.kubeconfig)
+    standin.start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def cp(
+    cluster: ApiServer, kubelet: KubeletStandIn, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
+    before = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)  # the CLI's and the control plane's
+    plane = ControlPlane(echo_home(tmp_path_factory.mktemp("k8s-home")), free_port())
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.cleanup()
+        if before is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = before
+
+
+def get(cluster: ApiServer, kind: str, name: str) -> dict[str, Any]:
+    done = cluster.kubectl("get", kind, name, "-n", NS, "-o", "json", "--show-managed-fields")
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def missing(cluster: ApiServer, kind: str, name: str) -> bool:
+    return cluster.kubectl("get", kind, name, "-n", NS).returncode != 0
+
+
+def production(cp: ControlPlane) -> int:
+    """The version the production alias moved to last."""
+    moves = [e for e in cp.events("alias.") if e["data"]["alias"] == "production"]
+    return int(moves[-1]["data"]["to_version"])
+
+
+def image(deployment: dict[str, Any]) -> str:
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_deploy_canary_promote_and_rollback_on_a_real_api_server(
+    cp: ControlPlane, cluster: ApiServer
+) -> None:
+    first = cp.cli("deploy", "echo", "--version", "1", "--target", "kubernetes", "--namespace", NS)
+    assert first.returncode == 0, first.stderr + first.stdout
+    stable = get(cluster, "deployment", "echo")
+    assert image(stable) == "shipyard/echo:1"
+    assert stable["status"]["availableReplicas"] == 2  # ready, as rollout status saw it
+    labels = stable["metadata"]["labels"]
+    assert labels["shipyard.dev/version"] == "1" and labels["shipyard.dev/track"] == "stable"
+    assert stable["metadata"]["annotations"]["shipyard.dev/content-digest"].startswith("sha256:")
+    managers = {m["manager"] for m in stable["metadata"]["managedFields"]}
+    assert "shipyard" in managers  # written by server-side apply with Shipyard's field manager
+    assert get(cluster, "service", "echo")["spec"]["selector"] == {"app.kubernetes.io/name": "echo"}
+    # this 1.20 API server has no autoscaling/v2 or policy/v1: the same objects, older names
+    hpa = get(cluster, "horizontalpodautoscaler.v2beta2.autoscaling", "echo")
+    assert hpa["spec"]["maxReplicas"] == 6
+    assert get(cluster, "poddisruptionbudget", "echo")["spec"]["minAvailable"] == 1
+
+    status = cp.status()
+    assert status["target"] == "kubernetes" and status["stable"] == 1
+    assert status["url"] == f"http://echo.{NS}.svc:80"
+    assert status["observed"]["ready"] and status["in_sync"]
+    assert len(status["observed"]["workers"]) == 2
+
+    # a canary at 50 %: v2 beside v1, one pod each, behind the one Service; it pauses there
+    canary = cp.cli("deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "50,100")
+    assert canary.returncode == 0, canary.stderr + canary.stdout
+    status = cp.status()
+    assert status["rollout"]["state"] == "paused" and status["rollout"]["step"] == 1
+    # the step is recorded, then applied: its pods come up while the rollout holds there
+    split = cp.wait_for(lambda s: s["observed"]["routes"]["weights"] == {"1": 50, "2": 50})
+    assert split["in_sync"]
+    assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
+    canary_deployment = get(cluster, "deployment", "echo-canary")
+    assert image(canary_deployment) == "shipyard/echo:2"
+    assert canary_deployment["spec"]["replicas"] == 1
+    assert get(cluster, "deployment", "echo")["spec"]["replicas"] == 1
+
+    promoted = cp.cli("promote", "echo")
+    assert promoted.returncode == 0, promoted.stderr
+    stable = get(cluster, "deployment", "echo")
+    assert image(stable) == "shipyard/echo:2" and stable["spec"]["replicas"] == 2
+    assert missing(cluster, "deployment", "echo-canary")  # pruned once v2 was ready
+    assert cp.status()["stable"] == 2
+    assert production(cp) == 2
+
+    # rollback re-applies v1's objects, recorded as an event, the alias with it
+    back = cp.cli("rollback", "echo")
+    assert back.returncode == 0, back.stderr
+    assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
+    assert cp.status()["stable"] == 1
+    assert [e["data"]["to_version"] for e in cp.events("deployment.rolled_back")] == [1]
+    assert production(cp) == 1
+
+
+def test_an_image_that_cannot_be_pulled_times_out_with_the_pods_reason_and_v1_keeps_serving(
+    cp: ControlPlane, cluster: ApiServer, kubelet: KubeletStandIn
+) -> None:
+    assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
+    kubelet.unpullable.add("shipyard/echo:3")
+    bad = cp.cli("deploy", "echo", "--version", "3", "--rollout-timeout", "8s", "--target",
+                 "kubernetes", "--namespace", NS)  # fmt: skip
+    assert bad.returncode != 0
+    said = bad.stdout + bad.stderr
+    assert "ImagePullBackOff" in said and "shipyard/echo:3" in said, said
+    stable = get(cluster, "deployment", "echo")
+    assert image(stable) == "shipyard/echo:1"  # taken back: v1's objects again
+    assert stable["status"]["availableReplicas"] == 2  # and never fewer pods serving
+    status = cp.status()
+    assert status["stable"] == 1 and status["rollout"]["state"] == "failed"
+
+
+def test_a_namespace_that_does_not_exist_is_refused_and_nothing_is_created(
+    cp: ControlPlane, cluster: ApiServer
+) -> None:
+    refused = cp.cli(
+        "deploy", "echo", "--version", "1", "--name", "elsewhere", "--target", "kubernetes",
+        "--namespace", "no-such-namespace",
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "namespace 'no-such-namespace' does not exist" in refused.stderr
+    assert "kubectl create namespace no-such-namespace" in refused.stderr
+    assert "elsewhere" not in [s["name"] for s in cp.api("GET", "deployments")]
+    found = cluster.kubectl("get", "deployments", "-A", "-l", "app.kubernetes.io/name=elsewhere")
+    assert "elsewhere" not in found.stdout
+
+
+def test_strategies_a_cluster_cannot_run_are_refused(cp: ControlPlane) -> None:
+    refused = cp.cli("deploy", "echo", "--version", "2", "--strategy", "blue-green")
+    assert refused.returncode == 2
+    assert "needs the local target" in refused.stderr
+
+
+def test_undeploy_deletes_every_object(
+    cp: ControlPlane, cluster: ApiServer, tmp_path: Path
+) -> None:
+    done = cp.cli("deploy", "echo", "--version", "2", "--name", "gone", "--target", "kubernetes",
+                  "--namespace", NS, "--replicas", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not missing(cluster, "deployment", "gone")
+    assert cp.cli("undeploy", "gone").returncode == 0
+    for kind in ("deployment", "service", "poddisruptionbudget", "hpa"):
+        assert missing(cluster, kind, "gone"), kind

@@ -8,6 +8,7 @@ import typer
 
 from shipyard.cli.common import console, stores
 from shipyard.errors import NotFoundError, SpecError
+from shipyard.images import DEFAULT_TAG
 
 app = typer.Typer(
     help="Export as files other tools read: Prometheus, Grafana, Kubernetes.",
@@ -108,8 +109,9 @@ def kubernetes_cmd(
     out: Path = typer.Option(Path("deploy/k8s"), "--out", help="Directory to write to."),
     name: str | None = typer.Option(None, help="Deployment name (default: the model's)."),
     image: str = typer.Option(
-        "shipyard/{model}:{version}",
-        help="The pods' image; {model} and {version} are filled in for each track.",
+        DEFAULT_TAG,
+        help="The pods' image; {model} and {version} are filled in for each track "
+        "(the default is `shipyard image build`'s).",
     ),
     namespace: str | None = typer.Option(None, help="Namespace (default: the context's)."),
     replicas: int = typer.Option(2, min=1, max=1000, help="Pods (the autoscaler's minimum)."),

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from shipyard import __version__
-from shipyard.cli import alerts, alias, ci, export, hooks, models, spec
+from shipyard.cli import alerts, alias, ci, export, hooks, image, models, spec
 from shipyard.cli.common import SETTINGS, err_console
 from shipyard.cli.deploy import (
     abort_cmd,
@@ -90,6 +90,7 @@ app.command("metrics")(metrics_cmd)
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(spec.app, name="spec")
 app.add_typer(export.app, name="export")
+app.add_typer(image.app, name="image")
 
 
 _GLOBAL_WITH_VALUE = ("--home",)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.cli.common import console, stores
 from shipyard.errors import NotFoundError, SpecError
 from shipyard.images import DEFAULT_TAG
+
+if TYPE_CHECKING:
+    from shipyard.monitor.rules import AlertRule
+    from shipyard.store import ModelVersion
 
 app = typer.Typer(
     help="Export as files other tools read: Prometheus, Grafana, Kubernetes.",
@@ -102,44 +107,49 @@ def _targets(deployment: str) -> list[str]:
     return [f"{host}:{d.port}"]
 
 
+# The options `export kubernetes` and `export helm` share: one declaration, one help text.
+_NAME = typer.Option(None, help="Deployment name (default: the model's).")
+_IMAGE = typer.Option(
+    DEFAULT_TAG,
+    help="The pods' image; {model} and {version} are filled in for each track "
+    "(the default is `shipyard image build`'s).",
+)
+_REPLICAS = typer.Option(2, min=1, max=1000, help="Pods (the autoscaler's minimum).")
+_MAX_REPLICAS = typer.Option(6, min=1, max=1000, help="The autoscaler's maximum.")
+_CPU = typer.Option("500m", help="CPU request per pod.")
+_MEMORY = typer.Option("1Gi", help="Memory request and limit per pod.")
+_CANARY_VERSION = typer.Option(
+    None, help="Also run this version as a canary beside the stable one."
+)
+_CANARY_WEIGHT = typer.Option(10, help="The canary's share in percent (whole pods).")
+_PROMETHEUS_OPERATOR = typer.Option(
+    True, help="Also write a ServiceMonitor and the alert rules as a PrometheusRule."
+)
+
+
 @app.command("kubernetes")
 def kubernetes_cmd(
     model: str = typer.Argument(..., help="The registered model."),
     version: str = typer.Option(..., "--version", "-v", help="Version number or alias."),
     out: Path = typer.Option(Path("deploy/k8s"), "--out", help="Directory to write to."),
-    name: str | None = typer.Option(None, help="Deployment name (default: the model's)."),
-    image: str = typer.Option(
-        DEFAULT_TAG,
-        help="The pods' image; {model} and {version} are filled in for each track "
-        "(the default is `shipyard image build`'s).",
-    ),
+    name: str | None = _NAME,
+    image: str = _IMAGE,
     namespace: str | None = typer.Option(None, help="Namespace (default: the context's)."),
-    replicas: int = typer.Option(2, min=1, max=1000, help="Pods (the autoscaler's minimum)."),
-    max_replicas: int = typer.Option(6, min=1, max=1000, help="The autoscaler's maximum."),
-    cpu: str = typer.Option("500m", help="CPU request per pod."),
-    memory: str = typer.Option("1Gi", help="Memory request and limit per pod."),
-    canary_version: str | None = typer.Option(
-        None, help="Also run this version as a canary beside the stable one."
-    ),
-    canary_weight: int = typer.Option(10, help="The canary's share in percent (whole pods)."),
-    prometheus_operator: bool = typer.Option(
-        True, help="Also write a ServiceMonitor and the alert rules as a PrometheusRule."
-    ),
+    replicas: int = _REPLICAS,
+    max_replicas: int = _MAX_REPLICAS,
+    cpu: str = _CPU,
+    memory: str = _MEMORY,
+    canary_version: str | None = _CANARY_VERSION,
+    canary_weight: int = _CANARY_WEIGHT,
+    prometheus_operator: bool = _PROMETHEUS_OPERATOR,
 ) -> None:
     """Plain Kubernetes manifests for a model version, with a kustomization.yaml."""
     import yaml
 
     from shipyard.deploy.request import check_deployment_name
     from shipyard.k8s.manifests import Settings, objects
-    from shipyard.project import find_project
-    from shipyard.refs import parse_ref
-    from shipyard.registry import resolve
 
-    with stores() as s:
-        chosen = resolve(s, parse_ref(f"{model}:{version}"))
-        canary = None
-        if canary_version is not None:
-            canary = (resolve(s, parse_ref(f"{model}:{canary_version}")), canary_weight)
+    chosen, canary = _versions(model, version, canary_version, canary_weight)
     deployment = check_deployment_name(name or model)
     settings = Settings(
         deployment,
@@ -150,10 +160,7 @@ def kubernetes_cmd(
         cpu,
         memory,
     )
-    project = find_project(Path.cwd())
-    rules = []
-    if project is not None and project.spec.model.name == model and project.spec.monitor:
-        rules = [a.rule() for a in project.spec.monitor.alerts]
+    rules = _alert_rules(model)
     documents = objects(settings, chosen, canary=canary, rules=rules, operator=prometheus_operator)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -168,3 +175,84 @@ def kubernetes_cmd(
         yaml.safe_dump({**kustomization, "resources": files}, sort_keys=False)
     )
     console.print(f"apply with `kubectl apply -k {out}`")
+
+
+@app.command("helm")
+def helm_cmd(
+    model: str = typer.Argument(..., help="The registered model."),
+    version: str | None = typer.Option(
+        None,
+        "--version",
+        "-v",
+        help="Version number or alias (default: the version `production` points to, "
+        "else the latest).",
+    ),
+    out: Path = typer.Option(Path("deploy/chart"), "--out", help="Directory to write to."),
+    name: str | None = _NAME,
+    image: str = _IMAGE,
+    replicas: int = _REPLICAS,
+    max_replicas: int = _MAX_REPLICAS,
+    cpu: str = _CPU,
+    memory: str = _MEMORY,
+    canary_version: str | None = _CANARY_VERSION,
+    canary_weight: int = _CANARY_WEIGHT,
+    prometheus_operator: bool = _PROMETHEUS_OPERATOR,
+) -> None:
+    """A Helm chart for a model version: the objects of `export kubernetes`, from values.
+
+    The options give the values' defaults (image, replicas, resources, autoscaling, canary,
+    monitoring); `helm install --set` or `-f` changes them; values.schema.json checks them.
+    """
+    from shipyard.deploy.request import check_deployment_name
+    from shipyard.k8s.helm import write_chart
+    from shipyard.k8s.manifests import Settings
+
+    chosen, canary = _versions(model, version, canary_version, canary_weight)
+    deployment = check_deployment_name(name or model)
+    settings = Settings(deployment, image, None, replicas, max_replicas, cpu, memory)
+    rules = _alert_rules(model)
+    written = write_chart(
+        out, settings, chosen, canary=canary, rules=rules, operator=prometheus_operator
+    )
+    for path in written:
+        console.print(f"wrote {path}")
+    serving = f"{chosen.model} version {chosen.version}"
+    if canary is not None:
+        serving += f", version {canary[0].version} as a {canary[1]} % canary"
+    console.print(
+        f"chart {deployment} ({serving}); install with "
+        f"`helm install {deployment} {out} --namespace NAMESPACE --create-namespace "
+        "--set image.repository=REGISTRY/IMAGE`"
+    )
+
+
+def _versions(
+    model: str, version: str | None, canary_version: str | None, canary_weight: int
+) -> tuple[ModelVersion, tuple[ModelVersion, int] | None]:
+    """The version to serve (no ``version``: ``production``'s, else the latest) and the
+    canary with its weight, if any."""
+    from shipyard.refs import parse_ref
+    from shipyard.registry import resolve
+
+    with stores() as s:
+        if version is not None:
+            chosen = resolve(s, parse_ref(f"{model}:{version}"))
+        else:
+            try:
+                chosen = resolve(s, parse_ref(f"{model}@production"))
+            except NotFoundError:
+                chosen = resolve(s, parse_ref(model))
+        canary = None
+        if canary_version is not None:
+            canary = (resolve(s, parse_ref(f"{model}:{canary_version}")), canary_weight)
+    return chosen, canary
+
+
+def _alert_rules(model: str) -> list[AlertRule]:
+    """The alert rules of the project here, when it is the model's."""
+    from shipyard.project import find_project
+
+    project = find_project(Path.cwd())
+    if project is None or project.spec.model.name != model or not project.spec.monitor:
+        return []
+    return [a.rule() for a in project.spec.monitor.alerts]

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deploy_helpers import ControlPlane, echo_home, free_port
+from deploy_helpers import ControlPlane, Load, echo_home, free_port
 from k8s_helpers import ApiServer, KubeletStandIn
+from prometheus_helpers import start_prometheus
 
 pytestmark = pytest.mark.k8s
 NS = "ml"
@@ -68,6 +70,16 @@ def get(cluster: ApiServer, kind: str, name: str) -> dict[str, Any]:
 
 def missing(cluster: ApiServer, kind: str, name: str) -> bool:
     return cluster.kubectl("get", kind, name, "-n", NS).returncode != 0
+
+
+def gone(cluster: ApiServer, kind: str, name: str, seconds: float = 20) -> bool:
+    """The object is (or soon is) deleted: the abort is recorded first, then applied."""
+    deadline = time.monotonic() + seconds
+    while not missing(cluster, kind, name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def production(cp: ControlPlane) -> int:
@@ -141,8 +153,11 @@ def test_an_image_that_cannot_be_pulled_times_out_with_the_pods_reason_and_v1_ke
 ) -> None:
     assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
     kubelet.unpullable.add("shipyard/echo:3")
-    bad = cp.cli("deploy", "echo", "--version", "3", "--rollout-timeout", "8s", "--target",
-                 "kubernetes", "--namespace", NS)  # fmt: skip
+    try:
+        bad = cp.cli("deploy", "echo", "--version", "3", "--rollout-timeout", "8s", "--target",
+                     "kubernetes", "--namespace", NS)  # fmt: skip
+    finally:
+        kubelet.unpullable.clear()
     assert bad.returncode != 0
     said = bad.stdout + bad.stderr
     assert "ImagePullBackOff" in said and "shipyard/echo:3" in said, said
@@ -151,6 +166,40 @@ def test_an_image_that_cannot_be_pulled_times_out_with_the_pods_reason_and_v1_ke
     assert stable["status"]["availableReplicas"] == 2  # and never fewer pods serving
     status = cp.status()
     assert status["stable"] == 1 and status["rollout"]["state"] == "failed"
+
+
+def test_a_canary_analysed_through_prometheus_is_aborted_and_its_pods_removed(
+    cp: ControlPlane, cluster: ApiServer, tmp_path: Path
+) -> None:
+    """Canary analysis on a cluster reads Prometheus. No container runs here, so the pods'
+    metrics come from the same model server run locally as a stand-in (deployment ``echo``,
+    v1 and the slow v3 at 50 % each, as the canary step splits them), scraped by a real
+    Prometheus."""
+    assert cp.status()["stable"] == 1
+    pods = ControlPlane(echo_home(tmp_path), free_port())
+    pods.start()
+    try:
+        port = free_port()
+        pods.api("POST", "deployments", {"model": "echo", "version": 1, "port": port})
+        pods.wait_for(lambda s: s["stable"] == 1 and s["in_sync"])
+        pods.api("PUT", "deployments/echo/traffic", {"weights": {"1": 50, "3": 50}})
+        with start_prometheus(tmp_path, [f"127.0.0.1:{port}"]) as prometheus, Load(port, 2):
+            monitor = {"alerts": [], "prometheus_url": prometheus.url}
+            cp.api("PUT", "deployments/echo/monitor", {"monitor": monitor})
+            canary = cp.cli(
+                "deploy", "echo", "--version", "3", "--strategy", "canary", "--steps", "50,100",
+                "--interval", "4s", "--rule", "p95_latency < 50ms",
+            )  # fmt: skip
+    finally:
+        pods.cleanup()
+    assert canary.returncode != 0
+    status = cp.status()
+    assert status["rollout"]["state"] == "aborted" and status["stable"] == 1
+    assert "analysis failed at step 1" in status["rollout"]["error"]
+    analysis = status["rollout"]["analysis"]
+    assert analysis["new"]["requests"] >= 20 and analysis["new"]["p95_latency"] > 0.05
+    assert gone(cluster, "deployment", "echo-canary")
+    assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
 
 
 def test_a_namespace_that_does_not_exist_is_refused_and_nothing_is_created(
@@ -174,13 +223,11 @@ def test_strategies_a_cluster_cannot_run_are_refused(cp: ControlPlane) -> None:
     assert "needs the local target" in refused.stderr
 
 
-def test_undeploy_deletes_every_object(
-    cp: ControlPlane, cluster: ApiServer, tmp_path: Path
-) -> None:
+def test_undeploy_deletes_every_object(cp: ControlPlane, cluster: ApiServer) -> None:
     done = cp.cli("deploy", "echo", "--version", "2", "--name", "gone", "--target", "kubernetes",
                   "--namespace", NS, "--replicas", "1")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert not missing(cluster, "deployment", "gone")
     assert cp.cli("undeploy", "gone").returncode == 0
     for kind in ("deployment", "service", "poddisruptionbudget", "hpa"):
-        assert missing(cluster, kind, "gone"), kind
+        assert gone(cluster, kind, "gone"), kind

@@ -202,6 +202,67 @@ def test_a_canary_analysed_through_prometheus_is_aborted_and_its_pods_removed(
     assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
 
 
+# The Gateway API's CRDs cannot be downloaded here: this stand-in defines HTTPRoute with a
+# schema that keeps any field, so the API server stores what Shipyard writes unchecked.
+HTTPROUTE_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: httproutes.gateway.networking.k8s.io
+  annotations:  # a k8s.io group: the API server wants the approval the real CRDs carry
+    api-approved.kubernetes.io: https://github.com/kubernetes-sigs/gateway-api/pull/1538
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names: {plural: httproutes, singular: httproute, kind: HTTPRoute, listKind: HTTPRouteList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+def test_with_a_gateway_a_canary_gets_its_exact_weight_from_an_httproute(
+    cp: ControlPlane, cluster: ApiServer, tmp_path: Path
+) -> None:
+    refused = cp.cli("deploy", "echo", "--version", "1", "--name", "routed", "--target",
+                     "kubernetes", "--namespace", NS, "--gateway", "infra/web")  # fmt: skip
+    assert refused.returncode == 2 and "has no Gateway API (HTTPRoute)" in refused.stderr
+    crd = tmp_path / "httproute.yaml"
+    crd.write_text(HTTPROUTE_CRD)
+    assert cluster.kubectl("apply", "-f", str(crd)).returncode == 0
+    wait = ("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io")
+    assert cluster.kubectl(*wait).returncode == 0
+
+    first = cp.cli("deploy", "echo", "--version", "1", "--name", "routed", "--target",
+                   "kubernetes", "--namespace", NS, "--gateway", "infra/web")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    canary = cp.cli("deploy", "echo", "--version", "2", "--name", "routed", "--strategy",
+                    "canary", "--steps", "10,100")  # fmt: skip
+    assert canary.returncode == 0, canary.stderr
+    split = cp.wait_for(lambda s: s["in_sync"], name="routed")
+    assert split["observed"]["routes"]["weights"] == {"1": 90, "2": 10}  # not 1 pod of 2
+    route = get(cluster, "httproute", "routed")["spec"]
+    assert route["parentRefs"] == [{"name": "web", "namespace": "infra"}]
+    assert route["rules"][0]["backendRefs"] == [
+        {"name": "routed-stable", "port": 80, "weight": 90},
+        {"name": "routed-canary", "port": 80, "weight": 10},
+    ]
+    selector = get(cluster, "service", "routed-canary")["spec"]["selector"]
+    assert selector == {"app.kubernetes.io/name": "routed", "shipyard.dev/track": "canary"}
+
+    assert cp.cli("promote", "routed").returncode == 0
+    done = cp.wait_for(lambda s: s["in_sync"] and s["stable"] == 2, name="routed")
+    assert done["observed"]["routes"]["weights"] == {"2": 100}
+    backends = get(cluster, "httproute", "routed")["spec"]["rules"][0]["backendRefs"]
+    assert backends == [{"name": "routed-stable", "port": 80, "weight": 100}]
+    assert gone(cluster, "service", "routed-canary")
+    assert cp.cli("undeploy", "routed").returncode == 0
+    assert gone(cluster, "httproute", "routed")
+
+
 def test_a_namespace_that_does_not_exist_is_refused_and_nothing_is_created(
     cp: ControlPlane, cluster: ApiServer
 ) -> None:

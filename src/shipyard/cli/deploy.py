@@ -108,6 +108,11 @@ def deploy_cmd(
     rollout_timeout: str | None = typer.Option(
         None, help="Kubernetes: how long pods may take to become ready (5m)."
     ),
+    gateway: str | None = typer.Option(
+        None,
+        help="Kubernetes: a Gateway API Gateway ([namespace/]name) for exact canary weights "
+        "(default: split by pods).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Roll a version out: canary steps with analysis, blue-green, rolling, shadow or recreate."""
@@ -116,12 +121,14 @@ def deploy_cmd(
         options["kubernetes"] = _cluster_options(
             kubeconfig, context, namespace, image, cpu, memory, max_replicas, rollout_timeout
         )
+        if gateway is not None:
+            options["kubernetes"]["gateway"] = gateway
         memory = None  # on a cluster --memory is the pods' memory, not a process limit
     else:
         given: dict[str, Any] = {"--context": context, "--namespace": namespace}
         given |= {"--kubeconfig": kubeconfig}
         given |= {"--image": image, "--cpu": cpu, "--max-replicas": max_replicas}
-        given |= {"--rollout-timeout": rollout_timeout}
+        given |= {"--rollout-timeout": rollout_timeout, "--gateway": gateway}
         if any(v is not None for v in given.values()):
             shown = ", ".join(k for k, v in given.items() if v is not None)
             raise InvalidInputError(
@@ -264,6 +271,7 @@ def _progress(status: dict[str, Any]) -> None:
         console.print(f"{status['name']}: {r['strategy']} {arrow}: loading v{r['to_version']}")
     elif r["state"] in ("progressing", "paused"):
         weights = ", ".join(f"v{v} {w}%" for v, w in status["desired"]["weights"].items())
+        weights += _by_pods(status, str(r["to_version"]))
         shadow = ", ".join(f"v{v} {p}%" for v, p in status["desired"]["shadow"].items())
         console.print(
             f"  step {r['step']}/{r['steps']}: {weights}"
@@ -272,6 +280,18 @@ def _progress(status: dict[str, Any]) -> None:
         )
     if r["analysis"] and r["state"] != "loading":
         console.print(f"  analysis: {describe_analysis(r['analysis'])}")
+
+
+def _by_pods(status: dict[str, Any], version: str) -> str:
+    """On a cluster without a Gateway, the pods that carry a canary's share of traffic."""
+    cluster = status.get("cluster")
+    share = status["desired"]["weights"].get(version, 100)
+    if not cluster or cluster["gateway"] or share >= 100:
+        return ""
+    from shipyard.k8s.manifests import split
+
+    stable, canary = split(status["replicas"], share)
+    return f" (by pods: {canary} of {stable + canary} run v{version})"
 
 
 def describe_analysis(a: dict[str, Any]) -> str:

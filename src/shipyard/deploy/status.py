@@ -43,6 +43,19 @@ def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, An
         "rollout": None if last is None else _rollout_view(last),
         "last_change": _last_change(stores, d.model, d.name),
         "process": None if proc is None else {"pid": proc.pid, "log": proc.log},
+        "cluster": _cluster_view(d.options) if d.target == "kubernetes" else None,
+    }
+
+
+def _cluster_view(options: dict[str, Any]) -> dict[str, Any]:
+    """Where a kubernetes deployment lives, and how its traffic is split."""
+    settings = options.get("kubernetes") or {}
+    access = settings.get("access") or {}
+    return {
+        "context": access.get("context"),
+        "namespace": access.get("namespace"),
+        "image": settings.get("image"),
+        "gateway": settings.get("gateway"),
     }
 
 

@@ -41,6 +41,9 @@ class Observed:
     routes: dict[str, Any] = field(default_factory=dict)
     workers: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    # a target whose routes cannot mirror the weights exactly (pods split a cluster's
+    # traffic) says itself whether it holds the desired state
+    synced: bool | None = None
 
     @property
     def ready(self) -> bool:
@@ -49,6 +52,8 @@ class Observed:
 
     def holds(self, desired: Desired) -> bool:
         """The server holds exactly ``desired``: its versions and its routes."""
+        if self.synced is not None:
+            return self.running and self.synced
         return (
             self.running
             and set(self.versions) == desired.versions()

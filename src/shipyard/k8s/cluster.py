@@ -16,6 +16,7 @@ cluster refused and why.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,12 @@ from typing import Any
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 
 FIELD_MANAGER = "shipyard"
+ABSENT_FOR = 30.0  # seconds a kind the cluster did not serve is taken as still absent
 # Older clusters serve these kinds only under an older group version of the same shape.
 FALLBACKS = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "autoscaling/v2beta2",
     ("policy/v1", "PodDisruptionBudget"): "policy/v1beta1",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io/v1beta1",
 }
 # Applied first, deleted last: what other objects point at.
 ORDER = ("Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler")
@@ -134,7 +137,7 @@ class Cluster:
             self._dynamic = DynamicClient(api)
         except Exception as err:  # discovery is the first request: the cluster answers or not
             raise self._unreachable(err) from None
-        self._kinds: dict[tuple[str, str], Any] = {}
+        self._kinds: dict[tuple[str, str], tuple[Any, float]] = {}  # → resource, when asked
 
     def _unreachable(self, err: Exception) -> ClusterError:
         reason = getattr(err, "reason", None) or str(err).splitlines()[0][:200]
@@ -147,31 +150,34 @@ class Cluster:
 
     # -- discovery -------------------------------------------------------------------
 
-    def kind(self, api_version: str, kind: str) -> Any | None:
-        """The API resource for a kind, or None if the cluster does not serve it."""
+    def kind(self, api_version: str, kind: str, fresh: bool = False) -> Any | None:
+        """The API resource for a kind, or None if the cluster does not serve it
+        (``fresh``: ask again even if it did not a moment ago)."""
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         key = (api_version, kind)
-        if key not in self._kinds:
+        found, when = self._kinds.get(key, (None, 0.0))
+        if found is None and (fresh or time.monotonic() - when > ABSENT_FOR):
             try:
-                self._kinds[key] = self._dynamic.resources.get(api_version=api_version, kind=kind)
+                found = self._dynamic.resources.get(api_version=api_version, kind=kind)
             except ResourceNotFoundError:
-                self._kinds[key] = None
+                found = None  # asked again later: CRDs get installed
             except Exception as err:
                 raise self._unreachable(err) from None
-        return self._kinds[key]
+            self._kinds[key] = (found, time.monotonic())
+        return found
 
-    def serves(self, api_version: str, kind: str) -> bool:
+    def serves(self, api_version: str, kind: str, fresh: bool = False) -> bool:
         """The cluster has this kind (for the Prometheus Operator's and Gateway API's CRDs)."""
-        return self.kind(api_version, kind) is not None
+        return self.kind(api_version, kind, fresh) is not None
 
-    def served_api_version(self, api_version: str, kind: str) -> str | None:
+    def served_api_version(self, api_version: str, kind: str, fresh: bool = False) -> str | None:
         """The group version under which this cluster serves ``kind`` (an older one of the
         same shape on older clusters), or None."""
-        if self.serves(api_version, kind):
+        if self.serves(api_version, kind, fresh):
             return api_version
         older = FALLBACKS.get((api_version, kind))
-        return older if older and self.serves(older, kind) else None
+        return older if older and self.serves(older, kind, fresh) else None
 
     def served_version(self, obj: dict[str, Any]) -> dict[str, Any]:
         """``obj`` under a group version this cluster serves."""

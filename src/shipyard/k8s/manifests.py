@@ -205,6 +205,37 @@ def service(s: Settings) -> dict[str, Any]:
     }
 
 
+def track_service(s: Settings, track: str) -> dict[str, Any]:
+    """A Service for one track's pods alone: what a Gateway API route weighs."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(s, f"{s.name}-{track}", _labels(s, None, track)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {**_selector(s), f"{PREFIX}/track": track},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def http_route(s: Settings, gateway: str, weights: dict[str, int]) -> dict[str, Any]:
+    """Gateway API: the Gateway ``gateway`` (``name`` or ``namespace/name``) sends each
+    track its exact share of the deployment's traffic (``weights``: track → percent)."""
+    namespace, _, name = gateway.rpartition("/")
+    parent = {"name": name, **({"namespace": namespace} if namespace else {})}
+    backends = [
+        {"name": f"{s.name}-{track}", "port": 80, "weight": weight}
+        for track, weight in weights.items()
+    ]
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _shared(s),
+        "spec": {"parentRefs": [parent], "rules": [{"backendRefs": backends}]},
+    }
+
+
 def disruption_budget(s: Settings) -> dict[str, Any]:
     """Voluntary evictions (node drains) keep at least one pod serving."""
     return {

@@ -31,6 +31,7 @@ from shipyard.k8s.progress import deployment_progress, pod_problem
 from shipyard.store import DeploymentRecord, Desired, Stores
 
 OPERATOR = "monitoring.coreos.com/v1"
+GATEWAY_API = "gateway.networking.k8s.io/v1"
 RECHECK = 30.0  # seconds an applied, finished state is trusted before it is checked again
 POLL = 1.0
 DEFAULT_IMAGE = "shipyard/{model}:{version}"  # as `shipyard image build` tags it
@@ -47,6 +48,7 @@ class ClusterOptions:
     memory: str = "1Gi"
     max_replicas: int = 6
     timeout: float = 300.0  # seconds a rollout may take to become ready
+    gateway: str | None = None  # a Gateway API Gateway: exact weights by an HTTPRoute
 
     def to_data(self) -> dict[str, Any]:
         """As stored in the deployment's options."""
@@ -57,6 +59,7 @@ class ClusterOptions:
             "memory": self.memory,
             "max_replicas": self.max_replicas,
             "timeout": self.timeout,
+            "gateway": self.gateway,
         }
 
     @classmethod
@@ -75,6 +78,7 @@ class ClusterOptions:
                 str(data.get("memory", "1Gi")),
                 int(data.get("max_replicas", 6)),
                 float(data.get("timeout", 300.0)),
+                None if data.get("gateway") is None else str(data["gateway"]),
             )
             manifests.check_quantity(options.cpu, "cpu")
             manifests.check_quantity(options.memory, "memory")
@@ -147,6 +151,12 @@ class KubernetesTarget:
         objects = manifests.objects(
             settings, version, canary=canary, rules=self._rules(record), operator=operator
         )
+        if opts.gateway:  # exact weights: a route over one Service per track
+            tracks = {"stable": weights[stable]}
+            if others:
+                tracks["canary"] = weights[others[0]]
+            objects += [manifests.track_service(settings, track) for track in tracks]
+            objects.append(manifests.http_route(settings, opts.gateway, tracks))
         for number in starting[:1]:  # proven to start before traffic moves to it
             started = self.stores.metadata.get_version(record.model, int(number))
             objects.append(manifests.preview(settings, started))
@@ -164,6 +174,13 @@ class KubernetesTarget:
         """The cluster answers, the namespace exists and accepts every object in a dry run."""
         cluster = self.cluster(record)
         cluster.check_namespace()
+        gateway = options_of(record).gateway
+        if gateway and not cluster.served_api_version(GATEWAY_API, "HTTPRoute", fresh=True):
+            raise InvalidInputError(
+                f"--gateway: the cluster at {cluster.server} has no Gateway API (HTTPRoute)",
+                hint="install the Gateway API CRDs and a controller, or leave out --gateway to "
+                "split traffic by pods",
+            )
         cluster.apply(self.render(record, desired), dry_run=True)
 
     def apply(self, record: DeploymentRecord, desired: Desired) -> Observed:
@@ -215,37 +232,59 @@ class KubernetesTarget:
         for name in _tracks(record.name):
             if name not in keep:
                 cluster.delete("apps/v1", "Deployment", name)
+        if options_of(record).gateway and f"{record.name}-canary" not in keep:
+            cluster.delete("v1", "Service", f"{record.name}-canary")
 
     def observe(self, record: DeploymentRecord, timeout: float = 10.0) -> Observed:
-        """Each track's version and ready pods, as the cluster reports them (never raises)."""
+        """Each track's version and ready pods, and the traffic each version gets: its
+        weight in the HTTPRoute with a Gateway, else its share of the ready pods (never
+        raises)."""
         try:
             cluster = self.cluster(record)
             selector = f"app.kubernetes.io/name={record.name}"
             deployments = cluster.list("apps/v1", "Deployment", selector)
             pods = cluster.list("v1", "Pod", selector)
+            route = self._route(record, cluster)
         except ShipyardError as err:
             return Observed(False, error=err.message)
         if not deployments:
             return Observed(False)
-        shares: dict[str, int] = {}
+        ready: dict[str, int] = {}
+        track_version: dict[str, str] = {}
         for found in deployments:
-            version = found["metadata"]["labels"].get(f"{manifests.PREFIX}/version", "?")
-            ready = int((found.get("status") or {}).get("availableReplicas") or 0)
-            shares[version] = shares.get(version, 0) + ready
-        total = sum(shares.values())
-        weights = {v: round(100 * n / total) for v, n in shares.items()} if total else {}
-        wanted = {v: w for v, w in record.desired.weights.items() if w > 0}
-        if set(wanted) == set(shares) and all(deployment_progress(d).done for d in deployments):
-            weights = wanted  # finished as rendered: whole pods stand for the weights asked
-        workers = [_pod_view(pod) for pod in pods]
+            labels = found["metadata"]["labels"]
+            version = labels.get(f"{manifests.PREFIX}/version", "?")
+            track_version[f"{record.name}-{labels.get(f'{manifests.PREFIX}/track')}"] = version
+            available = int((found.get("status") or {}).get("availableReplicas") or 0)
+            ready[version] = ready.get(version, 0) + available
+        if route is not None:
+            weights = {track_version.get(t, "?"): w for t, w in route.items() if w > 0}
+        else:
+            total = sum(ready.values())
+            weights = {v: round(100 * n / total) for v, n in ready.items() if n} if total else {}
+        wanted = {v for v, w in record.desired.weights.items() if w > 0}
+        synced = set(ready) == wanted and all(deployment_progress(d).done for d in deployments)
+        if route is not None:
+            synced = synced and weights == {v: record.desired.weights[v] for v in wanted}
         return Observed(
             True,
             None,
-            sorted(shares, key=lambda v: int(v) if v.isdigit() else 0),
+            sorted(ready, key=lambda v: int(v) if v.isdigit() else 0),
             {"weights": weights, "shadow": {}},
-            workers,
+            [_pod_view(pod) for pod in pods],
             pod_problem(pods),
+            synced=synced,
         )
+
+    def _route(self, record: DeploymentRecord, cluster: Cluster) -> dict[str, int] | None:
+        """The HTTPRoute's weight for each track Service, when a Gateway routes traffic."""
+        if not options_of(record).gateway:
+            return None
+        served = cluster.served_api_version(GATEWAY_API, "HTTPRoute")
+        found = cluster.get(served, "HTTPRoute", record.name) if served else None
+        rules = ((found or {}).get("spec") or {}).get("rules") or [{}]
+        refs = rules[0].get("backendRefs") or []
+        return {str(ref["name"]): int(ref.get("weight", 1)) for ref in refs}
 
     def probe(self, record: DeploymentRecord) -> bool:
         """Liveness is the kubelet's job (the pods' livenessProbe)."""
@@ -269,6 +308,7 @@ class KubernetesTarget:
             ("autoscaling/v2", "HorizontalPodAutoscaler"),
             (OPERATOR, "ServiceMonitor"),
             (OPERATOR, "PrometheusRule"),
+            (GATEWAY_API, "HTTPRoute"),
         ):
             served = cluster.served_api_version(api_version, kind)
             if served is None:

@@ -32,7 +32,7 @@ from shipyard.store import DeploymentRecord, Desired, Stores
 
 OPERATOR = "monitoring.coreos.com/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
-RECHECK = 30.0  # seconds an applied, finished state is trusted before it is checked again
+RECHECK = 30.0  # seconds an applied, finished state is trusted before it is looked at again
 POLL = 1.0
 DEFAULT_IMAGE = "shipyard/{model}:{version}"  # as `shipyard image build` tags it
 STRATEGIES = ("rolling", "canary")  # Kubernetes rolls pods itself; shadow needs in-process routes
@@ -192,8 +192,15 @@ class KubernetesTarget:
             return Observed(False)
         digest = _digest(objects)
         known = self._applied.get(record.name)
-        if known and known[0] == digest and time.monotonic() - known[1] < RECHECK:
-            return known[2]
+        if known and known[0] == digest:
+            # applied already: between steps the cluster's own controllers (the autoscaler)
+            # own the scale, so it is only looked at, and applied again if objects went away
+            if time.monotonic() - known[1] < RECHECK:
+                return known[2]
+            seen = self.observe(record)
+            if seen.running and set(seen.versions) == set(known[2].versions):
+                self._applied[record.name] = (digest, time.monotonic(), seen)
+                return seen
         cluster = self.cluster(record)
         cluster.apply(objects, dry_run=True)  # every object accepted, or none written
         cluster.apply(objects)

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-k8s lint bench bench-deploy bench-alerting bench-serving docs clean system
+.PHONY: demo test test-k8s lint bench bench-deploy bench-alerting bench-image bench-serving docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 test: lint
 	bash scripts/system-deps.sh promtool prometheus amtool   # promtool checks the exported rules; a real Prometheus runs the dashboard queries; amtool brings Alertmanager too
+	bash scripts/system-deps.sh podman buildah runc skopeo debootstrap docker-registry   # images built, run and pushed for real (no Docker engine needed); debootstrap makes their base
 	$(BIN)/pytest
 
 # A real Kubernetes control plane (kube-apiserver and controller manager built once from Debian's
@@ -45,12 +46,17 @@ bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_deploy.py
 	$(BIN)/python benchmarks/bench_alerting.py
+	$(MAKE) bench-image
 
 bench-deploy: $(STAMP)
 	$(BIN)/python benchmarks/bench_deploy.py
 
 bench-alerting: $(STAMP)
 	$(BIN)/python benchmarks/bench_alerting.py
+
+bench-image: $(STAMP)
+	bash scripts/system-deps.sh podman buildah runc skopeo debootstrap docker-registry
+	$(BIN)/python benchmarks/bench_image.py
 
 # The serving peers load the same skops file as Shipyard: the same scikit-learn and skops as .venv.
 BENTOML_VENV  := benchmarks/.venvs/bentoml

@@ -38,13 +38,16 @@ DOCKERFILE = """\
 # a wheel of Shipyard in wheels/ (Shipyard is not on PyPI). Layers go from the least to the
 # most often changed: pinned dependencies, Shipyard, code, then one layer of the version's
 # own files (model, manifest), so a new model on the same code reuses every other layer.
+# The image starts from the dependencies stage instead of copying its 300+ MB out of it:
+# podman and buildah hash what a COPY --from copies on every build, even a cached one.
 ARG BASE_IMAGE={base_image}
 
 FROM ${{BASE_IMAGE}} AS dependencies
-RUN python3 -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
-RUN grep -v '^shipyard==' /tmp/requirements.txt > /tmp/third-party.txt \\
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/third-party.txt
+WORKDIR /srv/bundle
+COPY requirements.txt ./
+RUN python3 -m venv /opt/venv \\
+ && grep -v '^shipyard==' requirements.txt \\
+  | /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /dev/stdin
 
 FROM dependencies AS shipyard
 COPY wheels/ /tmp/wheels/
@@ -55,12 +58,9 @@ FROM scratch AS version
 COPY manifest.json Dockerfile /srv/bundle/
 COPY model/ /srv/bundle/model/
 
-FROM ${{BASE_IMAGE}}
+FROM dependencies
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin shipyard
-COPY --from=dependencies /opt/venv /opt/venv
 COPY --from=shipyard /opt/shipyard /opt/shipyard
-WORKDIR /srv/bundle
-COPY requirements.txt ./
 COPY code/ ./code/
 COPY --from=version /srv/bundle/ ./
 USER 10001

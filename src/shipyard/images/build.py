@@ -52,9 +52,8 @@ def image_tag(template: str, version: ModelVersion) -> str:
         ) from None
 
 
-def _without_tls(tag: str, request: ImageRequest, builder: Builder) -> bool:
-    """Whether the push goes without TLS: asked for, or a registry on loopback (as docker
-    does by itself). Refuses a tag that names no registry."""
+def _push_registry(tag: str) -> str:
+    """The registry a pushed tag goes to; refuses a tag that names none."""
     host = registry_host(tag)
     if host is None:
         raise InvalidInputError(
@@ -62,6 +61,12 @@ def _without_tls(tag: str, request: ImageRequest, builder: Builder) -> bool:
             hint="give the registry in the tag, e.g. --tag registry.example/{model}:{version} "
             "or --tag 127.0.0.1:5000/{model}:{version}",
         )
+    return host
+
+
+def _without_tls(host: str, request: ImageRequest, builder: Builder) -> bool:
+    """Whether a push goes without TLS: asked for, or a registry on loopback (as docker
+    does by itself)."""
     if request.insecure and builder.name == "docker" and not is_loopback(host):
         raise InvalidInputError(
             "--insecure: docker takes registries without TLS from its daemon's configuration",
@@ -77,9 +82,10 @@ def build_image(
     goes to ``out`` (default: stdout) as it comes."""
     stream = out or sys.stdout
     tag = image_tag(request.tag, version)
+    registry = _push_registry(tag) if request.push else None
     bundle = read_bundle(stores, version)
     builder = find_builder(request.builder)
-    insecure = _without_tls(tag, request, builder) if request.push else False
+    insecure = _without_tls(registry, request, builder) if registry else False
     with tempfile.TemporaryDirectory(prefix="shipyard-image-") as scratch:
         work = Path(scratch)
         context = write_context(stores, version, bundle, work / "context")

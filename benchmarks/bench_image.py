@@ -59,12 +59,14 @@ def main() -> None:
                 containers.run("podman", "history", "--format", "json", "shipyard/digits:1")
             )
             model_layer = next(h["size"] for h in history if "COPY" in h.get("CreatedBy", ""))
+            venv = next(h["size"] for h in history if "-m venv" in h.get("CreatedBy", ""))
         finally:
             containers.cleanup()
     mb = 1_000_000
     rows = [
         ("image size (base included)", f"{image['Size'] / mb:.0f} MB"),
         ("of which the base image", f"{base['Size'] / mb:.0f} MB"),
+        ("of which the pinned dependencies (one layer)", f"{venv / mb:.0f} MB"),
         ("the model layer (model, manifest, Dockerfile)", f"{model_layer / 1000:.0f} kB"),
         ("cold build (empty cache, base image present)", f"{cold:.1f} s"),
         ("rebuild after a model-only change (new version)", f"{model_only:.1f} s"),

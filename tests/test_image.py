@@ -156,6 +156,13 @@ def test_rebuilding_a_version_gives_the_same_model_layer(built: Built) -> None:
     assert containers.layers("shipyard/digits:1") == built.layers[1]
 
 
+def test_buildah_builds_the_same_layers_as_podman(built: Built) -> None:
+    tag = "localhost/bud/{model}:{version}"
+    out = build(built, "digits:2", "--builder", "buildah", "--tag", tag)
+    assert "with buildah" in out
+    assert built.containers.layers("localhost/bud/digits:2") == built.layers[2]
+
+
 def test_push_to_a_registry_on_loopback_with_the_versions_lineage_as_labels(
     built: Built, tmp_path: Path
 ) -> None:

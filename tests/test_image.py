@@ -32,6 +32,7 @@ from container_helpers import (
     register_digits,
     start_containers,
 )
+from shipyard import __version__
 from shipyard.images.builders import Builder, is_loopback, registry_host
 from shipyard.images.wheel import write_wheel
 from shipyard.pins import pin_closure
@@ -258,6 +259,33 @@ def test_no_builder_on_path_names_podman_buildah_and_docker(
     assert "Traceback" not in result.err
     named = cli("image", "build", "toy:1", "--builder", "buildah")
     assert named.code == 1 and "buildah is not installed" in named.err
+
+
+@pytest.mark.parametrize(
+    ("pins", "dockerfile", "says"),
+    [
+        (["shipyard==0.0.1"], "COPY wheels/ /tmp/wheels/\n", "packaged with shipyard==0.0.1"),
+        ([f"shipyard=={__version__}"], "COPY --from=dependencies /install /usr/local\n",
+         "packaged by an earlier Shipyard"),
+    ],
+)  # fmt: skip
+def test_a_bundle_this_shipyard_cannot_build_is_refused_with_what_to_do(
+    cli: Cli, home: Path, tmp_path: Path, pins: list[str], dockerfile: str, says: str
+) -> None:
+    stores = open_stores(home)
+    files = {"Dockerfile": stores.artifacts.put_bytes(dockerfile.encode()).digest}
+    manifest = {"format": "shipyard.bundle/1", "name": "digits", "requirements": pins,
+                "files": files}  # fmt: skip
+    bundle = stores.artifacts.put_bytes(json.dumps(manifest).encode()).digest
+    model = tmp_path / "model.skops"
+    model.write_bytes(b"not really a model")
+    tags = {"shipyard.bundle": bundle}
+    options = RegisterOptions(flavor="sklearn", infer_signature=False, tags=tags)
+    register(stores, model, "digits", options)
+    stores.close()
+    result = cli("image", "build", "digits:1")
+    assert result.code == 1
+    assert says in result.err and "shipyard run" in result.err
 
 
 def test_push_needs_a_tag_that_names_a_registry(cli: Cli, by_hand: Path) -> None:

@@ -55,7 +55,7 @@ def read_bundle(stores: Stores, version: ModelVersion) -> Bundle:
             "(a `package:` section in shipyard.yaml says what goes in it)",
         )
     manifest: dict[str, Any] = json.loads(stores.artifacts.read_bytes(digest))
-    _check_shipyard(manifest)
+    _check_buildable(stores, ref, manifest)
     return Bundle(digest, manifest)
 
 
@@ -66,15 +66,24 @@ def _safe(rel: str) -> PurePosixPath:
     return path
 
 
-def _check_shipyard(manifest: dict[str, Any]) -> None:
-    """The image installs the running Shipyard: it must be the one the bundle pinned."""
+def _check_buildable(stores: Stores, ref: str, manifest: dict[str, Any]) -> None:
+    """The image installs the running Shipyard from a wheel: the bundle's Dockerfile must
+    expect one, and its pins must have been made for this Shipyard."""
     pinned = [r for r in manifest.get("requirements", []) if r.lower().startswith("shipyard==")]
     if pinned and pinned[0] != f"shipyard=={__version__}":
         raise ShipyardError(
-            f"the bundle was packaged with {pinned[0]}, and this is shipyard {__version__}: "
+            f"{ref}'s bundle was packaged with {pinned[0]}, and this is shipyard {__version__}: "
             "the image would hold another Shipyard than the bundle's pins were made for",
-            hint="run the pipeline again with this Shipyard (the package stage re-pins), or "
-            f"build with {pinned[0]}",
+            hint=f"build it with {pinned[0]}, or register a new version with this Shipyard "
+            "(`shipyard run`)",
+        )
+    dockerfile = stores.artifacts.read_bytes(manifest["files"]["Dockerfile"]).decode()
+    if "COPY wheels/" not in dockerfile:
+        raise ShipyardError(
+            f"{ref}'s bundle was packaged by an earlier Shipyard, whose Dockerfile cannot "
+            "install Shipyard (it is not on PyPI) or keep the model in a layer of its own",
+            hint="register a new version with this Shipyard (`shipyard run`): its package "
+            "stage writes the current Dockerfile",
         )
 
 

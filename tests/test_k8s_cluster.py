@@ -148,7 +148,7 @@ def test_deploy_canary_promote_and_rollback_on_a_real_api_server(
     assert production(cp) == 1
 
 
-def test_an_image_that_cannot_be_pulled_times_out_with_the_pods_reason_and_v1_keeps_serving(
+def test_an_image_that_cannot_be_pulled_never_reaches_the_stable_pods_and_says_why(
     cp: ControlPlane, cluster: ApiServer, kubelet: KubeletStandIn
 ) -> None:
     assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
@@ -166,6 +166,39 @@ def test_an_image_that_cannot_be_pulled_times_out_with_the_pods_reason_and_v1_ke
     assert stable["status"]["availableReplicas"] == 2  # and never fewer pods serving
     status = cp.status()
     assert status["stable"] == 1 and status["rollout"]["state"] == "failed"
+    assert gone(cluster, "deployment", "echo-preview")  # the one pod that tried, removed
+
+
+def test_a_first_deploy_that_cannot_start_leaves_nothing_behind(
+    cp: ControlPlane, cluster: ApiServer, kubelet: KubeletStandIn
+) -> None:
+    kubelet.unpullable.add("shipyard/echo:5")
+    try:
+        bad = cp.cli("deploy", "echo", "--version", "5", "--name", "never", "--target",
+                     "kubernetes", "--namespace", NS)  # fmt: skip
+    finally:
+        kubelet.unpullable.clear()
+    assert bad.returncode != 0
+    assert "did not start; deployment 'never' was not created" in bad.stderr
+    assert "ImagePullBackOff" in bad.stderr
+    assert "never" not in [s["name"] for s in cp.api("GET", "deployments")]
+    for kind in ("deployment", "service", "poddisruptionbudget", "hpa"):
+        assert gone(cluster, kind, "never"), kind
+
+
+def test_a_canary_step_splits_the_pods_the_autoscaler_runs_and_never_shrinks_them(
+    cp: ControlPlane, cluster: ApiServer
+) -> None:
+    assert cp.status()["stable"] == 1
+    assert cluster.kubectl("scale", "deployment/echo", "-n", NS, "--replicas=4").returncode == 0
+    canary = cp.cli("deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "50,100")
+    assert canary.returncode == 0, canary.stderr
+    cp.wait_for(lambda s: s["in_sync"] and s["observed"]["routes"]["weights"] == {"1": 50, "2": 50})
+    assert get(cluster, "deployment", "echo")["spec"]["replicas"] == 2
+    assert get(cluster, "deployment", "echo-canary")["spec"]["replicas"] == 2  # 4 pods, halved
+    assert cp.cli("rollback", "echo").returncode == 0  # aborts the canary: back to v1
+    assert gone(cluster, "deployment", "echo-canary")
+    assert cp.status()["stable"] == 1
 
 
 def test_a_canary_analysed_through_prometheus_is_aborted_and_its_pods_removed(
@@ -278,10 +311,22 @@ def test_a_namespace_that_does_not_exist_is_refused_and_nothing_is_created(
     assert "elsewhere" not in found.stdout
 
 
-def test_strategies_a_cluster_cannot_run_are_refused(cp: ControlPlane) -> None:
+def test_strategies_a_cluster_cannot_run_are_refused_and_nothing_is_recorded(
+    cp: ControlPlane,
+) -> None:
+    assert cp.status()["target"] == "kubernetes"
     refused = cp.cli("deploy", "echo", "--version", "2", "--strategy", "blue-green")
     assert refused.returncode == 2
     assert "needs the local target" in refused.stderr
+    new = cp.cli("deploy", "echo", "--version", "2", "--name", "bg", "--target", "kubernetes",
+                 "--namespace", NS, "--strategy", "shadow")  # fmt: skip
+    assert new.returncode == 2 and "needs the local target" in new.stderr
+    assert "bg" not in [s["name"] for s in cp.api("GET", "deployments")]
+    split = cp.refused(
+        "PUT", "deployments/echo/traffic", {"weights": {"1": 100}, "shadow": {"2": 10}}
+    )
+    assert split.status == 400 and "shadow traffic needs the local target" in str(split)
+    assert cp.status()["desired"]["shadow"] == {}
 
 
 def test_undeploy_deletes_every_object(cp: ControlPlane, cluster: ApiServer) -> None:

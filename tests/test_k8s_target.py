@@ -149,5 +149,5 @@ def test_an_invalid_resource_quantity_is_refused(
 def test_cluster_options_without_the_kubernetes_target_are_refused(cp: ControlPlane) -> None:
     done = cp.cli("deploy", "echo", "--version", "1", "--namespace", "ml", "--cpu", "1")
     assert done.returncode == 2
-    assert "--namespace, --cpu apply to --target kubernetes" in done.stderr
+    assert "--namespace, --cpu apply to deployments on --target kubernetes" in done.stderr
     assert cp.api("GET", "deployments") == []

@@ -63,7 +63,11 @@ def deploy_cmd(
         None, help="Address the deployment listens on (new: 127.0.0.1).", show_default=False
     ),
     replicas: int | None = typer.Option(
-        None, min=1, max=64, help="Worker processes (new: 1; a change needs recreate)."
+        None,
+        min=1,
+        max=1000,
+        help="Worker processes, 1-64 (new: 1; a change needs recreate); on Kubernetes, pods "
+        "(new: 2).",
     ),
     memory: str | None = typer.Option(
         None, help="Address-space limit of each server process (2GiB), where the OS allows."
@@ -116,25 +120,33 @@ def deploy_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Roll a version out: canary steps with analysis, blue-green, rolling, shadow or recreate."""
+    where: dict[str, Any] = {"--context": context, "--namespace": namespace}
+    where |= {"--kubeconfig": kubeconfig}
+    settings: dict[str, Any] = {"--image": image, "--cpu": cpu, "--max-replicas": max_replicas}
+    settings |= {"--rollout-timeout": rollout_timeout, "--gateway": gateway}
+    given = [k for k, v in {**where, **settings}.items() if v is not None]
+    access = None
+    if target == "kubernetes":  # resolved here, where the user's KUBECONFIG is
+        from shipyard.k8s.cluster import resolve_access
+
+        access = resolve_access(kubeconfig, context, namespace).to_data()
+    client = _client()
+    existing = _existing(client, name or model)
+    on_cluster = target == "kubernetes" or (
+        target is None and existing is not None and existing["target"] == "kubernetes"
+    )
     options: dict[str, Any] = {}
-    if target == "kubernetes":
-        options["kubernetes"] = _cluster_options(
-            kubeconfig, context, namespace, image, cpu, memory, max_replicas, rollout_timeout
-        )
-        if gateway is not None:
-            options["kubernetes"]["gateway"] = gateway
+    if on_cluster:
+        cluster = _cluster_options(image, cpu, memory, max_replicas, rollout_timeout, gateway)
+        if access is not None and (existing is None or any(where.values())):
+            cluster["access"] = access  # a new deployment's place (an existing one keeps its own)
+        options["kubernetes"] = cluster
         memory = None  # on a cluster --memory is the pods' memory, not a process limit
-    else:
-        given: dict[str, Any] = {"--context": context, "--namespace": namespace}
-        given |= {"--kubeconfig": kubeconfig}
-        given |= {"--image": image, "--cpu": cpu, "--max-replicas": max_replicas}
-        given |= {"--rollout-timeout": rollout_timeout, "--gateway": gateway}
-        if any(v is not None for v in given.values()):
-            shown = ", ".join(k for k, v in given.items() if v is not None)
-            raise InvalidInputError(
-                f"{shown} apply to --target kubernetes",
-                hint="add --target kubernetes (an existing kubernetes deployment needs it too)",
-            )
+    elif given:
+        raise InvalidInputError(
+            f"{', '.join(given)} apply to deployments on --target kubernetes",
+            hint="add --target kubernetes for a new deployment on a cluster",
+        )
     body: dict[str, Any] = {
         "model": model,
         "version": _version(version),
@@ -159,13 +171,11 @@ def deploy_cmd(
         "force": force,
         "reason": reason,
     }
-    client = _client()
-    exists = _exists(client, name or model)
-    if exists:  # its rules (and the Prometheus its analysis reads) before the rollout starts
-        _watch(client, name or model, model)
+    if existing is not None:  # its rules (and the Prometheus analysis reads) before it starts
+        _watch(client, existing["name"], model)
     rollout = client.call("POST", "deployments", body)
     deployment = rollout["deployment"]
-    if not exists:
+    if existing is None:
         _watch(client, deployment, model)
     if not wait:
         if as_json:
@@ -200,35 +210,29 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
         err_console.print(f"[yellow]warning:[/] the project's alerts were not attached: {err}")
 
 
-def _exists(client: ServerClient, name: str) -> bool:
-    from shipyard.errors import NotFoundError
-
+def _existing(client: ServerClient, name: str) -> dict[str, Any] | None:
+    """The deployment's status, or None if there is none of that name yet."""
     try:
-        client.call("GET", f"deployments/{name}")
-    except NotFoundError:
-        return False
+        found: dict[str, Any] = client.call("GET", f"deployments/{name}")
     except ShipyardError:
-        return False  # a bad name: the deploy call says so
-    return True
+        return None  # not there (or a bad name: the deploy call says so)
+    return found
 
 
 def _cluster_options(
-    kubeconfig: str | None,
-    context: str | None,
-    namespace: str | None,
     image: str | None,
     cpu: str | None,
     memory: str | None,
     max_replicas: int | None,
     rollout_timeout: str | None,
+    gateway: str | None,
 ) -> dict[str, Any]:
-    """The kubernetes settings, with kubeconfig, context and namespace resolved here, where
-    the user's KUBECONFIG is (the control plane keeps them for the deployment's life)."""
-    from shipyard.k8s.cluster import resolve_access
+    """The pods' settings given for a deployment on a cluster."""
     from shipyard.k8s.manifests import check_quantity
 
-    access = resolve_access(kubeconfig, context, namespace)
-    options: dict[str, Any] = {"access": access.to_data()}
+    options: dict[str, Any] = {}
+    if gateway is not None:
+        options["gateway"] = gateway
     if image is not None:
         options["image"] = image
     if cpu is not None:

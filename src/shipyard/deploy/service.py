@@ -80,11 +80,12 @@ class DeployService:
         first = build_plan("rolling", on_resume=request.on_resume)  # nothing to compare with
         with self.engine.locked(name):
             existing = self._find(name)
+            target = existing.target if existing else request.target or "local"
+            self._check_target(name, target, existing, request, plan)
             if existing is None:
                 d = self._create(name, request, actor, number)
             else:
                 d = self._check_existing(existing, request)
-            self._check_target(d, request, plan)
             data = plan.to_data() if d.stable is not None else first.to_data()
             if existing is not None and request.strategy == "recreate":
                 # a recreate that fails goes back to the old version with its old settings
@@ -130,9 +131,16 @@ class DeployService:
         except NotFoundError:
             return None
 
-    def _check_target(self, d: DeploymentRecord, request: DeployRequest, plan: Plan) -> None:
+    def _check_target(
+        self,
+        name: str,
+        target: str,
+        existing: DeploymentRecord | None,
+        request: DeployRequest,
+        plan: Plan,
+    ) -> None:
         """What the deployment's target cannot do is refused before anything is recorded."""
-        if d.target != "kubernetes":
+        if target != "kubernetes":
             return
         from shipyard.k8s.target import STRATEGIES as ON_CLUSTER
 
@@ -142,10 +150,11 @@ class DeployService:
                 hint=f"on Kubernetes use {' or '.join(ON_CLUSTER)}",
             )
         analyzing = any(s.analyze and s.pause is not None for s in plan.steps)
-        monitor = self.stores.alerts.get_monitor(d.name) or {}
-        if d.stable is not None and analyzing and not monitor.get("prometheus_url"):
+        monitor = self.stores.alerts.get_monitor(name) or {}
+        first = existing is None or existing.stable is None  # a first version is not analysed
+        if not first and analyzing and not monitor.get("prometheus_url"):
             raise InvalidInputError(
-                f"deployment {d.name!r} runs on Kubernetes: its canary analysis reads "
+                f"deployment {name!r} runs on Kubernetes: its canary analysis reads "
                 "Prometheus, and its monitor names none",
                 hint="set monitor.prometheus_url in shipyard.yaml and run `shipyard alerts "
                 "apply`, or leave out --interval to pause at each step for promote",
@@ -217,6 +226,8 @@ class DeployService:
             )
         if d.target == "kubernetes":
             return self._check_existing_on_cluster(d, request)
+        if request.replicas is not None and not 1 <= request.replicas <= 64:
+            raise InvalidInputError(f"--replicas {request.replicas}: choose 1 to 64")
         if request.port is not None and request.port != d.port:
             raise InvalidInputError(
                 f"deployment {d.name!r} listens on port {d.port}; its port cannot change",
@@ -257,26 +268,29 @@ class DeployService:
         from shipyard.k8s.target import ClusterOptions
 
         given = dict(request.options.get("kubernetes") or {})
-        if given.get("access") not in (None, d.options["kubernetes"]["access"]):
+        here = d.options["kubernetes"]["access"]
+        if given.get("access") not in (None, here):
             raise InvalidInputError(
-                f"deployment {d.name!r} lives in {d.options['kubernetes']['access']}; "
-                "its context and namespace cannot change",
-                hint="give another deployment name with --name",
+                f"deployment {d.name!r} lives in namespace {here['namespace']!r} of context "
+                f"{here['context']!r}; its context and namespace cannot change",
+                hint="leave out --context and --namespace, or give another name with --name",
             )
         merged = {**d.options["kubernetes"], **{k: v for k, v in given.items() if k != "access"}}
         options = check_options({**d.options, **request.options, "kubernetes": merged})
         ClusterOptions.from_data(merged)
+        replicas = d.replicas if request.replicas is None else request.replicas
+        if not 1 <= replicas <= 1000:
+            raise InvalidInputError(f"--replicas {replicas}: choose 1 to 1000 pods")
+        changed = merged != d.options["kubernetes"] or replicas != d.replicas
         active = self.stores.deploy.active_rollout(d.name)
-        if active is None and d.stable == request.version and merged == d.options["kubernetes"]:
+        if active is None and d.stable == request.version and not changed:
             raise ConflictError(
                 f"deployment {d.name!r} already serves v{request.version}; nothing to do"
             )
-        return replace(
-            d,
-            replicas=d.replicas if request.replicas is None else request.replicas,
-            alias=request.alias or d.alias,
-            options=options,
-        )
+        updated = replace(d, replicas=replicas, alias=request.alias or d.alias, options=options)
+        if changed:  # new pod settings: the cluster must accept them before anything changes
+            self.engine.target.check(updated, Desired({str(request.version): 100}))
+        return updated
 
     def _first_start(self, d: DeploymentRecord, rollout: RolloutRecord) -> None:
         """The first version has nothing to fall back on: start it now (the caller holds the
@@ -407,6 +421,7 @@ class DeployService:
                 {v: s for v, s in table.shadow.items() if s},
                 {v: u for v, u in d.desired.warm.items() if v not in table.versions()},
             )
+            self.engine.target.check(d, desired)  # a split the target cannot run: refused
             for version in sorted(desired.versions() - d.desired.versions(), key=int):
                 self.engine.target.load(d, version)  # a failure changes nothing
             saved, _ = self.stores.deploy.record(

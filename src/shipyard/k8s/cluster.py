@@ -16,6 +16,7 @@ cluster refused and why.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ FALLBACKS = {
     ("policy/v1", "PodDisruptionBudget"): "policy/v1beta1",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io/v1beta1",
 }
-# Applied first, deleted last: what other objects point at.
+# Applied first: what other objects point at.
 ORDER = ("Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler")
 
 
@@ -133,11 +134,13 @@ class Cluster:
             raise InvalidInputError(f"kubeconfig context {access.context!r}: {err}") from None
         self.server = api.configuration.host
         api.configuration.retries = 1
+        # the client's default discovery cache is one world-readable file per host in /tmp
+        cache = Path(tempfile.mkdtemp(prefix="shipyard-k8s-")) / "discovery.json"
         try:
-            self._dynamic = DynamicClient(api)
-        except Exception as err:  # discovery is the first request: the cluster answers or not
+            self._dynamic = DynamicClient(api, cache_file=str(cache))
+        except Exception as err:  # discovery: the first request, answered or not
             raise self._unreachable(err) from None
-        self._kinds: dict[tuple[str, str], tuple[Any, float]] = {}  # → resource, when asked
+        self._kinds: dict[tuple[str, str], tuple[Any, float | None]] = {}  # resource, asked at
 
     def _unreachable(self, err: Exception) -> ClusterError:
         reason = getattr(err, "reason", None) or str(err).splitlines()[0][:200]
@@ -156,8 +159,8 @@ class Cluster:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         key = (api_version, kind)
-        found, when = self._kinds.get(key, (None, 0.0))
-        if found is None and (fresh or time.monotonic() - when > ABSENT_FOR):
+        found, when = self._kinds.get(key, (None, None))
+        if found is None and (fresh or when is None or time.monotonic() - when > ABSENT_FOR):
             try:
                 found = self._dynamic.resources.get(api_version=api_version, kind=kind)
             except ResourceNotFoundError:
@@ -265,7 +268,9 @@ class Cluster:
         if resource is None:
             return False
         try:
-            self._call(resource, "delete", name=name, propagation_policy="Foreground")
+            # a Deployment's pods go before it does; other kinds have nothing to wait for
+            policy = "Foreground" if kind == "Deployment" else "Background"
+            self._call(resource, "delete", name=name, propagation_policy=policy)
         except NotFoundError:
             return False
         return True

@@ -34,17 +34,19 @@ class Progress:
     message: str
 
 
-def _get(obj: dict[str, Any], *path: str) -> Any:
+def _get(obj: Any, *path: str) -> Any:
     for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)  # type: ignore[assignment]
+        obj = obj.get(key) if isinstance(obj, dict) else None
     return obj
 
 
-def deployment_progress(deployment: dict[str, Any]) -> Progress:
-    """``kubectl rollout status``'s verdict on a Deployment object."""
+def deployment_progress(deployment: dict[str, Any] | None) -> Progress:
+    """``kubectl rollout status``'s verdict on a Deployment object (None: not there)."""
+    if deployment is None:
+        return Progress(False, 0, 0, "a Deployment is not there (deleted meanwhile?)")
     name = _get(deployment, "metadata", "name")
+    if _get(deployment, "metadata", "deletionTimestamp"):
+        return Progress(False, 0, 0, f"{name}: being deleted")
     wanted = int(_get(deployment, "spec", "replicas") or 0)
     status = deployment.get("status") or {}
     generation = int(_get(deployment, "metadata", "generation") or 0)

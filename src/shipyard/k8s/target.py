@@ -16,6 +16,7 @@ and ``kill`` have nothing to do; traffic metrics come from the team's Prometheus
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -26,14 +27,15 @@ from typing import Any
 from shipyard.deploy.target import LoadFailed, Observed, TargetError
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.k8s import manifests
-from shipyard.k8s.cluster import Access, Cluster
-from shipyard.k8s.progress import deployment_progress, pod_problem
+from shipyard.k8s.cluster import FIELD_MANAGER, Access, Cluster
+from shipyard.k8s.progress import deployment_progress, pod_problem, stuck
 from shipyard.store import DeploymentRecord, Desired, Stores
 
 OPERATOR = "monitoring.coreos.com/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 RECHECK = 30.0  # seconds an applied, finished state is trusted before it is looked at again
 POLL = 1.0
+STUCK_FOR = 30.0  # seconds pods may wait for a reason waiting will not clear (a bad image)
 DEFAULT_IMAGE = "shipyard/{model}:{version}"  # as `shipyard image build` tags it
 STRATEGIES = ("rolling", "canary")  # Kubernetes rolls pods itself; shadow needs in-process routes
 
@@ -181,6 +183,16 @@ class KubernetesTarget:
                 hint="install the Gateway API CRDs and a controller, or leave out --gateway to "
                 "split traffic by pods",
             )
+        found = cluster.get("apps/v1", "Deployment", record.name)
+        managers = {
+            m.get("manager") for m in (found or {}).get("metadata", {}).get("managedFields") or []
+        }
+        if found is not None and FIELD_MANAGER not in managers:
+            raise InvalidInputError(
+                f"a Deployment {record.name!r} already exists in namespace "
+                f"{cluster.namespace!r} and Shipyard did not make it (helm, kubectl?)",
+                hint="give the deployment another name with --name, or delete that one first",
+            )
         cluster.apply(self.render(record, desired), dry_run=True)
 
     def apply(self, record: DeploymentRecord, desired: Desired) -> Observed:
@@ -202,34 +214,42 @@ class KubernetesTarget:
                 self._applied[record.name] = (digest, time.monotonic(), seen)
                 return seen
         cluster = self.cluster(record)
+        objects = _keep_scale(objects, cluster)
+        route = [o for o in objects if o["kind"] == "HTTPRoute"]
+        rest = [o for o in objects if o["kind"] != "HTTPRoute"]
         cluster.apply(objects, dry_run=True)  # every object accepted, or none written
-        cluster.apply(objects)
-        deployments = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
+        cluster.apply(rest)
+        deployments = [o["metadata"]["name"] for o in rest if o["kind"] == "Deployment"]
         self._wait(record, cluster, deployments)
+        cluster.apply(route)  # weights move once the pods they send traffic to are ready
         self._prune(record, cluster, deployments)
         seen = self.observe(record)
         self._applied[record.name] = (digest, time.monotonic(), seen)
         return seen
 
     def _wait(self, record: DeploymentRecord, cluster: Cluster, names: list[str]) -> None:
+        """Until every Deployment named has rolled out; ``LoadFailed`` with the pods' reason
+        at the timeout, or sooner when its pods wait for what waiting will not clear."""
         timeout = options_of(record).timeout
         deadline = time.monotonic() + timeout
+        everyone = f"app.kubernetes.io/name in ({record.name},{record.name}-preview)"
+        stuck_since: float | None = None
         while True:
-            progress = [
-                deployment_progress(cluster.get("apps/v1", "Deployment", name) or {})
-                for name in names
-            ]
+            progress = [deployment_progress(cluster.get("apps/v1", "Deployment", n)) for n in names]
             if all(p.done for p in progress):
                 return
-            if time.monotonic() >= deadline:
+            pods = cluster.list("v1", "Pod", everyone)
+            stuck_since = (stuck_since or time.monotonic()) if stuck(pods) else None
+            given_up = stuck_since is not None and time.monotonic() - stuck_since > STUCK_FOR
+            if given_up or time.monotonic() >= deadline:
                 break
             time.sleep(POLL)
         waiting = "; ".join(p.message for p in progress if not p.done)
-        everyone = f"app.kubernetes.io/name in ({record.name},{record.name}-preview)"
-        why = pod_problem(cluster.list("v1", "Pod", everyone))
+        why = pod_problem(pods)
         self._applied.pop(record.name, None)
+        after = time.monotonic() - (deadline - timeout)
         raise LoadFailed(
-            f"rollout of {record.name} not ready after {timeout:.0f} s: {waiting}"
+            f"rollout of {record.name} not ready after {after:.0f} s: {waiting}"
             + (f" ({why})" if why else "")
         )
 
@@ -301,7 +321,10 @@ class KubernetesTarget:
         """Nothing to kill: the kubelet restarts containers that fail their probe."""
 
     def load(self, record: DeploymentRecord, version: str) -> None:
-        """Nothing to load ahead: a version's pods start when its objects are applied."""
+        """Prove ``version`` starts before traffic moves to it (a rollback to a version no
+        longer running): its preview pod must become ready beside what serves now."""
+        serving = {v: w for v, w in record.desired.weights.items() if w > 0}
+        self.apply(record, Desired({**serving, version: 0}))
 
     def stop(self, record: DeploymentRecord, reason: str) -> None:
         """Delete every object of the deployment (Deployments first, so pods go)."""
@@ -341,6 +364,37 @@ class KubernetesTarget:
         ready = [w for w in observed.workers if w.get("version") == version and w.get("ready")]
         if not ready:
             raise TargetError(f"{record.name}: no ready pod serves v{version}")
+
+
+def _keep_scale(objects: list[dict[str, Any]], cluster: Cluster) -> list[dict[str, Any]]:
+    """The objects with the pods the deployment runs now, where the autoscaler (or a person)
+    took it above the deployment's replicas: a step splits that total, never shrinks it."""
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    tracks = [o for o in deployments.values() if o["metadata"]["labels"].get(_TRACK) != "preview"]
+    wanted = sum(int(o["spec"]["replicas"]) for o in tracks)
+    running = 0
+    for o in tracks:
+        live = cluster.get("apps/v1", "Deployment", o["metadata"]["name"])
+        running += int(((live or {}).get("spec") or {}).get("replicas") or 0)
+    if running <= wanted:
+        return objects
+    canary = [o for o in tracks if o["metadata"]["labels"].get(_TRACK) == "canary"]
+    stable = [o for o in tracks if o["metadata"]["labels"].get(_TRACK) == "stable"]
+    stable_pods, canary_pods = running, 0
+    if canary and stable:
+        share = 100 * int(canary[0]["spec"]["replicas"]) / wanted
+        stable_pods, canary_pods = manifests.split(running, round(share))
+    out = copy.deepcopy(objects)
+    for o in out:
+        track = o["metadata"]["labels"].get(_TRACK)
+        if o["kind"] == "Deployment" and track in ("stable", "canary"):
+            o["spec"]["replicas"] = stable_pods if track == "stable" else canary_pods
+        elif o["kind"] == "HorizontalPodAutoscaler":
+            o["spec"]["minReplicas"] = min(stable_pods, o["spec"]["minReplicas"])
+    return out
+
+
+_TRACK = f"{manifests.PREFIX}/track"
 
 
 def _tracks(name: str) -> tuple[str, ...]:

@@ -49,7 +49,7 @@ class DeployBody(_Body):
     port: int | None = Field(default=None, ge=1, le=65535)
     # None: the default for a new deployment (127.0.0.1, 1, production, 10m), else its own
     host: str | None = None
-    replicas: int | None = Field(default=None, ge=1, le=64)
+    replicas: int | None = Field(default=None, ge=1, le=1000)  # local workers: up to 64
     alias: str | None = None
     rollback_window: Duration | None = None
     options: dict[str, Any] = Field(default_factory=dict)

@@ -28,7 +28,7 @@ test: lint
 	$(BIN)/pytest
 
 # A real Kubernetes control plane (kube-apiserver and controller manager built once from Debian's
-# source package into ~/.cache/shipyard/k8s, about 5-8 minutes the first time; etcd from Debian).
+# source package into ~/.cache/shipyard/k8s, 5 to 10 minutes the first time; etcd from Debian).
 test-k8s: $(STAMP)
 	bash scripts/k8s-binaries.sh >/dev/null
 	$(BIN)/pytest -m k8s

@@ -2,7 +2,7 @@
 # Builds a real Kubernetes control plane (kube-apiserver, kube-controller-manager, kube-scheduler)
 # from Debian's `kubernetes` source package, once, into a cache outside the repository, and
 # installs etcd from Debian. Prints the directory that holds the binaries.
-# Used by `make test-k8s`; the first run takes about 8 minutes, later runs a moment.
+# Used by `make test-k8s`; the first run takes 5 to 10 minutes, later runs a moment.
 set -euo pipefail
 
 cache="${SHIPYARD_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shipyard/k8s}"
@@ -55,7 +55,7 @@ EOF
   # the API server encodes custom resources); 1.0.2, from Debian, is the upstream fix.
   rm -f "$work/src/vendor/github.com/modern-go/reflect2/"*.go
   cp "$reflect2/"*.go "$work/src/vendor/github.com/modern-go/reflect2/"
-  echo "building kube-apiserver, kube-controller-manager, kube-scheduler (about 8 minutes)" >&2
+  echo "building kube-apiserver, kube-controller-manager, kube-scheduler (5 to 10 minutes)" >&2
   (cd "$work/src" && make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler" >&2)
   mkdir -p "$bin"
   for name in "${wanted[@]}"; do

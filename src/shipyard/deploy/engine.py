@@ -26,6 +26,7 @@ from shipyard.store import AliasChange, DeploymentRecord, Desired, RolloutRecord
 from shipyard.store.sqlite_db import utc_now
 
 CONTROLLER = "shipyard-controller"
+SLOW_APPLY = 1.0  # seconds: a step applied slower than this starts its clock when ready
 UNHEALTHY_AFTER = 10.0  # seconds a running server may fail its liveness probe before a restart
 
 
@@ -322,7 +323,23 @@ class Engine:
             rollout=moved,
         )
         assert saved is not None
+        began = time.time()
         self.target.apply(saved, saved.desired)
+        if step.pause is not None and time.time() - began > SLOW_APPLY:
+            self._restart_clock(saved.name, moved, time.time() - began)
+
+    def _restart_clock(self, name: str, moved: RolloutRecord, waited: float) -> None:
+        """A step whose pods took a while to be ready (a cluster) is timed, and analysed,
+        from when they were: its interval must see the new version take traffic."""
+        latest = self.stores.deploy.active_rollout(name)
+        if latest is None or latest.id != moved.id or latest.step != moved.step:
+            return
+        self.stores.deploy.record(
+            "rollout.step.ready",
+            CONTROLLER,
+            f"step {moved.step + 1} ready after {waited:.0f} s; its interval counts from now",
+            rollout=replace(latest, step_started_at=time.time()),
+        )
 
     def _succeed(self, d: DeploymentRecord, r: RolloutRecord, actor: str) -> None:
         new, old = str(r.to_version), r.from_version  # old is d.stable until this succeeds

@@ -20,7 +20,11 @@ from deploy_helpers import ControlPlane, Load, echo_home, free_port
 from k8s_helpers import ApiServer, KubeletStandIn
 from prometheus_helpers import start_prometheus
 
-pytestmark = pytest.mark.k8s
+pytestmark = [
+    pytest.mark.k8s,
+    # the test cluster's certificate is its own, self-signed: its kubeconfig skips verification
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
 NS = "ml"
 
 

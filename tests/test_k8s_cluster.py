@@ -7,6 +7,7 @@ status from ``KubeletStandIn`` (there is no kubelet here; no container runs).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -86,6 +87,16 @@ def gone(cluster: ApiServer, kind: str, name: str, seconds: float = 20) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def cannot_pull(kubelet: KubeletStandIn, image: str) -> Iterator[None]:
+    """While inside, the kubelet stand-in leaves pods of ``image`` in ImagePullBackOff."""
+    kubelet.unpullable.add(image)
+    try:
+        yield
+    finally:
+        kubelet.unpullable.discard(image)
+
+
 def production(cp: ControlPlane) -> int:
     """The version the production alias moved to last."""
     moves = [e for e in cp.events("alias.") if e["data"]["alias"] == "production"]
@@ -156,12 +167,9 @@ def test_an_image_that_cannot_be_pulled_never_reaches_the_stable_pods_and_says_w
     cp: ControlPlane, cluster: ApiServer, kubelet: KubeletStandIn
 ) -> None:
     assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
-    kubelet.unpullable.add("shipyard/echo:3")
-    try:
+    with cannot_pull(kubelet, "shipyard/echo:3"):
         bad = cp.cli("deploy", "echo", "--version", "3", "--rollout-timeout", "8s", "--target",
                      "kubernetes", "--namespace", NS)  # fmt: skip
-    finally:
-        kubelet.unpullable.clear()
     assert bad.returncode != 0
     said = bad.stdout + bad.stderr
     assert "ImagePullBackOff" in said and "shipyard/echo:3" in said, said
@@ -176,12 +184,9 @@ def test_an_image_that_cannot_be_pulled_never_reaches_the_stable_pods_and_says_w
 def test_a_first_deploy_that_cannot_start_leaves_nothing_behind(
     cp: ControlPlane, cluster: ApiServer, kubelet: KubeletStandIn
 ) -> None:
-    kubelet.unpullable.add("shipyard/echo:5")
-    try:
+    with cannot_pull(kubelet, "shipyard/echo:5"):
         bad = cp.cli("deploy", "echo", "--version", "5", "--name", "never", "--target",
                      "kubernetes", "--namespace", NS)  # fmt: skip
-    finally:
-        kubelet.unpullable.clear()
     assert bad.returncode != 0
     assert "did not start; deployment 'never' was not created" in bad.stderr
     assert "ImagePullBackOff" in bad.stderr

@@ -151,3 +151,39 @@ def test_cluster_options_without_the_kubernetes_target_are_refused(cp: ControlPl
     assert done.returncode == 2
     assert "--namespace, --cpu apply to deployments on --target kubernetes" in done.stderr
     assert cp.api("GET", "deployments") == []
+
+
+def test_a_deployment_whose_cluster_is_gone_is_kept_unless_forced(
+    cp: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made while its cluster answered (recorded here directly), its cluster is gone now."""
+    from shipyard.k8s.target import ClusterOptions, service_address
+    from shipyard.store import DeploymentRecord, Desired, open_stores
+    from shipyard.store.sqlite_db import utc_now
+
+    unreachable(tmp_path, monkeypatch)
+    access = resolve_access()
+    host, port = service_address("gone", access.namespace)
+    now = utc_now()
+    stores = open_stores(cp.home)
+    record = DeploymentRecord(
+        "gone", "echo", "kubernetes", host, port, 2, "production", 0.0,
+        {"kubernetes": ClusterOptions(access).to_data()}, Desired(), None, (), 0, now, now,
+    )  # fmt: skip
+    stores.deploy.create_deployment(record, "test", "made while its cluster answered")
+    stores.close()
+
+    kept = cp.cli("undeploy", "gone", "--reason", "cluster decommissioned")
+    assert kept.returncode == 1
+    assert (
+        "cannot reach the Kubernetes API" in kept.stderr
+        and "the deployment was kept" in kept.stderr
+    )
+    assert "shipyard undeploy gone --force" in kept.stderr
+    assert "gone" in [s["name"] for s in cp.api("GET", "deployments")]
+
+    forced = cp.cli("undeploy", "gone", "--force", "--reason", "cluster decommissioned")
+    assert forced.returncode == 0, forced.stderr
+    assert "gone" not in [s["name"] for s in cp.api("GET", "deployments")]
+    deleted = cp.events("deployment.deleted")[-1]["data"]["reason"]
+    assert deleted.startswith("cluster decommissioned (--force; not stopped: cannot reach")

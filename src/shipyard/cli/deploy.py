@@ -465,7 +465,14 @@ def traffic_cmd(
 def undeploy_cmd(
     name: str = typer.Argument(..., help="Deployment."),
     reason: str = typer.Option("", help="Why, for the event log."),
+    force: bool = typer.Option(
+        False, help="Forget it even if its target cannot be reached (what runs there stays)."
+    ),
 ) -> None:
-    """Stop a deployment's server and delete the deployment (its events stay)."""
-    _client().call("DELETE", f"deployments/{name}")
+    """Stop a deployment's server (or delete its objects on a cluster) and delete the
+    deployment (its events stay)."""
+    from urllib.parse import urlencode
+
+    query = urlencode({"reason": reason, "force": str(force).lower()})
+    _client().call("DELETE", f"deployments/{name}?{query}")
     console.print(f"{name}: stopped and deleted")

@@ -434,12 +434,23 @@ class DeployService:
             self.engine.target.apply(saved, saved.desired)
             return saved
 
-    def undeploy(self, name: str, actor: str, reason: str = "") -> None:
-        """Stop the deployment's server and forget the deployment (its events stay)."""
+    def undeploy(self, name: str, actor: str, reason: str = "", force: bool = False) -> None:
+        """Stop the deployment's server (or delete its objects) and forget the deployment
+        (its events stay). ``force``: forget it even if its target cannot be reached."""
+        reason = reason or "undeploy"
         with self.engine.locked(name):
             d = self.stores.deploy.get_deployment(name)
-            self.engine.target.stop(d, reason or "undeploy")
-            self.stores.deploy.delete_deployment(name, actor, reason or "undeploy")
+            try:
+                self.engine.target.stop(d, reason)
+            except ShipyardError as err:
+                if not force:
+                    raise ShipyardError(
+                        f"{name}: {err.message}; the deployment was kept",
+                        hint=f"if its {d.target} target is gone for good, `shipyard undeploy "
+                        f"{name} --force` forgets it (whatever still runs there stays)",
+                    ) from None
+                reason += f" (--force; not stopped: {err.message})"
+            self.stores.deploy.delete_deployment(name, actor, reason)
 
     def status(self, name: str) -> dict[str, Any]:
         """Desired against observed, the rollout under way (or the last one), the process."""

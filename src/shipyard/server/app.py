@@ -154,7 +154,11 @@ def create_app(
         return with_problem(await asyncio.to_thread(service.status, name(request)))
 
     async def undeploy(request: Request, actor: str) -> Any:
-        await asyncio.to_thread(service.undeploy, name(request), actor)
+        query = request.query_params
+        force = query.get("force", "false").lower() in ("1", "true")
+        await asyncio.to_thread(
+            service.undeploy, name(request), actor, query.get("reason", ""), force
+        )
         return {"deleted": name(request)}
 
     async def promote(request: Request, actor: str) -> Any:

@@ -74,7 +74,14 @@ def openapi() -> dict[str, Any]:
         },
         deployment: {
             "get": on(_op("One deployment's status", codes=(404,))),
-            "delete": on(_op("Stop its server and delete the deployment", codes=(404,))),
+            "delete": {
+                **_op("Stop its server (or delete its objects) and the deployment", codes=(404,)),
+                "parameters": [
+                    name,
+                    {"name": "reason", "in": "query", "schema": {"type": "string"}},
+                    {"name": "force", "in": "query", "schema": {"type": "boolean"}},
+                ],
+            },
         },
         f"{deployment}/promote": {
             "post": on(_op("On to the next step now (full: all traffic)", PromoteBody, (404, 409)))

@@ -62,6 +62,7 @@ class RegisterOptions:
 
 
 REFERENCE_TAG = "shipyard.reference"  # the digest of the version's reference summary
+BUNDLE_TAG = "shipyard.bundle"  # the digest of the manifest of the version's bundle
 
 
 def _model_files(source: Path) -> tuple[Path, list[tuple[str, Path]]]:

@@ -21,9 +21,8 @@ from typing import Any
 from shipyard import __version__
 from shipyard.errors import IntegrityError, NotFoundError, ShipyardError
 from shipyard.images.wheel import write_wheel
+from shipyard.registry import BUNDLE_TAG
 from shipyard.store import ModelVersion, Stores
-
-BUNDLE_TAG = "shipyard.bundle"  # the registered version's tag naming its bundle's manifest
 
 
 @dataclass(frozen=True, slots=True)

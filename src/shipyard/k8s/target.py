@@ -26,6 +26,7 @@ from typing import Any
 
 from shipyard.deploy.target import LoadFailed, Observed, TargetError
 from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.images import DEFAULT_TAG
 from shipyard.k8s import manifests
 from shipyard.k8s.cluster import FIELD_MANAGER, Access, Cluster
 from shipyard.k8s.progress import deployment_progress, pod_problem, stuck
@@ -36,7 +37,6 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 RECHECK = 30.0  # seconds an applied, finished state is trusted before it is looked at again
 POLL = 1.0
 STUCK_FOR = 30.0  # seconds pods may wait for a reason waiting will not clear (a bad image)
-DEFAULT_IMAGE = "shipyard/{model}:{version}"  # as `shipyard image build` tags it
 STRATEGIES = ("rolling", "canary")  # Kubernetes rolls pods itself; shadow needs in-process routes
 
 
@@ -45,7 +45,7 @@ class ClusterOptions:
     """A kubernetes deployment's settings, kept in its options under ``kubernetes``."""
 
     access: Access
-    image: str = DEFAULT_IMAGE
+    image: str = DEFAULT_TAG  # as `shipyard image build` tags it
     cpu: str = "500m"
     memory: str = "1Gi"
     max_replicas: int = 6
@@ -75,7 +75,7 @@ class ClusterOptions:
         try:
             options = cls(
                 Access.from_data(data["access"]),
-                str(data.get("image", DEFAULT_IMAGE)),
+                str(data.get("image", DEFAULT_TAG)),
                 str(data.get("cpu", "500m")),
                 str(data.get("memory", "1Gi")),
                 int(data.get("max_replicas", 6)),

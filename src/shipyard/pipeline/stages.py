@@ -21,7 +21,7 @@ from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
 from shipyard.pipeline.plan import StagePlan
 from shipyard.project import Project, read_metrics_file, register_options
-from shipyard.registry import choose_flavor, register
+from shipyard.registry import BUNDLE_TAG, choose_flavor, register
 from shipyard.store import Stores
 from shipyard.validation.gates import Verdict, evaluate, parse_gate
 from shipyard.validation.report import markdown
@@ -308,7 +308,7 @@ def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     options.metrics = dict(metrics)
     options.tags = {**options.tags, "shipyard.run": ctx.run_id}
     if ctx.bundle_digest:
-        options.tags["shipyard.bundle"] = ctx.bundle_digest
+        options.tags[BUNDLE_TAG] = ctx.bundle_digest
     options.data_digests = dict(ctx.dep_digests)
     options.reference = _reference(ctx)
     alias = ctx.project.spec.register_stage.alias

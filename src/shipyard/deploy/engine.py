@@ -251,7 +251,7 @@ class Engine:
             return
         if step.analyze:
             stable = None if r.from_version is None else str(r.from_version)
-            prometheus = self._prometheus(d)
+            prometheus = self.prometheus_url(d.name)
             if prometheus:  # the team's Prometheus, as the monitor says
                 span = prometheus_totals(prometheus, d.name, elapsed)
             else:
@@ -282,9 +282,9 @@ class Engine:
             r = replace(r, analysis=result.to_data())
         self._enter_step(d, r, r.step + 1, plan)
 
-    def _prometheus(self, d: DeploymentRecord) -> str | None:
+    def prometheus_url(self, name: str) -> str | None:
         """The Prometheus the deployment's monitor reads, if it names one."""
-        url = (self.stores.alerts.get_monitor(d.name) or {}).get("prometheus_url")
+        url = (self.stores.alerts.get_monitor(name) or {}).get("prometheus_url")
         return str(url) if url else None
 
     def _enter_step(
@@ -310,7 +310,7 @@ class Engine:
             weights[new] = step.weight
         state = "paused" if step.pause is None else "progressing"
         machine.check_transition(r.state, state)
-        counted = step.analyze and step.pause is not None and not self._prometheus(d)
+        counted = step.analyze and step.pause is not None and not self.prometheus_url(d.name)
         baseline = totals(self.target.metrics(d)) if counted else {}  # what the step adds to
         moved = replace(r, state=state, step=index, step_started_at=time.time(), baseline=baseline)
         desired = Desired(weights, shadow, warm)
@@ -325,8 +325,9 @@ class Engine:
         assert saved is not None
         began = time.time()
         self.target.apply(saved, saved.desired)
-        if step.pause is not None and time.time() - began > SLOW_APPLY:
-            self._restart_clock(saved.name, moved, time.time() - began)
+        waited = time.time() - began
+        if step.pause is not None and waited > SLOW_APPLY:
+            self._restart_clock(saved.name, moved, waited)
 
     def _restart_clock(self, name: str, moved: RolloutRecord, waited: float) -> None:
         """A step whose pods took a while to be ready (a cluster) is timed, and analysed,

@@ -63,6 +63,18 @@ def server_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k not in ("verify_inputs", "kubernetes")}
 
 
+# Replicas a target takes: a local server's worker processes, a cluster's pods.
+REPLICAS = {"local": (64, "worker processes"), "kubernetes": (1000, "pods")}
+
+
+def check_replicas(replicas: int, target: str) -> int:
+    """A replica count the target can run, or a clear error."""
+    most, what = REPLICAS[target]
+    if not 1 <= replicas <= most:
+        raise InvalidInputError(f"--replicas {replicas}: choose 1 to {most} {what}")
+    return replicas
+
+
 def check_host(host: str) -> str:
     """An address this machine can listen on, or a clear error."""
     try:

@@ -22,6 +22,7 @@ from shipyard.deploy.request import (
     RefusedVersion,
     check_deployment_name,
     check_host,
+    check_replicas,
     port_free,
     server_options,
 )
@@ -150,9 +151,8 @@ class DeployService:
                 hint=f"on Kubernetes use {' or '.join(ON_CLUSTER)}",
             )
         analyzing = any(s.analyze and s.pause is not None for s in plan.steps)
-        monitor = self.stores.alerts.get_monitor(name) or {}
         first = existing is None or existing.stable is None  # a first version is not analysed
-        if not first and analyzing and not monitor.get("prometheus_url"):
+        if not first and analyzing and not self.engine.prometheus_url(name):
             raise InvalidInputError(
                 f"deployment {name!r} runs on Kubernetes: its canary analysis reads "
                 "Prometheus, and its monitor names none",
@@ -184,8 +184,7 @@ class DeployService:
                 f"port {port} on {host} is already in use; deployment {name!r} was not created",
                 hint="choose another --port, or leave it out to take the next free one",
             )
-        if not 1 <= replicas <= 64:
-            raise InvalidInputError(f"--replicas {replicas}: choose 1 to 64")
+        check_replicas(replicas, "local")
         window = 600.0 if request.rollback_window is None else request.rollback_window
         options = check_options(dict(request.options))
         record = _new(name, request, "local", host, port, replicas, window, options)
@@ -202,8 +201,7 @@ class DeployService:
         settings = ClusterOptions.from_data(options.get("kubernetes"))
         host, port = service_address(name, settings.access.namespace)
         replicas = 2 if request.replicas is None else request.replicas
-        if not 1 <= replicas <= 1000:
-            raise InvalidInputError(f"--replicas {replicas}: choose 1 to 1000 pods")
+        check_replicas(replicas, "kubernetes")
         # no warm versions on a cluster: a rollback re-applies the previous version's objects
         record = _new(name, request, "kubernetes", host, port, replicas, 0.0, options)
         self.engine.target.check(record, Desired({str(version): 100}))
@@ -226,8 +224,8 @@ class DeployService:
             )
         if d.target == "kubernetes":
             return self._check_existing_on_cluster(d, request)
-        if request.replicas is not None and not 1 <= request.replicas <= 64:
-            raise InvalidInputError(f"--replicas {request.replicas}: choose 1 to 64")
+        if request.replicas is not None:
+            check_replicas(request.replicas, "local")
         if request.port is not None and request.port != d.port:
             raise InvalidInputError(
                 f"deployment {d.name!r} listens on port {d.port}; its port cannot change",
@@ -279,8 +277,7 @@ class DeployService:
         options = check_options({**d.options, **request.options, "kubernetes": merged})
         ClusterOptions.from_data(merged)
         replicas = d.replicas if request.replicas is None else request.replicas
-        if not 1 <= replicas <= 1000:
-            raise InvalidInputError(f"--replicas {replicas}: choose 1 to 1000 pods")
+        check_replicas(replicas, "kubernetes")
         changed = merged != d.options["kubernetes"] or replicas != d.replicas
         active = self.stores.deploy.active_rollout(d.name)
         if active is None and d.stable == request.version and not changed:

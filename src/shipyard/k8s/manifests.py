@@ -26,7 +26,10 @@ from shipyard.packaging import SERVE_COMMAND
 from shipyard.store import ModelVersion
 
 PORT = 8000
+SERVICE_PORT = 80  # where the Services answer inside the cluster
 PREFIX = "shipyard.dev"
+TRACK = f"{PREFIX}/track"  # stable, canary or preview
+VERSION = f"{PREFIX}/version"
 _QUANTITY = re.compile(r"^(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
 
@@ -87,9 +90,9 @@ def _labels(s: Settings, version: ModelVersion | None, track: str | None) -> dic
     if version is not None:
         labels["app.kubernetes.io/version"] = str(version.version)
         labels[f"{PREFIX}/model"] = version.model
-        labels[f"{PREFIX}/version"] = str(version.version)
+        labels[VERSION] = str(version.version)
     if track is not None:
-        labels[f"{PREFIX}/track"] = track
+        labels[TRACK] = track
     return labels
 
 
@@ -129,7 +132,7 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
 def deployment(s: Settings, version: ModelVersion, track: str, replicas: int) -> dict[str, Any]:
     """The Deployment of one track (stable or canary) of the version."""
     labels = _labels(s, version, track)
-    selector = {**_selector(s), f"{PREFIX}/track": track}
+    selector = {**_selector(s), TRACK: track}
     resources: dict[str, Any] = {
         "requests": {"cpu": s.cpu, "memory": s.memory},
         "limits": {"memory": s.memory_limit or s.memory},
@@ -191,32 +194,30 @@ def preview(s: Settings, version: ModelVersion) -> dict[str, Any]:
     return out
 
 
-def service(s: Settings) -> dict[str, Any]:
-    """One Service in front of every track: the split follows the ready pods."""
+def _service(metadata: dict[str, Any], selector: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _shared(s),
+        "metadata": metadata,
         "spec": {
             "type": "ClusterIP",
-            "selector": _selector(s),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "selector": selector,
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
+            ],
         },
     }
+
+
+def service(s: Settings) -> dict[str, Any]:
+    """One Service in front of every track: the split follows the ready pods."""
+    return _service(_shared(s), _selector(s))
 
 
 def track_service(s: Settings, track: str) -> dict[str, Any]:
     """A Service for one track's pods alone: what a Gateway API route weighs."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(s, f"{s.name}-{track}", _labels(s, None, track)),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {**_selector(s), f"{PREFIX}/track": track},
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
+    metadata = _meta(s, f"{s.name}-{track}", _labels(s, None, track))
+    return _service(metadata, {**_selector(s), TRACK: track})
 
 
 def http_route(s: Settings, gateway: str, weights: dict[str, int]) -> dict[str, Any]:
@@ -225,7 +226,7 @@ def http_route(s: Settings, gateway: str, weights: dict[str, int]) -> dict[str, 
     namespace, _, name = gateway.rpartition("/")
     parent = {"name": name, **({"namespace": namespace} if namespace else {})}
     backends = [
-        {"name": f"{s.name}-{track}", "port": 80, "weight": weight}
+        {"name": f"{s.name}-{track}", "port": SERVICE_PORT, "weight": weight}
         for track, weight in weights.items()
     ]
     return {

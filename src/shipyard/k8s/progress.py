@@ -9,6 +9,7 @@ a pod that cannot be scheduled), and that reason is what Shipyard reports.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,26 +70,27 @@ def deployment_progress(deployment: dict[str, Any] | None) -> Progress:
     return Progress(True, ready, wanted, f"{name}: {ready} of {wanted} pods ready")
 
 
-def pod_problem(pods: list[dict[str, Any]]) -> str | None:
-    """Why pods are not ready, in the kubelet's and scheduler's words, or None."""
-    found: list[str] = []
+def _stuck_waits(pods: list[dict[str, Any]]) -> Iterator[str]:
+    """Each container that waits for a reason waiting will not clear, in the kubelet's words."""
     for pod in pods:
         name = _get(pod, "metadata", "name")
-        status = pod.get("status") or {}
-        for container in status.get("containerStatuses") or []:
+        for container in _get(pod, "status", "containerStatuses") or []:
             waiting = _get(container, "state", "waiting") or {}
             if waiting.get("reason") in STUCK:
-                found.append(f"pod {name}: {waiting['reason']}: {waiting.get('message', '')}")
-        for condition in status.get("conditions") or []:
+                yield f"pod {name}: {waiting['reason']}: {waiting.get('message', '')}"
+
+
+def pod_problem(pods: list[dict[str, Any]]) -> str | None:
+    """Why pods are not ready, in the kubelet's and scheduler's words, or None."""
+    found = list(_stuck_waits(pods))
+    for pod in pods:
+        for condition in _get(pod, "status", "conditions") or []:
             if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                name = _get(pod, "metadata", "name")
                 found.append(f"pod {name}: not scheduled: {condition.get('message', '')}")
     return "; ".join(sorted(set(found))) or None
 
 
 def stuck(pods: list[dict[str, Any]]) -> bool:
     """A pod waits for a reason that waiting will not clear."""
-    for pod in pods:
-        for container in _get(pod, "status", "containerStatuses") or []:
-            if (_get(container, "state", "waiting") or {}).get("reason") in STUCK:
-                return True
-    return False
+    return any(True for _ in _stuck_waits(pods))

@@ -280,8 +280,8 @@ class KubernetesTarget:
         track_version: dict[str, str] = {}
         for found in deployments:
             labels = found["metadata"]["labels"]
-            version = labels.get(f"{manifests.PREFIX}/version", "?")
-            track_version[f"{record.name}-{labels.get(f'{manifests.PREFIX}/track')}"] = version
+            version = labels.get(manifests.VERSION, "?")
+            track_version[f"{record.name}-{labels.get(manifests.TRACK)}"] = version
             available = int((found.get("status") or {}).get("availableReplicas") or 0)
             ready[version] = ready.get(version, 0) + available
         if route is not None:
@@ -369,32 +369,30 @@ class KubernetesTarget:
 def _keep_scale(objects: list[dict[str, Any]], cluster: Cluster) -> list[dict[str, Any]]:
     """The objects with the pods the deployment runs now, where the autoscaler (or a person)
     took it above the deployment's replicas: a step splits that total, never shrinks it."""
-    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
-    tracks = [o for o in deployments.values() if o["metadata"]["labels"].get(_TRACK) != "preview"]
-    wanted = sum(int(o["spec"]["replicas"]) for o in tracks)
+    tracks = {
+        o["metadata"]["labels"][manifests.TRACK]: o
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["labels"][manifests.TRACK] != "preview"
+    }
+    wanted = sum(int(o["spec"]["replicas"]) for o in tracks.values())
     running = 0
-    for o in tracks:
+    for o in tracks.values():
         live = cluster.get("apps/v1", "Deployment", o["metadata"]["name"])
         running += int(((live or {}).get("spec") or {}).get("replicas") or 0)
     if running <= wanted:
         return objects
-    canary = [o for o in tracks if o["metadata"]["labels"].get(_TRACK) == "canary"]
-    stable = [o for o in tracks if o["metadata"]["labels"].get(_TRACK) == "stable"]
-    stable_pods, canary_pods = running, 0
-    if canary and stable:
-        share = 100 * int(canary[0]["spec"]["replicas"]) / wanted
-        stable_pods, canary_pods = manifests.split(running, round(share))
+    pods = {"stable": running, "canary": 0}
+    if "canary" in tracks:
+        share = round(100 * int(tracks["canary"]["spec"]["replicas"]) / wanted)
+        pods["stable"], pods["canary"] = manifests.split(running, share)
     out = copy.deepcopy(objects)
     for o in out:
-        track = o["metadata"]["labels"].get(_TRACK)
-        if o["kind"] == "Deployment" and track in ("stable", "canary"):
-            o["spec"]["replicas"] = stable_pods if track == "stable" else canary_pods
+        track = o["metadata"]["labels"].get(manifests.TRACK)
+        if o["kind"] == "Deployment" and track in pods:
+            o["spec"]["replicas"] = pods[track]
         elif o["kind"] == "HorizontalPodAutoscaler":
-            o["spec"]["minReplicas"] = min(stable_pods, o["spec"]["minReplicas"])
+            o["spec"]["minReplicas"] = min(pods["stable"], o["spec"]["minReplicas"])
     return out
-
-
-_TRACK = f"{manifests.PREFIX}/track"
 
 
 def _tracks(name: str) -> tuple[str, ...]:
@@ -404,7 +402,7 @@ def _tracks(name: str) -> tuple[str, ...]:
 
 def service_address(name: str, namespace: str) -> tuple[str, int]:
     """Where the deployment answers inside the cluster: its Service's DNS name and port."""
-    return f"{name}.{namespace}.svc", 80
+    return f"{name}.{namespace}.svc", manifests.SERVICE_PORT
 
 
 def options_of(record: DeploymentRecord) -> ClusterOptions:
@@ -421,8 +419,8 @@ def _pod_view(pod: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "pod": meta.get("name"),
-        "version": (meta.get("labels") or {}).get(f"{manifests.PREFIX}/version"),
-        "track": (meta.get("labels") or {}).get(f"{manifests.PREFIX}/track"),
+        "version": (meta.get("labels") or {}).get(manifests.VERSION),
+        "track": (meta.get("labels") or {}).get(manifests.TRACK),
         "phase": status.get("phase"),
         "ready": ready,
     }

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import write_model_file
-from shipyard.aliases import delete_alias, holders, rollback_alias, set_alias
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.registry import RegisterOptions, register
+from shipyard.registry.aliases import delete_alias, holders, rollback_alias, set_alias
 from shipyard.store import Stores
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import IntegrityError, InvalidInputError, NotFoundError
-from shipyard.store import LocalArtifactStore
+from shipyard.store.local.artifacts import LocalArtifactStore
 
 
 def digest_of(data: bytes) -> str:

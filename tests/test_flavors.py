@@ -11,10 +11,10 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
-from shipyard.checkout import checkout, load_version, verify_version
 from shipyard.errors import IntegrityError, InvalidInputError, UntrustedModelError
 from shipyard.flavors import TrustPolicy
 from shipyard.registry import RegisterOptions, register
+from shipyard.registry.checkout import checkout, load_version, verify_version
 from shipyard.store import ModelVersion, Stores
 
 

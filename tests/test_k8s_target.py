@@ -157,9 +157,9 @@ def test_a_deployment_whose_cluster_is_gone_is_kept_unless_forced(
     cp: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Made while its cluster answered (recorded here directly), its cluster is gone now."""
+    from shipyard.clock import utc_now
     from shipyard.k8s.target import ClusterOptions, service_address
     from shipyard.store import DeploymentRecord, Desired, open_stores
-    from shipyard.store.sqlite_db import utc_now
 
     unreachable(tmp_path, monkeypatch)
     access = resolve_access()

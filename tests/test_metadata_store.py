@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import StoreError
-from shipyard.store import Lineage, SqliteDatabase, SqliteMetadataStore, VersionDraft
-from shipyard.store.migrations import APPLICATION_ID, SCHEMA_VERSION
+from shipyard.store import Lineage, VersionDraft
+from shipyard.store.sqlite.db import SqliteDatabase
+from shipyard.store.sqlite.metadata import SqliteMetadataStore
+from shipyard.store.sqlite.migrations import APPLICATION_ID, SCHEMA_VERSION
 
 
 def draft(content: str) -> VersionDraft:

@@ -17,8 +17,8 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from shipyard.aliases import set_alias
 from shipyard.registry import RegisterOptions, register
+from shipyard.registry.aliases import set_alias
 from shipyard.store import open_stores
 
 SHIPYARD = str(Path(sys.executable).parent / "shipyard")

@@ -56,8 +56,8 @@ def load_model(
     ref: str, *, home: str | Path | None = None, trust: TrustPolicy | None = None
 ) -> Predictor:
     """Load a registered model (``name``, ``name:3`` or ``name@alias``), digest-verified."""
-    from shipyard.checkout import load
     from shipyard.refs import parse_ref
+    from shipyard.registry.checkout import load
     from shipyard.store import open_stores
 
     stores = open_stores(resolve_home(home))

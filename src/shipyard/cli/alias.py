@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from shipyard.aliases import delete_alias, rollback_alias, set_alias
 from shipyard.cli.common import JSON_OPTION, console, new_table, print_json, stores, when
 from shipyard.refs import check_alias_name, check_model_name, parse_version
+from shipyard.registry.aliases import delete_alias, rollback_alias, set_alias
 from shipyard.store import AliasMove
 
 app = typer.Typer(help="Aliases: named, audited pointers to versions.", no_args_is_help=True)

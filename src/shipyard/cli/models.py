@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from shipyard.checkout import checkout, verify_version
 from shipyard.cli.common import (
     JSON_OPTION,
     console,
@@ -24,6 +23,7 @@ from shipyard.errors import IntegrityError, InvalidInputError
 from shipyard.jsonio import to_data
 from shipyard.refs import ModelRef, check_alias_name, check_model_name, parse_ref, parse_version
 from shipyard.registry import requirements_of, resolve
+from shipyard.registry.checkout import checkout, verify_version
 from shipyard.store import ModelVersion
 
 app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from shipyard.aliases import set_alias
 from shipyard.cli.common import (
     JSON_OPTION,
     console,
@@ -26,6 +25,7 @@ from shipyard.flavors import FLAVOR_NAMES, TrustPolicy
 from shipyard.jsonio import to_data
 from shipyard.refs import check_alias_name
 from shipyard.registry import RegisterOptions, Registration, register
+from shipyard.registry.aliases import set_alias
 from shipyard.scaffold import init_project
 from shipyard.signature import Signature
 

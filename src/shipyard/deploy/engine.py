@@ -16,14 +16,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from shipyard.aliases import holders
+from shipyard.clock import utc_now
 from shipyard.deploy import process
 from shipyard.deploy import rollout as machine
 from shipyard.deploy.analysis import analyze, prometheus_totals, totals, window
 from shipyard.deploy.plan import Plan
 from shipyard.deploy.target import LoadFailed, Observed, StartFailed, Target, TargetError
+from shipyard.registry.aliases import holders
 from shipyard.store import AliasChange, DeploymentRecord, Desired, RolloutRecord, Stores
-from shipyard.store.sqlite_db import utc_now
 
 CONTROLLER = "shipyard-controller"
 SLOW_APPLY = 1.0  # seconds: a step applied slower than this starts its clock when ready

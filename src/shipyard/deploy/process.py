@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shipyard.clock import utc_now
 from shipyard.store import DeploymentRecord, ProcessRecord
-from shipyard.store.sqlite_db import utc_now
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_KEEP = 3

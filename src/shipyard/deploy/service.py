@@ -12,6 +12,7 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
+from shipyard.clock import utc_now
 from shipyard.deploy.engine import Engine, all_traffic_to
 from shipyard.deploy.plan import Plan, build_plan
 from shipyard.deploy.process import check_options
@@ -31,7 +32,6 @@ from shipyard.deploy.target import TARGETS
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import check_alias_name
 from shipyard.store import DeploymentRecord, Desired, ModelVersion, RolloutRecord, Stores
-from shipyard.store.sqlite_db import utc_now
 
 
 class DeployService:

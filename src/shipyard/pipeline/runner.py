@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Protocol
 
+from shipyard.clock import utc_now
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.git import git_state
 from shipyard.lineage import current_actor, pinned_requirements, python_version
@@ -45,7 +46,6 @@ from shipyard.project import Project
 from shipyard.refs import ModelRef
 from shipyard.registry import resolve
 from shipyard.store import CacheEntry, Run, StageRun, Stores
-from shipyard.store.sqlite_db import utc_now
 
 _MAX_BACKOFF_S = 30.0
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from shipyard import tracking
-from shipyard.aliases import set_alias
 from shipyard.errors import ShipyardError
 from shipyard.jsonio import to_data
 from shipyard.pipeline import BUNDLE_DIR, REFERENCE_SUMMARY, REPORT_DIR
@@ -22,6 +21,7 @@ from shipyard.pipeline.outputs import save_outputs
 from shipyard.pipeline.plan import StagePlan
 from shipyard.project import Project, read_metrics_file, register_options
 from shipyard.registry import BUNDLE_TAG, choose_flavor, register
+from shipyard.registry.aliases import set_alias
 from shipyard.store import Stores
 from shipyard.validation.gates import Verdict, evaluate, parse_gate
 from shipyard.validation.report import markdown

@@ -1,4 +1,10 @@
-"""Storage: the metadata store (SQLite by default) and the artifact store (local FS)."""
+"""Storage: the interfaces the services use, and ``open_stores`` to pick implementations.
+
+The interfaces and records live in this package's own modules (``metadata``, ``runs``,
+``deployments``, ``alerts``, ``artifacts``, ``records``); each implementation lives in a
+package of its own (``sqlite/``, ``local/``), imported only when a store is opened, so a
+model server that reads one version does not import every backend.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.store.alerts import AlertStateRecord, AlertStore
-from shipyard.store.artifacts import ArtifactStore, Blob, LocalArtifactStore
+from shipyard.store.artifacts import ArtifactStore, Blob
 from shipyard.store.deployments import (
     AliasChange,
     DeploymentRecord,
@@ -26,11 +32,6 @@ from shipyard.store.records import (
     VersionDraft,
 )
 from shipyard.store.runs import CacheEntry, Run, RunStore, StageRun
-from shipyard.store.sqlite import SqliteMetadataStore
-from shipyard.store.sqlite_alerts import SqliteAlertStore
-from shipyard.store.sqlite_db import SqliteDatabase
-from shipyard.store.sqlite_deploy import SqliteDeployStore
-from shipyard.store.sqlite_runs import SqliteRunStore
 
 __all__ = [
     "AlertStateRecord",
@@ -46,7 +47,6 @@ __all__ = [
     "Desired",
     "Event",
     "Lineage",
-    "LocalArtifactStore",
     "MetadataStore",
     "ModelSummary",
     "ModelVersion",
@@ -54,11 +54,6 @@ __all__ = [
     "RolloutRecord",
     "Run",
     "RunStore",
-    "SqliteAlertStore",
-    "SqliteDatabase",
-    "SqliteDeployStore",
-    "SqliteMetadataStore",
-    "SqliteRunStore",
     "StageRun",
     "Stores",
     "VersionDraft",
@@ -84,6 +79,13 @@ class Stores:
 
 def open_stores(home: Path) -> Stores:
     """Open (creating if needed) the stores under a Shipyard home directory."""
+    from shipyard.store.local.artifacts import LocalArtifactStore
+    from shipyard.store.sqlite.alerts import SqliteAlertStore
+    from shipyard.store.sqlite.db import SqliteDatabase
+    from shipyard.store.sqlite.deploy import SqliteDeployStore
+    from shipyard.store.sqlite.metadata import SqliteMetadataStore
+    from shipyard.store.sqlite.runs import SqliteRunStore
+
     db = SqliteDatabase(home / "registry.db")
     return Stores(
         home=home,

@@ -130,11 +130,11 @@ def _champion(config: dict[str, Any]) -> tuple[Any, int] | None:
     ref = config.get("champion")
     if not ref:
         return None
-    from shipyard.checkout import load_version
     from shipyard.errors import NotFoundError
     from shipyard.flavors import TrustPolicy
     from shipyard.refs import parse_ref
     from shipyard.registry import resolve
+    from shipyard.registry.checkout import load_version
     from shipyard.store import open_stores
 
     stores = open_stores(Path(config["home"]))

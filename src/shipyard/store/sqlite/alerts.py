@@ -6,8 +6,9 @@ import sqlite3
 from typing import Any
 
 from shipyard import jsonio
+from shipyard.clock import utc_now
 from shipyard.store.alerts import AlertStateRecord
-from shipyard.store.sqlite_db import SqliteDatabase, insert_event, utc_now
+from shipyard.store.sqlite.db import SqliteDatabase, insert_event
 
 _STATE_COLUMNS = "deployment, rule, state, active_since, value, episode, updated_at"
 

@@ -14,18 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shipyard import jsonio
 from shipyard.errors import StoreError
-from shipyard.store.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
-
-
-def utc_now() -> str:
-    """The current time as an ISO 8601 UTC string with microseconds."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+from shipyard.store.sqlite.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 
 def insert_event(

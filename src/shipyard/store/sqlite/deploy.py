@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from shipyard import jsonio
+from shipyard.clock import utc_now
 from shipyard.errors import ConflictError, NotFoundError
 from shipyard.store.deployments import (
     AliasChange,
@@ -15,8 +16,8 @@ from shipyard.store.deployments import (
     ProcessRecord,
     RolloutRecord,
 )
-from shipyard.store.sqlite import write_alias_move
-from shipyard.store.sqlite_db import SqliteDatabase, insert_event, utc_now
+from shipyard.store.sqlite.db import SqliteDatabase, insert_event
+from shipyard.store.sqlite.metadata import write_alias_move
 
 _DEPLOYMENT_COLUMNS = (
     "name, model, target, host, port, replicas, alias, rollback_window, options, desired, "

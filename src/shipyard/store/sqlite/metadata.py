@@ -12,6 +12,7 @@ import sqlite3
 from typing import Any
 
 from shipyard import jsonio
+from shipyard.clock import utc_now
 from shipyard.errors import ConflictError, NotFoundError
 from shipyard.signature import Signature
 from shipyard.store.records import (
@@ -23,7 +24,7 @@ from shipyard.store.records import (
     ModelVersion,
     VersionDraft,
 )
-from shipyard.store.sqlite_db import SqliteDatabase, insert_event, utc_now
+from shipyard.store.sqlite.db import SqliteDatabase, insert_event
 
 # The JSON columns come back spliced into one JSON array (plain text concatenation:
 # they hold JSON this store wrote), so a row costs one decode instead of five and

@@ -6,9 +6,10 @@ import math
 from typing import Any
 
 from shipyard import jsonio
+from shipyard.clock import utc_now
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.store.runs import CacheEntry, Run, StageRun
-from shipyard.store.sqlite_db import SqliteDatabase, insert_event, utc_now
+from shipyard.store.sqlite.db import SqliteDatabase, insert_event
 
 _RUN_COLUMNS = (
     "id, project, model, status, started_at, finished_at, actor, trigger, git_commit, "

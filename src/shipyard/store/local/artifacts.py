@@ -1,0 +1,89 @@
+"""The artifact store in a local directory (the embedded default).
+
+Blobs live under ``root/sha256/<2 hex>/<62 hex>``, written through ``atomic_write``
+(temp file, fsync, verify, rename), so a crash leaves either nothing or a whole blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from shipyard.errors import IntegrityError, NotFoundError
+from shipyard.store.artifacts import Blob, atomic_write, check_digest, chunks, file_digest
+
+
+class LocalArtifactStore:
+    """Blobs under ``root/sha256/<2 hex>/<62 hex>``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, digest: str) -> Path:
+        hexd = check_digest(digest).removeprefix("sha256:")
+        return self.root / "sha256" / hexd[:2] / hexd[2:]
+
+    def _intact(self, dest: Path, digest: str) -> bool:
+        """Whether a blob is already stored and still matches (a damaged one is rewritten)."""
+        return dest.is_file() and file_digest(dest).digest == digest
+
+    def put_file(self, path: Path, known: Blob | None = None) -> Blob:
+        """Store a file; the source is hashed first (unless ``known``) so intact known
+        content costs no write."""
+        if not path.is_file():
+            raise NotFoundError(f"no such file: {path}")
+        blob = known or file_digest(path)
+        dest = self._path(blob.digest)
+        if self._intact(dest, blob.digest):
+            return blob
+        return atomic_write(dest, chunks(path), expected=blob.digest)
+
+    def put_bytes(self, data: bytes) -> Blob:
+        """Store bytes held in memory."""
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        dest = self._path(digest)
+        if self._intact(dest, digest):
+            return Blob(digest, len(data))
+        return atomic_write(dest, iter([data]), expected=digest)
+
+    def exists(self, digest: str) -> bool:
+        """Whether the blob is present (not whether it is intact: see ``verify``)."""
+        return self._path(digest).is_file()
+
+    def _stored(self, digest: str) -> Path:
+        path = self._path(digest)
+        if not path.is_file():
+            raise NotFoundError(
+                f"artifact {digest} is missing from the store at {self.root}",
+                hint="the store was moved or pruned; re-register the model from its source",
+            )
+        return path
+
+    def _mismatch(self, digest: str, actual: str) -> IntegrityError:
+        return IntegrityError(
+            f"artifact {digest} is corrupt: its bytes now hash to {actual}",
+            hint=f"the file {self._path(digest)} was modified on disk; "
+            "re-register the model from a trusted source",
+        )
+
+    def read_bytes(self, digest: str) -> bytes:
+        """Return the bytes of a blob, refusing them if they do not match the digest."""
+        data = self._stored(digest).read_bytes()
+        actual = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        if actual != digest:
+            raise self._mismatch(digest, actual)
+        return data
+
+    def copy_to(self, digest: str, dest: Path) -> None:
+        """Copy a blob to ``dest``; on a digest mismatch nothing is left at ``dest``."""
+        try:
+            atomic_write(dest, chunks(self._stored(digest)), expected=digest)
+        except IntegrityError as err:
+            raise self._mismatch(digest, file_digest(self._path(digest)).digest) from err
+        dest.chmod(0o644)
+
+    def verify(self, digest: str) -> None:
+        """Re-hash a stored blob."""
+        actual = file_digest(self._stored(digest)).digest
+        if actual != digest:
+            raise self._mismatch(digest, actual)

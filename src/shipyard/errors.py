@@ -67,3 +67,20 @@ class RolloutFailed(ShipyardError):
     """A rollout ended without its version serving all traffic (failed or aborted)."""
 
     exit_code = 9
+
+
+class AuthError(ShipyardError):
+    """The caller is not allowed: no token, a wrong or revoked one (HTTP 401), or a token
+    without the scope the call needs (HTTP 403)."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int = 401) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class UnreachableError(ShipyardError):
+    """The Shipyard server a command is configured to talk to cannot be reached."""
+
+    exit_code = 11

@@ -32,6 +32,7 @@ from shipyard.store.records import (
     VersionDraft,
 )
 from shipyard.store.runs import CacheEntry, Run, RunStore, StageRun
+from shipyard.store.tokens import TokenRecord, TokenStore
 
 __all__ = [
     "AlertStateRecord",
@@ -56,6 +57,8 @@ __all__ = [
     "RunStore",
     "StageRun",
     "Stores",
+    "TokenRecord",
+    "TokenStore",
     "VersionDraft",
     "open_stores",
 ]
@@ -71,6 +74,7 @@ class Stores:
     artifacts: ArtifactStore
     deploy: DeployStore
     alerts: AlertStore
+    tokens: TokenStore
 
     def close(self) -> None:
         """Release the database connection."""
@@ -85,6 +89,7 @@ def open_stores(home: Path) -> Stores:
     from shipyard.store.sqlite.deploy import SqliteDeployStore
     from shipyard.store.sqlite.metadata import SqliteMetadataStore
     from shipyard.store.sqlite.runs import SqliteRunStore
+    from shipyard.store.sqlite.tokens import SqliteTokenStore
 
     db = SqliteDatabase(home / "registry.db")
     return Stores(
@@ -94,4 +99,5 @@ def open_stores(home: Path) -> Stores:
         artifacts=LocalArtifactStore(home / "artifacts"),
         deploy=SqliteDeployStore(db),
         alerts=SqliteAlertStore(db),
+        tokens=SqliteTokenStore(db),
     )

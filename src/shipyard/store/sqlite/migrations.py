@@ -195,6 +195,21 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX events_by_kind ON events (kind, id)",
     ],
+    # 5: named API tokens with scopes, kept as salted hashes; a name is unique while unrevoked.
+    [
+        """CREATE TABLE tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        )""",
+        "CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

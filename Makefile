@@ -25,6 +25,7 @@ lint: $(STAMP)
 test: lint
 	bash scripts/system-deps.sh promtool prometheus amtool   # promtool checks the exported rules; a real Prometheus runs the dashboard queries; amtool brings Alertmanager too
 	bash scripts/system-deps.sh podman buildah runc skopeo debootstrap docker-registry   # images built, run and pushed for real (no Docker engine needed); debootstrap makes their base
+	bash scripts/postgres.sh >/dev/null   # a real PostgreSQL runs the metadata store contract tests
 	$(BIN)/pytest
 
 # A real Kubernetes control plane (kube-apiserver and controller manager built once from Debian's

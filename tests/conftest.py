@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from postgres_helpers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from shipyard.cli import common
 from shipyard.cli.main import main
 from shipyard.store import Stores, open_stores

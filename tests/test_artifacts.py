@@ -1,4 +1,5 @@
-"""The content-addressed artifact store."""
+"""What only the local artifact store does (the behaviour every store shares is in
+test_artifact_contract.py), and ``open_artifacts``, which picks a store from a location."""
 
 from __future__ import annotations
 
@@ -7,33 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.errors import IntegrityError, InvalidInputError, NotFoundError
+from shipyard.errors import InvalidInputError
 from shipyard.store.local.artifacts import LocalArtifactStore
+from shipyard.store.location import open_artifacts
+from shipyard.store.s3.artifacts import S3ArtifactStore
 
 
 def digest_of(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def test_put_file_names_blob_by_sha256_of_its_bytes(tmp_path: Path) -> None:
-    store = LocalArtifactStore(tmp_path / "store")
-    source = tmp_path / "model.bin"
-    source.write_bytes(b"weights" * 1000)
-    blob = store.put_file(source)
-    assert blob.digest == digest_of(b"weights" * 1000)
-    assert blob.size == 7000
-    assert store.read_bytes(blob.digest) == b"weights" * 1000
-
-
-def test_identical_content_is_stored_once(tmp_path: Path) -> None:
-    store = LocalArtifactStore(tmp_path / "store")
-    a = tmp_path / "a.bin"
-    b = tmp_path / "b.bin"
-    a.write_bytes(b"same")
-    b.write_bytes(b"same")
-    assert store.put_file(a) == store.put_file(b) == store.put_bytes(b"same")
-    blobs = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
-    assert len(blobs) == 1
 
 
 def test_write_leaves_no_temporary_files_and_blob_is_read_only(tmp_path: Path) -> None:
@@ -45,50 +27,46 @@ def test_write_leaves_no_temporary_files_and_blob_is_read_only(tmp_path: Path) -
     store.verify(blob.digest)
 
 
-def tamper(store_root: Path, digest: str, data: bytes) -> None:
-    hexd = digest.removeprefix("sha256:")
-    path = store_root / "sha256" / hexd[:2] / hexd[2:]
-    path.chmod(0o644)
-    path.write_bytes(data)
-
-
-def test_read_of_tampered_blob_is_refused_with_digest_mismatch(tmp_path: Path) -> None:
+def test_blob_lives_under_sha256_and_its_first_two_hex_digits(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path / "store")
-    blob = store.put_bytes(b"genuine")
-    tamper(tmp_path / "store", blob.digest, b"evil")
-    with pytest.raises(IntegrityError, match="corrupt") as err:
-        store.read_bytes(blob.digest)
-    assert digest_of(b"evil") in err.value.message
-    with pytest.raises(IntegrityError):
-        store.verify(blob.digest)
+    blob = store.put_stream(iter([b"streamed"]), digest_of(b"streamed"))
+    hexd = blob.digest.removeprefix("sha256:")
+    path = tmp_path / "store" / "sha256" / hexd[:2] / hexd[2:]
+    assert path.read_bytes() == b"streamed"
+    assert path.stat().st_mode & 0o222 == 0
 
 
-def test_storing_the_same_content_again_repairs_a_damaged_blob(tmp_path: Path) -> None:
+def test_a_copy_out_of_the_store_is_writable_by_its_owner(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path / "store")
-    blob = store.put_bytes(b"genuine")
-    tamper(tmp_path / "store", blob.digest, b"evil")
-    source = tmp_path / "again.bin"
-    source.write_bytes(b"genuine")
-    assert store.put_file(source) == blob
-    assert store.read_bytes(blob.digest) == b"genuine"
+    blob = store.put_bytes(b"payload")
+    dest = tmp_path / "out.bin"
+    store.copy_to(blob.digest, dest)
+    assert dest.stat().st_mode & 0o777 == 0o644
 
 
-def test_copy_of_tampered_blob_leaves_nothing_at_destination(tmp_path: Path) -> None:
-    store = LocalArtifactStore(tmp_path / "store")
-    blob = store.put_bytes(b"genuine")
-    tamper(tmp_path / "store", blob.digest, b"evil")
-    dest = tmp_path / "out" / "model.bin"
-    with pytest.raises(IntegrityError):
-        store.copy_to(blob.digest, dest)
-    assert not dest.exists()
-    assert list((tmp_path / "out").iterdir()) == []
+def test_open_artifacts_takes_a_path_a_file_url_or_an_s3_url(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cases = {
+        "artifacts": home / "artifacts",
+        str(tmp_path / "abs"): tmp_path / "abs",
+        f"file://{tmp_path}/from%20url": tmp_path / "from url",
+        f"file://localhost{tmp_path}/local": tmp_path / "local",
+    }
+    for location, root in cases.items():
+        store = open_artifacts(location, home)
+        assert isinstance(store, LocalArtifactStore) and store.root == root, location
+    store = open_artifacts(tmp_path / "as-path", home)
+    assert isinstance(store, LocalArtifactStore) and store.root == tmp_path / "as-path"
+    s3 = open_artifacts("s3://bucket/team/artifacts", home)  # no network until first use
+    assert isinstance(s3, S3ArtifactStore)
+    assert (s3.bucket, s3.prefix) == ("bucket", "team/artifacts")
 
 
-def test_missing_blob_and_malformed_digest_give_clear_errors(tmp_path: Path) -> None:
-    store = LocalArtifactStore(tmp_path / "store")
-    with pytest.raises(NotFoundError, match="missing from the store"):
-        store.read_bytes(digest_of(b"never stored"))
-    with pytest.raises(InvalidInputError, match="malformed digest"):
-        store.read_bytes("sha256:../../etc/passwd")
-    with pytest.raises(NotFoundError, match="no such file"):
-        store.put_file(tmp_path / "absent.bin")
+def test_open_artifacts_refuses_other_locations_and_says_what_is_accepted(tmp_path: Path) -> None:
+    for location in ("gs://bucket/x", "https://host/x", "file://otherhost/x", "file://", "  "):
+        with pytest.raises(InvalidInputError) as err:
+            open_artifacts(location, tmp_path)
+        assert "s3://bucket/prefix" in str(err.value), location
+    with pytest.raises(InvalidInputError) as err:
+        open_artifacts("https://user:hunter2@host/x", tmp_path)
+    assert "hunter2" not in str(err.value)

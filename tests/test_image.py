@@ -339,3 +339,91 @@ def test_the_bundle_pins_shipyards_serving_dependencies_and_theirs() -> None:
     assert {"click", "h11", "joblib", "threadpoolctl", "scipy"} <= names  # their dependencies
     assert "pytest" not in names  # only what the packages asked for need
     assert all("==" in pin for pin in pins)
+
+
+# --- the control plane's image (`shipyard image build --control-plane`) -----------------
+
+
+def test_the_control_plane_context_pins_the_server_extras_and_runs_as_10001(
+    tmp_path: Path,
+) -> None:
+    from shipyard.images.control_plane import COMMAND, write_control_plane_context
+
+    context = write_control_plane_context(tmp_path / "context")
+    dockerfile = (context.path / "Dockerfile").read_text()
+    assert "\nUSER 10001\n" in dockerfile
+    assert f"\nCMD {json.dumps(COMMAND)}\n" in dockerfile
+    assert COMMAND == ["shipyard", "server", "--host", "0.0.0.0", "--port", "7700"]
+    assert f'org.opencontainers.image.version="{__version__}"' in dockerfile
+    assert 'io.shipyard.extras="serve,kubernetes,postgres,s3"' in dockerfile
+    pins = (context.path / "requirements.txt").read_text().split()
+    names = {pin.split("==")[0].lower().replace("_", "-") for pin in pins}
+    assert {"uvicorn", "starlette", "prometheus-client", "kubernetes", "psycopg", "boto3"} <= names
+    assert "shipyard" not in names  # Shipyard comes from its wheel, in a layer of its own
+    assert [p.name for p in (context.path / "wheels").iterdir()] == [
+        f"shipyard-{__version__}-py3-none-any.whl"
+    ]
+    assert {int(p.stat().st_mtime) for p in context.path.rglob("*")} == {context.timestamp}
+
+
+def test_image_build_takes_a_version_or_the_control_plane(cli: Cli, home: Path) -> None:
+    both = cli("image", "build", "digits:1", "--control-plane")
+    assert both.code == 2 and "not both" in both.err
+    neither = cli("image", "build")
+    assert neither.code == 2 and "NAME:VERSION" in neither.err
+    braces = cli("image", "build", "--control-plane", "--tag", "r.example/{model}:{version}")
+    assert braces.code == 2 and "only placeholder is {version}" in braces.err
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Containers, str]]:
+    """The control plane's image, built once by the command as a user types it."""
+    tmp = tmp_path_factory.mktemp("control-plane-image")
+    containers = start_containers(tmp / "containers", tmp / "home")
+    try:
+        out = containers.run(SHIPYARD, "image", "build", "--control-plane",
+                             "--base-image", BASE_IMAGE)  # fmt: skip
+        assert f"built shipyard/control-plane:{__version__}" in out
+        yield containers, f"shipyard/control-plane:{__version__}"
+    finally:
+        containers.cleanup()
+
+
+def test_the_control_plane_image_serves_as_10001_on_a_read_only_root(
+    control_plane: tuple[Containers, str],
+) -> None:
+    containers, image = control_plane
+    config = containers.inspect(image)["Config"]
+    assert config["User"] == "10001"
+    assert config["Cmd"] == ["shipyard", "server", "--host", "0.0.0.0", "--port", "7700"]
+    assert config["Labels"]["org.opencontainers.image.version"] == __version__
+    # as the chart runs it: read-only root, SHIPYARD_HOME and /tmp on volumes of their own,
+    # no capabilities; its own network, so the API is asked from inside
+    name, token = "control-plane", "a-bootstrap-token-for-the-test"
+    containers.run(
+        "podman", "run", "--detach", "--name", name, "--network", "none", "--read-only",
+        "--mount", "type=tmpfs,destination=/var/lib/shipyard,U=true", "--tmpfs", "/tmp",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--env", f"SHIPYARD_SERVER_TOKEN={token}", image,
+    )  # fmt: skip
+    ask = (
+        "import json, sys, time, urllib.request as u\n"
+        "r = u.Request('http://127.0.0.1:7700/api/v1/info',"
+        f" headers={{'Authorization': 'Bearer {token}'}})\n"
+        "for _ in range(120):\n"
+        "    try: print(json.dumps(json.load(u.urlopen(r, timeout=2)))); sys.exit(0)\n"
+        "    except OSError: time.sleep(0.5)\n"
+        "sys.exit(1)\n"
+    )
+    try:
+        proc = subprocess.run(["podman", "exec", name, "python", "-c", ask],
+                              env=containers.env, capture_output=True, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            logs = subprocess.run(["podman", "logs", name], env=containers.env,
+                                  capture_output=True, text=True)  # fmt: skip
+            raise AssertionError(f"no answer from the server:\n{logs.stdout}{logs.stderr}")
+        info = json.loads(proc.stdout)
+        assert info["version"] == __version__ and info["home"] == "/var/lib/shipyard"
+        assert containers.run("podman", "exec", name, "id", "-u").strip() == "10001"
+    finally:
+        containers.run("podman", "rm", "--force", name, check=False)

@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from shipyard.clock import utc_now
 from shipyard.errors import AuthError, InvalidInputError
@@ -101,6 +102,19 @@ def create_token(
 def revoke_token(stores: Stores, name: str, actor: str) -> TokenRecord:
     """Revoke a named token: the next call made with it is refused."""
     return stores.tokens.revoke_token(check_token_name(name), actor)
+
+
+def shown_token(record: TokenRecord) -> dict[str, Any]:
+    """A token as it is listed: never its hash or salt."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "scopes": list(record.scopes),
+        "created_at": record.created_at,
+        "created_by": record.created_by,
+        "last_used_at": record.last_used_at,
+        "revoked_at": record.revoked_at,
+    }
 
 
 def list_tokens(stores: Stores) -> list[TokenRecord]:

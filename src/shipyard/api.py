@@ -9,7 +9,7 @@ from typing import Any
 
 from shipyard.errors import SpecError
 from shipyard.flavors import Predictor, TrustPolicy
-from shipyard.home import resolve_home
+from shipyard.home import resolve_home, stores_for
 
 PARAMS_ENV = "SHIPYARD_PARAMS"
 
@@ -58,9 +58,8 @@ def load_model(
     """Load a registered model (``name``, ``name:3`` or ``name@alias``), digest-verified."""
     from shipyard.refs import parse_ref
     from shipyard.registry.checkout import load
-    from shipyard.store import open_stores
 
-    stores = open_stores(resolve_home(home))
+    stores = stores_for(resolve_home(home))
     try:
         return load(stores, parse_ref(ref), trust)
     finally:

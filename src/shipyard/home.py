@@ -1,11 +1,21 @@
-"""Where Shipyard keeps its state: ``SHIPYARD_HOME`` (default ``~/.shipyard``)."""
+"""Where Shipyard keeps its state: ``SHIPYARD_HOME`` (default ``~/.shipyard``), and the
+stores a process works on — a team server's, named by ``$SHIPYARD_SERVER``, or the
+home's own (or the database and artifact store ``$SHIPYARD_STORE`` and
+``$SHIPYARD_ARTIFACTS`` name, as a team server gives its model servers)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipyard.store import Stores
 
 HOME_ENV = "SHIPYARD_HOME"
+SERVER_ENV = "SHIPYARD_SERVER"  # the team server every command talks to
+STORE_ENV = "SHIPYARD_STORE"
+ARTIFACTS_ENV = "SHIPYARD_ARTIFACTS"
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -28,3 +38,23 @@ def resolve_home(override: str | Path | None = None) -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return (Path.home() / ".shipyard").resolve()
+
+
+def stores_for(home: Path) -> Stores:
+    """The stores a command works on: the team server's when ``$SHIPYARD_SERVER`` is set
+    (never a local store then), else the ones ``$SHIPYARD_STORE`` and
+    ``$SHIPYARD_ARTIFACTS`` name, else the home's own."""
+    from shipyard.server.client import ServerClient, configured_server
+
+    team = configured_server()
+    if team is None:
+        from shipyard.store import open_stores
+
+        return open_stores(
+            home,
+            metadata=os.environ.get(STORE_ENV) or None,
+            artifacts=os.environ.get(ARTIFACTS_ENV) or None,
+        )
+    from shipyard.server.remote import remote_stores
+
+    return remote_stores(home, ServerClient(*team))

@@ -14,7 +14,8 @@ import typer
 
 from shipyard.cli.common import JSON_OPTION, console, err_console, home, new_table, print_json
 from shipyard.errors import InvalidInputError
-from shipyard.server.client import ServerClient, connect
+from shipyard.server.client import ServerClient
+from shipyard.server.connection import connect
 from shipyard.units import format_duration
 
 app = typer.Typer(

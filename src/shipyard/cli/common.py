@@ -18,8 +18,8 @@ from rich.table import Table
 
 from shipyard import jsonio
 from shipyard.errors import InvalidInputError
-from shipyard.home import resolve_home
-from shipyard.store import Lineage, Stores, open_stores
+from shipyard.home import resolve_home, stores_for
+from shipyard.store import Lineage, Stores
 
 
 def _console(stderr: bool = False) -> Console:
@@ -54,7 +54,7 @@ def home() -> Path:
 @contextmanager
 def stores() -> Iterator[Stores]:
     """The stores under the state directory, closed when the command ends."""
-    opened = open_stores(home())
+    opened = stores_for(home())
     try:
         yield opened
     finally:

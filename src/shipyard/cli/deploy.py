@@ -19,7 +19,8 @@ from shipyard.cli.common import (
     print_json,
 )
 from shipyard.errors import InvalidInputError, RolloutFailed, ShipyardError
-from shipyard.server.client import ServerClient, connect
+from shipyard.server.client import ServerClient
+from shipyard.server.connection import connect
 from shipyard.units import format_duration, parse_duration
 
 

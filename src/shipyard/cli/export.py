@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from shipyard.cli.common import console, stores
-from shipyard.errors import NotFoundError, SpecError
+from shipyard.errors import InvalidInputError, NotFoundError, SpecError
 from shipyard.images import DEFAULT_TAG
 
 if TYPE_CHECKING:
@@ -179,7 +179,8 @@ def kubernetes_cmd(
 
 @app.command("helm")
 def helm_cmd(
-    model: str = typer.Argument(..., help="The registered model."),
+    ctx: typer.Context,
+    model: str | None = typer.Argument(None, help="The registered model."),
     version: str | None = typer.Option(
         None,
         "--version",
@@ -197,12 +198,27 @@ def helm_cmd(
     canary_version: str | None = _CANARY_VERSION,
     canary_weight: int = _CANARY_WEIGHT,
     prometheus_operator: bool = _PROMETHEUS_OPERATOR,
+    control_plane: bool = typer.Option(
+        False,
+        "--control-plane",
+        help="The chart of Shipyard's control plane (shipyard server) instead of a model's; "
+        "takes --out and --image ({version}: Shipyard's).",
+    ),
 ) -> None:
     """A Helm chart for a model version: the objects of `export kubernetes`, from values.
 
     The options give the values' defaults (image, replicas, resources, autoscaling, canary,
     monitoring); `helm install --set` or `-f` changes them; values.schema.json checks them.
+    With --control-plane, the chart that runs `shipyard server` in the cluster it deploys to.
     """
+    if control_plane:
+        _control_plane_chart(ctx, model, out, image)
+        return
+    if model is None:
+        raise InvalidInputError(
+            "name the model to export: shipyard export helm MODEL",
+            hint="or --control-plane for the chart of Shipyard's control plane",
+        )
     from shipyard.deploy.request import check_deployment_name
     from shipyard.k8s.helm import write_chart
     from shipyard.k8s.manifests import Settings
@@ -223,6 +239,39 @@ def helm_cmd(
         f"chart {deployment} ({serving}); install with "
         f"`helm install {deployment} {out} --namespace NAMESPACE --create-namespace "
         "--set image.repository=REGISTRY/IMAGE`"
+    )
+
+
+def _control_plane_chart(ctx: typer.Context, model: str | None, out: Path, image: str) -> None:
+    """``export helm --control-plane``: refuses the model's options rather than ignore them."""
+    from shipyard.images import CONTROL_PLANE_TAG
+    from shipyard.images.control_plane import control_plane_tag
+    from shipyard.k8s.control_plane import write_control_plane_chart
+
+    def typed(name: str) -> bool:  # given on the command line (typer vendors click's enum)
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ctx.params
+        if name not in ("model", "out", "image", "control_plane") and typed(name)
+    ]
+    if model is not None or given:
+        raise InvalidInputError(
+            f"--control-plane takes only --out and --image, not {', '.join(given) or model}",
+            hint="the control plane's chart serves no model: export a model's chart apart",
+        )
+    out = out if typed("out") else Path("deploy/control-plane")
+    image = image if typed("image") else CONTROL_PLANE_TAG
+    chosen = control_plane_tag(image)
+    for path in write_control_plane_chart(out, chosen):
+        console.print(f"wrote {path}")
+    console.print(
+        f"chart of Shipyard's control plane (image {chosen}); make its Secrets, then "
+        f"`helm install shipyard {out} --namespace shipyard --create-namespace "
+        "--set artifacts.location=s3://BUCKET/PREFIX` (the install's notes say which)",
+        soft_wrap=True,
     )
 
 

@@ -6,6 +6,7 @@ code, never a traceback; ``--debug`` shows the traceback too.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import typer
 
 from shipyard import __version__
-from shipyard.cli import alerts, alias, ci, export, hooks, image, models, spec
+from shipyard.cli import alerts, alias, ci, export, hooks, image, models, spec, store, tokens
 from shipyard.cli.common import SETTINGS, err_console
 from shipyard.cli.deploy import (
     abort_cmd,
@@ -25,6 +26,7 @@ from shipyard.cli.deploy import (
     undeploy_cmd,
 )
 from shipyard.cli.events import events_cmd
+from shipyard.cli.info import info_cmd
 from shipyard.cli.metrics import metrics_cmd
 from shipyard.cli.project import init, register_cmd
 from shipyard.cli.run import run_cmd, runs_app
@@ -32,6 +34,7 @@ from shipyard.cli.serve import serve_cmd
 from shipyard.cli.server import server_cmd
 from shipyard.errors import ShipyardError
 from shipyard.home import HOME_ENV
+from shipyard.home import SERVER_ENV as URL_ENV
 
 app = typer.Typer(
     name="shipyard",
@@ -58,6 +61,13 @@ def root(
         help="State directory (registry, artifacts).",
         show_default="~/.shipyard",
     ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        envvar=URL_ENV,
+        help="The team's Shipyard server (http(s)://HOST:PORT): every command works on its "
+        "registry, runs and deployments, with the token in $SHIPYARD_TOKEN.",
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -66,6 +76,8 @@ def root(
     """Shipyard: the model lifecycle from commit to monitored endpoint."""
     SETTINGS.home = home
     SETTINGS.debug = debug
+    if server:  # in the environment, so the processes a command starts talk to it too
+        os.environ[URL_ENV] = server
 
 
 app.command("init")(init)
@@ -88,12 +100,15 @@ app.command("undeploy")(undeploy_cmd)
 app.command("events")(events_cmd)
 app.command("metrics")(metrics_cmd)
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(store.app, name="store")
+app.command("info")(info_cmd)
 app.add_typer(spec.app, name="spec")
 app.add_typer(export.app, name="export")
 app.add_typer(image.app, name="image")
 
 
-_GLOBAL_WITH_VALUE = ("--home",)
+_GLOBAL_WITH_VALUE = ("--home", "--server")
 _GLOBAL_FLAGS = ("--debug",)
 
 
@@ -107,7 +122,7 @@ def _hoist_global_options(argv: list[str]) -> list[str]:
         if arg == "--":
             rest.extend(argv[i:])
             break
-        if arg in _GLOBAL_FLAGS or arg.startswith("--home="):
+        if arg in _GLOBAL_FLAGS or arg.startswith(("--home=", "--server=")):
             front.append(arg)
         elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(argv):
             front.extend(argv[i : i + 2])

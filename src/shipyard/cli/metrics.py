@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from shipyard.cli.common import JSON_OPTION, console, home, new_table, print_json
-from shipyard.server.client import connect
+from shipyard.server.connection import connect
 
 BARS = "▁▂▃▄▅▆▇█"
 LABELS = {

@@ -19,13 +19,13 @@ def _from_registry(
     ref: str, weights: str | None, shadow: str | None, base: ServeConfig
 ) -> ServeConfig:
     """Versions and routes from a reference (one version) or ``--weights`` (several)."""
+    from shipyard.home import stores_for
     from shipyard.refs import parse_ref
     from shipyard.registry import resolve
     from shipyard.serving.routing import parse_shares, route_table
-    from shipyard.store import open_stores
 
     state = home()
-    stores = open_stores(state)
+    stores = stores_for(state)
     try:
         if weights is None:
             version = resolve(stores, parse_ref(ref))  # a clear error before any worker starts

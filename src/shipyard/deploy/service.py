@@ -457,6 +457,11 @@ class DeployService:
         """``status`` of every deployment."""
         return [self.status(d.name) for d in self.stores.deploy.list_deployments()]
 
+    def rollouts(self, name: str, limit: int = 20) -> list[RolloutRecord]:
+        """A deployment's rollouts, newest first (``NotFoundError`` for an unknown one)."""
+        self.stores.deploy.get_deployment(name)
+        return self.stores.deploy.list_rollouts(name, limit)
+
 
 def _new(
     name: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -16,7 +17,7 @@ from shipyard.images.builders import (
     registry_host,
     run_streamed,
 )
-from shipyard.images.context import read_bundle, write_context
+from shipyard.images.context import Context, read_bundle, write_context
 from shipyard.store import ModelVersion, Stores
 
 
@@ -80,18 +81,31 @@ def build_image(
 ) -> BuiltImage:
     """Build ``version``'s image from its bundle; push it if asked. The builder's output
     goes to ``out`` (default: stdout) as it comes."""
-    stream = out or sys.stdout
     tag = image_tag(request.tag, version)
-    registry = _push_registry(tag) if request.push else None
+    if request.push:
+        _push_registry(tag)  # refused before anything is read
     bundle = read_bundle(stores, version)
+    return run_build(
+        lambda dest: write_context(stores, version, bundle, dest),
+        tag,
+        f"{version.model} v{version.version}",
+        request,
+        out or sys.stdout,
+    )
+
+
+def run_build(
+    write: Callable[[Path], Context], tag: str, what: str, request: ImageRequest, stream: TextIO
+) -> BuiltImage:
+    """Write a build context with ``write`` (into an empty directory it is given), build it
+    as ``tag`` and push it if asked; ``what`` says what is built, for the output."""
+    registry = _push_registry(tag) if request.push else None
     builder = find_builder(request.builder)
     insecure = _without_tls(registry, request, builder) if registry else False
     with tempfile.TemporaryDirectory(prefix="shipyard-image-") as scratch:
         work = Path(scratch)
-        context = write_context(stores, version, bundle, work / "context")
-        stream.write(
-            f"building {tag} from {version.model} v{version.version} with {builder.name}\n"
-        )
+        context = write(work / "context")
+        stream.write(f"building {tag} from {what} with {builder.name}\n")
         stream.flush()
         args = dict(context.labels)
         if request.base_image:

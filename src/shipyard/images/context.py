@@ -86,7 +86,7 @@ def _check_buildable(stores: Stores, ref: str, manifest: dict[str, Any]) -> None
         )
 
 
-def _settle(root: Path, timestamp: int) -> None:
+def settle(root: Path, timestamp: int) -> None:
     """One mode and one time for every file and directory: layers that depend only on content."""
     for path in sorted(root.rglob("*"), reverse=True):
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -107,7 +107,7 @@ def write_context(stores: Stores, version: ModelVersion, bundle: Bundle, dest: P
     (dest / "manifest.json").write_text(json.dumps(served, indent=2, sort_keys=True) + "\n")
     write_wheel(dest / "wheels")
     timestamp = int(datetime.fromisoformat(version.created_at).timestamp())
-    _settle(dest, timestamp)
+    settle(dest, timestamp)
     labels = {
         "MODEL_VERSION": str(version.version),
         "CREATED": version.created_at,

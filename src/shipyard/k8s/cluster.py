@@ -6,6 +6,11 @@ namespace given, else the context's, else ``default``. ``Access`` pins those cho
 when a deployment is created, so a later ``kubectl config use-context`` never
 redirects a running deployment.
 
+A control plane that runs in a pod (``shipyard export helm --control-plane``) reaches
+its own cluster as its ServiceAccount: the context ``in-cluster`` (:data:`IN_CLUSTER`)
+names that, and is what a command in a pod without a kubeconfig gets; the namespace is
+then the one given, else the pod's own.
+
 Objects are written by server-side apply with Shipyard's field manager, so fields
 other tools own (an autoscaler's replicas, a mesh's annotations) are left alone, and
 a dry run of the whole set on the server comes first: a refused object leaves
@@ -34,6 +39,8 @@ FALLBACKS = {
 }
 # Applied first: what other objects point at.
 ORDER = ("Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler")
+IN_CLUSTER = "in-cluster"  # the context of a pod's own cluster, through its ServiceAccount
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")  # token, ca.crt, namespace
 
 
 class ClusterError(ShipyardError):
@@ -63,14 +70,37 @@ def _kubeconfig_paths(given: str | None) -> list[Path]:
     return [Path(p).expanduser().resolve() for p in text.split(os.pathsep) if p]
 
 
+def in_pod() -> bool:
+    """Whether this process runs in a Kubernetes pod with a ServiceAccount token."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT / "token").is_file()
+
+
+def _in_cluster_access(namespace: str | None) -> Access:
+    """The pod's own cluster: the namespace given, else the pod's."""
+    if not namespace and in_pod():
+        namespace = (SERVICE_ACCOUNT / "namespace").read_text().strip() or None
+    if not namespace:
+        raise InvalidInputError(
+            f"context {IN_CLUSTER!r} outside a pod needs --namespace",
+            hint="name the namespace the control plane's Role is in (its chart's "
+            "deployNamespace, else its release's)",
+        )
+    return Access("", IN_CLUSTER, namespace)
+
+
 def resolve_access(
     kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
 ) -> Access:
-    """kubectl's rules for file, context and namespace; a clear error if there is none."""
+    """kubectl's rules for file, context and namespace; a clear error if there is none.
+    ``in-cluster``, or no kubeconfig in a pod: the pod's own cluster."""
     import yaml
 
+    if context == IN_CLUSTER:
+        return _in_cluster_access(namespace)
     paths = _kubeconfig_paths(kubeconfig)
     found = [p for p in paths if p.is_file()]
+    if not found and kubeconfig is None and context is None and in_pod():
+        return _in_cluster_access(namespace)
     if not found:
         raise InvalidInputError(
             f"no kubeconfig: {', '.join(map(str, paths))} does not exist",
@@ -126,12 +156,7 @@ class Cluster:
         self.access = access
         self.namespace = access.namespace
         self.timeout = timeout
-        try:
-            api = kubernetes.config.new_client_from_config(
-                config_file=access.kubeconfig, context=access.context
-            )
-        except (kubernetes.config.ConfigException, OSError, ValueError) as err:
-            raise InvalidInputError(f"kubeconfig context {access.context!r}: {err}") from None
+        api = _api_client(kubernetes, access)
         self.server = api.configuration.host
         api.configuration.retries = 1
         # the client's default discovery cache is one world-readable file per host in /tmp
@@ -274,6 +299,41 @@ class Cluster:
         except NotFoundError:
             return False
         return True
+
+
+def _api_client(kubernetes: Any, access: Access) -> Any:
+    """The client for ``access``: its kubeconfig context, or the pod's ServiceAccount."""
+    if access.context == IN_CLUSTER:
+        if not in_pod():
+            raise InvalidInputError(
+                f"context {IN_CLUSTER!r} is a pod's own cluster, and this control plane "
+                "does not run in a pod",
+                hint="deploy with a kubeconfig context (--context), or run the control plane "
+                "in the cluster (`shipyard export helm --control-plane`)",
+            )
+        from kubernetes.config.incluster_config import InClusterConfigLoader
+
+        configuration = kubernetes.client.Configuration()
+        try:  # the token is read again each minute: a projected token rotates
+            InClusterConfigLoader(
+                str(SERVICE_ACCOUNT / "token"), str(SERVICE_ACCOUNT / "ca.crt")
+            ).load_and_set(configuration)
+        except kubernetes.config.ConfigException as err:
+            raise InvalidInputError(f"context {IN_CLUSTER!r}: {err}") from None
+        return kubernetes.client.ApiClient(configuration)
+    missing = [p for p in access.kubeconfig.split(os.pathsep) if p and not Path(p).is_file()]
+    if missing and in_pod():  # a kubeconfig of the machine that asked, not of this pod
+        raise InvalidInputError(
+            f"kubeconfig {', '.join(missing)} is not on the control plane, which runs in a "
+            "pod and reaches only its own cluster",
+            hint=f"deploy with --context {IN_CLUSTER} --namespace NAMESPACE",
+        )
+    try:
+        return kubernetes.config.new_client_from_config(
+            config_file=access.kubeconfig, context=access.context
+        )
+    except (kubernetes.config.ConfigException, OSError, ValueError) as err:
+        raise InvalidInputError(f"kubeconfig context {access.context!r}: {err}") from None
 
 
 def _rank(obj: dict[str, Any]) -> int:

@@ -33,9 +33,10 @@ VALUES_TEMPLATE = "values.yaml.tmpl"
 _BLOCKS = {"labels", "prometheusOperator.ruleGroups"}  # values written as YAML blocks
 
 
-def chart_files() -> Traversable:
-    """The chart's fixed files: templates, schema, ``.helmignore`` and the values' layout."""
-    return resources.files("shipyard") / "k8s" / "chart"
+def chart_files(folder: str = "chart") -> Traversable:
+    """A chart's fixed files (templates, schema, ``.helmignore``) and its values' layout:
+    the model chart's by default, ``control_plane_chart`` for the control plane's."""
+    return resources.files("shipyard") / "k8s" / folder
 
 
 def values(
@@ -48,7 +49,7 @@ def values(
 ) -> dict[str, Any]:
     """The chart's values that render what ``manifests.objects`` renders with these arguments
     (``s.namespace`` aside: a release has its own)."""
-    repository, tag = _image(s.image, version.model)
+    repository, tag = split_image(s.image.replace("{model}", version.model))
     canary_version, weight = canary if canary is not None else (None, 10)
     return {
         "name": s.name,
@@ -86,10 +87,9 @@ def values(
     }
 
 
-def _image(template: str, model: str) -> tuple[str, str]:
-    """``registry/{model}:{version}`` as repository and tag, the model filled in (a name
-    pinned by digest, or without a tag, is all repository)."""
-    image = template.replace("{model}", model)
+def split_image(image: str) -> tuple[str, str]:
+    """``registry/name:tag`` as repository and tag (a name pinned by digest, or without a
+    tag, is all repository)."""
     last = image.rsplit("/", 1)[-1]
     if "@" in last or ":" not in last:
         return image, ""
@@ -112,22 +112,31 @@ def chart_metadata(s: Settings, version: ModelVersion) -> dict[str, Any]:
 
 def values_yaml(chosen: dict[str, Any]) -> str:
     """``values.yaml``: the values in the chart's commented layout."""
-    layout = Template(chart_files().joinpath(VALUES_TEMPLATE).read_text())
     model = chosen["model"]
-    text = layout.substitute(
-        _placeholders(chosen), title=f"{model['name']} version {model['version']}"
+    return layout_values(
+        chart_files(), chosen, _BLOCKS, title=f"{model['name']} version {model['version']}"
     )
+
+
+def layout_values(
+    folder: Traversable, chosen: dict[str, Any], blocks: set[str], **extra: str
+) -> str:
+    """A chart's ``values.yaml``: its layout (``values.yaml.tmpl`` in ``folder``, comments
+    and all) with each ``${path_to_value}`` replaced by that value in ``chosen`` as YAML;
+    the values named in ``blocks`` are written as YAML blocks below their key."""
+    layout = Template(folder.joinpath(VALUES_TEMPLATE).read_text())
+    text = layout.substitute(_placeholders(chosen, blocks), **extra)
     return re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE)  # after a key whose block follows
 
 
-def _placeholders(node: dict[str, Any], path: str = "") -> dict[str, str]:
+def _placeholders(node: dict[str, Any], blocks: set[str], path: str = "") -> dict[str, str]:
     """``{"image_tag": '"{version}"', ...}``: each value as YAML, by its path in the layout."""
     out: dict[str, str] = {}
     for key, value in node.items():
         dotted = f"{path}{key}"
-        if isinstance(value, dict) and dotted not in _BLOCKS:
-            out.update(_placeholders(value, f"{dotted}."))
-        elif dotted in _BLOCKS and value:
+        if isinstance(value, dict) and dotted not in blocks:
+            out.update(_placeholders(value, blocks, f"{dotted}."))
+        elif dotted in blocks and value:
             block = yaml.safe_dump(value, sort_keys=False, allow_unicode=True)
             indent = "  " * (path.count(".") + 1)  # one level below its key
             out[dotted.replace(".", "_")] = "\n" + textwrap.indent(block, indent).rstrip("\n")
@@ -147,14 +156,20 @@ def write_chart(
 ) -> list[Path]:
     """Write the chart into ``out``; returns the files written."""
     objects(s, version, canary=canary, rules=rules, operator=operator)  # the same checks
+    chosen = values(s, version, canary=canary, rules=rules, operator=operator)
+    return write_files(out, chart_files(), chart_metadata(s, version), values_yaml(chosen))
+
+
+def write_files(
+    out: Path, folder: Traversable, metadata: dict[str, Any], values_text: str
+) -> list[Path]:
+    """Write a chart into ``out``: ``Chart.yaml`` from ``metadata``, ``values.yaml`` and
+    the fixed files of ``folder``; returns the files written."""
     written = [
-        _write(out / "Chart.yaml", yaml.safe_dump(chart_metadata(s, version), sort_keys=False)),
-        _write(
-            out / "values.yaml",
-            values_yaml(values(s, version, canary=canary, rules=rules, operator=operator)),
-        ),
+        _write(out / "Chart.yaml", yaml.safe_dump(metadata, sort_keys=False)),
+        _write(out / "values.yaml", values_text),
     ]
-    written += [_write(out / name, text) for name, text in _fixed(chart_files())]
+    written += [_write(out / name, text) for name, text in _fixed(folder)]
     return written
 
 

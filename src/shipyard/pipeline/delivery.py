@@ -15,7 +15,8 @@ from shipyard.errors import ShipyardError
 from shipyard.monitor.config import attach_call
 from shipyard.pipeline.plan import StagePlan
 from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
-from shipyard.server.client import RemoteError, ServerClient, connect
+from shipyard.server.client import RemoteError, ServerClient
+from shipyard.server.connection import connect
 from shipyard.spec.schema import DeploySpec, VerifySample
 
 ROLLOUT_TIMEOUT = 3600.0

@@ -26,7 +26,7 @@ from shipyard.clock import utc_now
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.git import git_state
 from shipyard.lineage import current_actor, pinned_requirements, python_version
-from shipyard.pipeline import BUNDLE_DIR
+from shipyard.pipeline import BUNDLE_DIR, runs
 from shipyard.pipeline.delivery import run_deploy_stage, run_verify_stage
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs
@@ -143,7 +143,7 @@ class _Pipeline:
         self.current = StageRun("")  # the stage in progress, as last recorded
 
     def _update(self, stage: StageRun, note: str | None = None) -> None:
-        self.stores.runs.update_stage(self.run.id, stage)
+        runs.update_stage(self.stores, self.run.id, stage)
         if note is not None:
             self.reporter.stage_finished(stage, note)
 
@@ -212,7 +212,7 @@ class _Pipeline:
         self._update(started)
         self.current = started
         self.reporter.stage_started(stage.name)
-        hit = None if force or stage.kind in ACTS else self.stores.runs.cache_get(fp)
+        hit = None if force or stage.kind in ACTS else runs.cached(self.stores, fp)
         if hit is not None:
             restore_outputs(self.project.root, stage.outs, hit.outputs, self.stores.artifacts)
             self.run.params.update(hit.params)
@@ -237,10 +237,11 @@ class _Pipeline:
             )
             note = result.note
             if stage.kind not in ACTS:
-                self.stores.runs.cache_put(
+                runs.remember(
+                    self.stores,
                     CacheEntry(
                         fp, stage.name, result.outputs, result.metrics, self.run.id, result.params
-                    )
+                    ),
                 )
         self.outputs[stage.name] = done.outputs
         self.metrics[stage.name] = done.metrics
@@ -249,7 +250,7 @@ class _Pipeline:
 
 
 def _previous_failed(stores: Stores, project: Project) -> Run:
-    for run in stores.runs.list_runs(project=str(project.root), limit=50):
+    for run in runs.list_runs(stores, project=str(project.root), limit=50):
         if run.status in ("failed", "interrupted"):
             return run
         if run.status == "succeeded":
@@ -324,7 +325,7 @@ def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter:
         error=None,
         stages=tuple(StageRun(s.name) for s in stages),
     )
-    stores.runs.create_run(run)
+    run = runs.start_run(stores, run, run.actor)
     reporter.run_started(run)
     pipeline = _Pipeline(stores, project, reporter, run)
     env = environment()
@@ -340,7 +341,7 @@ def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter:
         except BaseException as err:
             _close_failed(pipeline, stages, err)
             raise
-    final = stores.runs.finish_run(run.id, "succeeded", None)
+    final = runs.finish_run(stores, run.id, "succeeded", None)
     reporter.run_finished(final)
     return final
 
@@ -365,12 +366,12 @@ def _close_failed(pipeline: _Pipeline, stages: list[StagePlan], err: BaseExcepti
         )
     )
     if not finished:
-        stores.runs.update_stage(run_id, failed)
+        runs.update_stage(stores, run_id, failed)
     position = [s.name for s in stages].index(current.name)
     skipped = [StageRun(later.name, "skipped") for later in stages[position + 1 :]]
     for stage in skipped:
-        stores.runs.update_stage(run_id, stage)
-    final = stores.runs.finish_run(run_id, "interrupted" if interrupted else "failed", message)
+        runs.update_stage(stores, run_id, stage)
+    final = runs.finish_run(stores, run_id, "interrupted" if interrupted else "failed", message)
     try:  # the run is recorded; the reporter (a closed pipe, say) may fail without undoing it
         if not finished:
             pipeline.reporter.stage_finished(failed, message)

@@ -6,7 +6,7 @@ so rolling back twice after ``1 → 2 → 3`` lands on 1, not on 3 again.
 
 from __future__ import annotations
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.lineage import current_actor
 from shipyard.refs import check_alias_name
 from shipyard.store import AliasMove, Stores
@@ -77,3 +77,37 @@ def rollback_alias(
     if move is None:
         raise ShipyardError(f"{model}@{alias} already points at v{stack[-2]}")
     return move
+
+
+ACTIONS = ("set", "rollback", "delete")
+
+
+def move_alias(
+    stores: Stores,
+    model: str,
+    alias: str,
+    to_version: int | None,
+    *,
+    action: str,
+    actor: str,
+    reason: str = "",
+    expect_last_move: int | None = None,
+) -> AliasMove | None:
+    """One alias move as a client decided it (``set_alias``, ``rollback_alias`` and
+    ``delete_alias`` of a command talking to a team server): checked, then recorded with
+    its event; ``expect_last_move`` refuses it if the alias moved since it was decided."""
+    check_alias_name(alias)
+    if action not in ACTIONS or (action == "delete") != (to_version is None):
+        raise InvalidInputError(
+            f"alias move {action!r} to {to_version!r} is not one Shipyard makes",
+            hint="set and rollback name a version; delete names none",
+        )
+    return stores.metadata.move_alias(
+        model,
+        alias,
+        to_version,
+        action=action,
+        actor=actor,
+        reason=reason,
+        expect_last_move=expect_last_move,
+    )

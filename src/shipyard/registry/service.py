@@ -1,7 +1,9 @@
 """The model registry service: register immutable versions with lineage, look them up.
 
 The CLI and the REST API both call these functions; they hold the rules, the
-stores hold the data.
+stores hold the data. ``register`` is the client half (hash the files, store
+them, build the draft); ``add_version`` is the half a team server runs too: it
+checks a draft, and that every blob it names is stored, before numbering it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,16 @@ from shipyard.lineage import (
 )
 from shipyard.refs import ModelRef, check_model_name
 from shipyard.signature import Signature
-from shipyard.store import ArtifactRef, Lineage, ModelVersion, Stores, VersionDraft
+from shipyard.store import (
+    AliasMove,
+    ArtifactRef,
+    Event,
+    Lineage,
+    ModelSummary,
+    ModelVersion,
+    Stores,
+    VersionDraft,
+)
 from shipyard.store.artifacts import file_digest
 
 # Never part of a model: editor and VCS litter that would change the digest for nothing.
@@ -219,8 +230,84 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
         signature=signature,
         description=options.description,
     )
-    version, created = stores.metadata.add_version(name, draft)
+    version, created = add_version(stores, name, draft)
     return Registration(version, created, tuple(warnings))
+
+
+def add_version(stores: Stores, name: str, draft: VersionDraft) -> tuple[ModelVersion, bool]:
+    """Number a draft as the next version of ``name`` (or return the version that already
+    has its content), once its values are valid and every blob it names is stored."""
+    check_model_name(name)
+    _check_values(RegisterOptions(params=draft.params, metrics=draft.metrics, tags=draft.tags))
+    named = [a.digest for a in draft.artifacts]
+    if draft.lineage.requirements_digest:
+        named.append(draft.lineage.requirements_digest)
+    if REFERENCE_TAG in draft.tags:
+        named.append(draft.tags[REFERENCE_TAG])
+    missing = [d for d in dict.fromkeys(named) if not stores.artifacts.exists(d)]
+    if missing:
+        raise InvalidInputError(
+            f"{name}: {len(missing)} blob(s) of the new version are not stored "
+            f"(first: {missing[0]})",
+            hint="upload every artifact before registering the version",
+        )
+    return stores.metadata.add_version(name, draft)
+
+
+def models(stores: Stores) -> list[ModelSummary]:
+    """Every model, by name, with its latest version and aliases."""
+    return stores.metadata.list_models()
+
+
+def model(stores: Stores, name: str) -> ModelSummary:
+    """One model; ``NotFoundError`` if unknown."""
+    return stores.metadata.get_model(check_model_name(name))
+
+
+def versions(stores: Stores, name: str) -> list[ModelVersion]:
+    """Every version of a model, oldest first."""
+    return stores.metadata.list_versions(check_model_name(name))
+
+
+def version(stores: Stores, name: str, number: int) -> ModelVersion:
+    """One version; ``NotFoundError`` (with the versions that exist) if unknown."""
+    return stores.metadata.get_version(check_model_name(name), number)
+
+
+def find_version(stores: Stores, name: str, digest: str) -> ModelVersion | None:
+    """The version of ``name`` with this content digest, if there is one."""
+    return stores.metadata.find_by_content(check_model_name(name), digest)
+
+
+def alias_target(stores: Stores, name: str, alias: str) -> int:
+    """The version an alias points at; ``NotFoundError`` if unset."""
+    return stores.metadata.resolve_alias(check_model_name(name), alias)
+
+
+def alias_history(stores: Stores, name: str, alias: str | None = None) -> list[AliasMove]:
+    """Every move of one alias (or of all of a model's aliases), oldest first."""
+    return stores.metadata.alias_history(check_model_name(name), alias)
+
+
+def events(
+    stores: Stores,
+    *,
+    model: str | None = None,
+    after_id: int = 0,
+    limit: int | None = None,
+    kind: str | None = None,
+    kind_prefix: str | None = None,
+    deployment: str | None = None,
+) -> list[Event]:
+    """The audit log, oldest first (``limit`` keeps the newest), filtered."""
+    return stores.metadata.list_events(
+        model=model,
+        after_id=after_id,
+        limit=limit,
+        kind=kind,
+        kind_prefix=kind_prefix,
+        deployment=deployment,
+    )
 
 
 def _store_reference(stores: Stores, summary: dict[str, Any], signature: Signature | None) -> str:

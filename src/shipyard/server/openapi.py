@@ -1,19 +1,16 @@
-"""The control plane's OpenAPI document, with request schemas taken from the pydantic bodies."""
+"""The control plane's OpenAPI document, generated from the operations' declarations:
+paths, the scope each needs, query parameters, and request schemas from the body types."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from shipyard import __version__
-from shipyard.server.schema import (
-    AlertTestBody,
-    DeployBody,
-    MonitorBody,
-    PromoteBody,
-    ReasonBody,
-    RollbackBody,
-    TrafficBody,
-)
+
+if TYPE_CHECKING:
+    from shipyard.server.api import Operation
 
 _ERROR = {
     "type": "object",
@@ -24,132 +21,65 @@ _ERROR = {
     },
     "required": ["error"],
 }
+_REFUSED = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
-def _op(summary: str, body: type | None = None, codes: tuple[int, ...] = ()) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": {"description": "OK"}}
-    for code in (401, *codes):
-        responses[str(code)] = {
-            "description": "refused",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
-    if body is not None:
-        op["requestBody"] = {
-            "required": body is DeployBody,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}
-            },
-        }
-    return op
+def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
+    from shipyard.server.api import adapter
 
-
-def openapi() -> dict[str, Any]:
-    """OpenAPI 3.1 for ``/api/v1``."""
-    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    schemas: dict[str, Any] = {"Error": _ERROR}
-    bodies = (DeployBody, PromoteBody, ReasonBody, RollbackBody, TrafficBody, MonitorBody)
-    for model in (*bodies, AlertTestBody):
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    deployment = "/api/v1/deployments/{name}"
-
-    def on(op: dict[str, Any]) -> dict[str, Any]:
-        return {**op, "parameters": [name]}
-
-    paths = {
-        "/api/v1/info": {"get": _op("Server version, home and pid")},
-        "/api/v1/deployments": {
-            "get": _op("Every deployment: desired and observed state, current rollout"),
-            "post": {
-                **_op(
-                    "Roll a version out (creates the deployment)", DeployBody, (400, 404, 409, 422)
-                ),
-                "responses": {
-                    **_op("", None, (400, 404, 409, 422))["responses"],
-                    "202": {"description": "the rollout started"},
-                },
-            },
-        },
-        deployment: {
-            "get": on(_op("One deployment's status", codes=(404,))),
-            "delete": {
-                **_op("Stop its server (or delete its objects) and the deployment", codes=(404,)),
-                "parameters": [
-                    name,
-                    {"name": "reason", "in": "query", "schema": {"type": "string"}},
-                    {"name": "force", "in": "query", "schema": {"type": "boolean"}},
-                ],
-            },
-        },
-        f"{deployment}/promote": {
-            "post": on(_op("On to the next step now (full: all traffic)", PromoteBody, (404, 409)))
-        },
-        f"{deployment}/abort": {
-            "post": on(_op("Return all traffic to the stable version", ReasonBody, (404, 409)))
-        },
-        f"{deployment}/rollback": {
-            "post": on(_op("Back to the previous (or a given) version", RollbackBody, (404, 409)))
-        },
-        f"{deployment}/traffic": {
-            "put": on(
-                _op("Set a traffic split by hand (sums to 100)", TrafficBody, (400, 404, 409))
-            )
-        },
-        f"{deployment}/rollouts": {"get": on(_op("Its rollouts, newest first", codes=(404,)))},
-        f"{deployment}/metrics": {
-            "get": {
-                **_op("Requests/s, error rate, p50/p95/p99 over ?window=15m", codes=(400, 404)),
-                "parameters": [
-                    name,
-                    {"name": "window", "in": "query", "schema": {"type": "string"}},
-                ],
-            }
-        },
-        f"{deployment}/monitor": {
-            "put": on(_op("Watch it with a `monitor:` section's rules", MonitorBody, (400, 404)))
-        },
-        "/api/v1/alerts": {
-            "get": {
-                **_op("Every alert rule and where it stands"),
-                "parameters": [{"name": "deployment", "in": "query", "schema": {"type": "string"}}],
-            }
-        },
-        "/api/v1/alerts/history": {
-            "get": {
-                **_op("Alert events: transitions, notifications, actions"),
-                "parameters": [
-                    {"name": q, "in": "query", "schema": {"type": t}}
-                    for q, t in (
-                        ("after", "integer"),
-                        ("limit", "integer"),
-                        ("deployment", "string"),
-                    )
-                ],
-            }
-        },
-        "/api/v1/alerts/{rule}/test": {
-            "post": {
-                **_op("Send a test alert to every channel", AlertTestBody, (400, 404)),
-                "parameters": [
-                    {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-            }
-        },
-        "/api/v1/events": {
-            "get": {
-                **_op("The audit log, oldest first"),
-                "parameters": [
-                    {"name": q, "in": "query", "schema": {"type": t}}
-                    for q, t in (("after", "integer"), ("limit", "integer"), ("model", "string"))
-                ],
-            }
-        },
+    responses: dict[str, Any] = {str(op.status): {"description": "OK"}}
+    for code in (401, 403, *op.codes):
+        responses[str(code)] = {"description": "refused", "content": _REFUSED}
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", op.path)
+    ] + [{"name": name, "in": "query", "schema": {"type": kind}} for name, kind in op.query]
+    doc: dict[str, Any] = {
+        "summary": op.summary,
+        "description": f"Needs a token with the `{op.scope}` scope.",
+        "security": [{"bearer": [op.scope]}],
+        "x-scope": op.scope,
+        "responses": responses,
     }
+    if parameters:
+        doc["parameters"] = parameters
+    if op.body is not None:
+        schema = adapter(op.body).json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[op.body.__name__] = schema
+        doc["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}
+            },
+        }
+    elif op.method == "PUT" and op.raw:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        }
+    return doc
+
+
+def openapi(operations: Iterable[Operation]) -> dict[str, Any]:
+    """OpenAPI 3.1 for ``/api/v1``."""
+    schemas: dict[str, Any] = {"Error": _ERROR}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(f"/api/v1{op.path}", {})[op.method.lower()] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shipyard control plane", "version": __version__},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `shipyard tokens create NAME --scope …`; "
+                    "scopes: read, register, deploy, admin (every token may read).",
+                }
+            },
+        },
     }

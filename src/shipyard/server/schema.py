@@ -114,3 +114,30 @@ class AlertTestBody(_Body):
     """``POST /api/v1/alerts/{rule}/test``: which deployment's rule, when several have it."""
 
     deployment: str | None = None
+
+
+class AliasMoveBody(_Body):
+    """``POST /api/v1/models/{model}/aliases/{alias}``: move an alias (a client's decision)."""
+
+    to_version: int | None = Field(ge=1, description="None deletes the alias.")
+    action: str = Field(json_schema_extra={"enum": ["set", "rollback", "delete"]})
+    reason: str = ""
+    expect_last_move: int | None = Field(
+        default=None, description="Refuse (409) unless this is still the newest history entry."
+    )
+
+
+class FinishBody(_Body):
+    """``POST /api/v1/runs/{id}/finish``: how the run ended."""
+
+    status: str = Field(json_schema_extra={"enum": ["succeeded", "failed", "interrupted"]})
+    error: str | None = None
+
+
+class TokenBody(_Body):
+    """``POST /api/v1/tokens``: a named token and what it may do."""
+
+    name: str = Field(description="Who uses it; the actor of its events ('jenkins', 'alice').")
+    scopes: list[str] = Field(
+        min_length=1, description="read, register, deploy, admin (every token may read)."
+    )

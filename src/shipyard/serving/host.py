@@ -46,12 +46,12 @@ class Loaded:
 
 def load_reference(ref: str, home: Path, trust: TrustPolicy) -> Loaded:
     """Load ``name:3`` (or ``name@alias``) from the registry, digest-verified."""
+    from shipyard.home import stores_for
     from shipyard.refs import parse_ref
     from shipyard.registry import reference_of, resolve
     from shipyard.registry.checkout import load_version
-    from shipyard.store import open_stores
 
-    stores = open_stores(home)
+    stores = stores_for(home)
     try:
         version = resolve(stores, parse_ref(ref))
         predictor = load_version(stores, version, trust)

@@ -222,11 +222,11 @@ class Supervisor:
         """A clear error, before any worker is asked, when ``version`` cannot be loaded."""
         if self.config.home is None:
             raise InvalidInputError("this server serves a bundle: it holds that one version only")
+        from shipyard.home import stores_for
         from shipyard.refs import parse_ref
         from shipyard.registry import resolve
-        from shipyard.store import open_stores
 
-        stores = open_stores(Path(self.config.home))
+        stores = stores_for(Path(self.config.home))
         try:
             resolve(stores, parse_ref(f"{self.config.model}:{version}"))
         finally:

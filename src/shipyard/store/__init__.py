@@ -2,15 +2,19 @@
 
 The interfaces and records live in this package's own modules (``metadata``, ``runs``,
 ``deployments``, ``alerts``, ``artifacts``, ``records``); each implementation lives in a
-package of its own (``sqlite/``, ``local/``), imported only when a store is opened, so a
-model server that reads one version does not import every backend.
+package of its own, imported only when a store is opened, so a model server that reads
+one version does not import every backend: ``sql/`` holds the metadata stores' SQL,
+written once over a ``Database`` that ``sqlite/`` (the embedded default) or
+``postgres/`` (a team's shared server) provides; ``local/`` keeps artifacts on disk.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from shipyard.errors import InvalidInputError
 from shipyard.store.alerts import AlertStateRecord, AlertStore
 from shipyard.store.artifacts import ArtifactStore, Blob
 from shipyard.store.deployments import (
@@ -33,6 +37,9 @@ from shipyard.store.records import (
 )
 from shipyard.store.runs import CacheEntry, Run, RunStore, StageRun
 from shipyard.store.tokens import TokenRecord, TokenStore
+
+if TYPE_CHECKING:
+    from shipyard.store.sql.database import Database
 
 __all__ = [
     "AlertStateRecord",
@@ -60,6 +67,7 @@ __all__ = [
     "TokenRecord",
     "TokenStore",
     "VersionDraft",
+    "open_database",
     "open_stores",
 ]
 
@@ -81,23 +89,48 @@ class Stores:
         self.metadata.close()
 
 
-def open_stores(home: Path) -> Stores:
-    """Open (creating if needed) the stores under a Shipyard home directory."""
-    from shipyard.store.local.artifacts import LocalArtifactStore
-    from shipyard.store.sqlite.alerts import SqliteAlertStore
-    from shipyard.store.sqlite.db import SqliteDatabase
-    from shipyard.store.sqlite.deploy import SqliteDeployStore
-    from shipyard.store.sqlite.metadata import SqliteMetadataStore
-    from shipyard.store.sqlite.runs import SqliteRunStore
-    from shipyard.store.sqlite.tokens import SqliteTokenStore
+def open_stores(home: Path, *, metadata: str | None = None, artifacts: str | None = None) -> Stores:
+    """Open (creating if needed) the stores under a Shipyard home directory.
 
-    db = SqliteDatabase(home / "registry.db")
+    ``metadata`` picks the metadata database: ``None`` is ``HOME/registry.db``, a path
+    another SQLite file, a ``postgresql://`` (or ``postgres://``) URL a PostgreSQL
+    database; the models, runs, deployments, alerts and tokens all live in it.
+    ``artifacts`` picks the artifact store: ``None`` is ``HOME/artifacts``, else a
+    directory or ``s3://bucket/prefix`` (see ``store.location``).
+    """
+    from shipyard.store.location import open_artifacts
+    from shipyard.store.sql.alerts import SqlAlertStore
+    from shipyard.store.sql.deploy import SqlDeployStore
+    from shipyard.store.sql.metadata import SqlMetadataStore
+    from shipyard.store.sql.runs import SqlRunStore
+    from shipyard.store.sql.tokens import SqlTokenStore
+
+    db = open_database(home, metadata)
     return Stores(
         home=home,
-        metadata=SqliteMetadataStore(db),
-        runs=SqliteRunStore(db),
-        artifacts=LocalArtifactStore(home / "artifacts"),
-        deploy=SqliteDeployStore(db),
-        alerts=SqliteAlertStore(db),
-        tokens=SqliteTokenStore(db),
+        metadata=SqlMetadataStore(db),
+        runs=SqlRunStore(db),
+        artifacts=open_artifacts(artifacts or home / "artifacts", home),
+        deploy=SqlDeployStore(db),
+        alerts=SqlAlertStore(db),
+        tokens=SqlTokenStore(db),
     )
+
+
+def open_database(home: Path, metadata: str | None) -> Database:
+    """The database ``open_stores`` was pointed at (a backend's driver is imported only
+    when it is used: psycopg only for a PostgreSQL URL)."""
+    if metadata is not None and "://" in metadata:
+        scheme = metadata.split("://", 1)[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            raise InvalidInputError(
+                f"unknown metadata store scheme {scheme + '://'!r}",
+                hint="give a path to an SQLite file or a postgresql:// (postgres://) URL",
+            )
+        from shipyard.store.postgres.db import PostgresDatabase
+
+        return PostgresDatabase(metadata)
+    from shipyard.store.sqlite.db import SqliteDatabase
+
+    path = home / "registry.db" if metadata is None else Path(metadata).expanduser()
+    return SqliteDatabase(path)

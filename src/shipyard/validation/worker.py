@@ -132,19 +132,19 @@ def _champion(config: dict[str, Any]) -> tuple[Any, int] | None:
         return None
     from shipyard.errors import NotFoundError
     from shipyard.flavors import TrustPolicy
+    from shipyard.home import stores_for
     from shipyard.refs import parse_ref
     from shipyard.registry import resolve
     from shipyard.registry.checkout import load_version
-    from shipyard.store import open_stores
 
-    stores = open_stores(Path(config["home"]))
+    stores = stores_for(Path(config["home"]))
     try:
         version = resolve(stores, parse_ref(ref))
     except NotFoundError:
         return None
     finally:
         stores.close()
-    stores = open_stores(Path(config["home"]))
+    stores = stores_for(Path(config["home"]))
     try:
         return load_version(
             stores, version, TrustPolicy(types=tuple(config["trust"]))

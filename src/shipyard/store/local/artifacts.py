@@ -7,10 +7,20 @@ Blobs live under ``root/sha256/<2 hex>/<62 hex>``, written through ``atomic_writ
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from shipyard.errors import IntegrityError, NotFoundError
-from shipyard.store.artifacts import Blob, atomic_write, check_digest, chunks, file_digest
+from shipyard.store.artifacts import (
+    Blob,
+    DigestMismatch,
+    atomic_write,
+    check_digest,
+    chunks,
+    digest_parts,
+    file_digest,
+    upload_mismatch,
+)
 
 
 class LocalArtifactStore:
@@ -46,9 +56,27 @@ class LocalArtifactStore:
             return Blob(digest, len(data))
         return atomic_write(dest, iter([data]), expected=digest)
 
+    def put_stream(self, parts: Iterator[bytes], expected: str) -> Blob:
+        """Store streamed bytes that must hash to ``expected``; when an intact blob is
+        already stored the stream is only hashed, not written."""
+        dest = self._path(expected)
+        if self._intact(dest, expected):
+            blob = digest_parts(parts)
+            if blob.digest != expected:
+                raise upload_mismatch(expected, blob.digest)
+            return blob
+        try:
+            return atomic_write(dest, parts, expected=expected)
+        except DigestMismatch as err:
+            raise upload_mismatch(expected, err.actual) from None
+
     def exists(self, digest: str) -> bool:
         """Whether the blob is present (not whether it is intact: see ``verify``)."""
         return self._path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        """The stored blob's size in bytes."""
+        return self._stored(digest).stat().st_size
 
     def _stored(self, digest: str) -> Path:
         path = self._path(digest)
@@ -74,12 +102,16 @@ class LocalArtifactStore:
             raise self._mismatch(digest, actual)
         return data
 
+    def open_stream(self, digest: str) -> Iterator[bytes]:
+        """The blob's bytes in chunks, as stored (the reader verifies them)."""
+        return chunks(self._stored(digest))
+
     def copy_to(self, digest: str, dest: Path) -> None:
         """Copy a blob to ``dest``; on a digest mismatch nothing is left at ``dest``."""
         try:
             atomic_write(dest, chunks(self._stored(digest)), expected=digest)
-        except IntegrityError as err:
-            raise self._mismatch(digest, file_digest(self._path(digest)).digest) from err
+        except DigestMismatch as err:
+            raise self._mismatch(digest, err.actual) from err
         dest.chmod(0o644)
 
     def verify(self, digest: str) -> None:

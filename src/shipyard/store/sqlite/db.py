@@ -1,10 +1,11 @@
-"""The SQLite connection behind the metadata store: opening, refusing, migrating, transactions.
+"""The SQLite database behind the SQL stores: opening, refusing, migrating, transactions.
 
-WAL journal, foreign keys on, ``synchronous=FULL`` so a committed change
-survives a power cut, and ``BEGIN IMMEDIATE`` for every write so concurrent
-writers queue on the database lock instead of failing. A corrupt, foreign or
-newer database is refused before anything is written to it. Every SQLite error
-leaves as a ``StoreError`` that says what to do.
+``SqliteDatabase`` is the ``shipyard.store.sql`` ``Database`` of one file: WAL
+journal, foreign keys on, ``synchronous=FULL`` so a committed change survives a
+power cut, and ``BEGIN IMMEDIATE`` for every write so concurrent writers queue on
+the database lock instead of failing. A corrupt, foreign or newer database is
+refused before anything is written to it. Every SQLite error leaves as a
+``StoreError`` that says what to do.
 """
 
 from __future__ import annotations
@@ -12,31 +13,34 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from shipyard import jsonio
 from shipyard.errors import StoreError
+from shipyard.store.sql.database import Duplicate
 from shipyard.store.sqlite.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
+# RETURNING and INSERT ... ON CONFLICT DO UPDATE, which the shared SQL uses
+_MIN_SQLITE = (3, 35, 0)
+_UNIQUE_VIOLATIONS = (sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 
-def insert_event(
-    c: sqlite3.Connection,
-    kind: str,
-    actor: str,
-    model: str | None,
-    version: int | None,
-    data: dict[str, Any],
-    at: str,
-) -> int:
-    """Append an event inside the caller's transaction; returns its id."""
-    cur = c.execute(
-        "INSERT INTO events (at, actor, kind, model, version, data) VALUES (?, ?, ?, ?, ?, ?)",
-        (at, actor, kind, model, version, jsonio.dumps(data, sort_keys=True).decode()),
-    )
-    return int(cur.lastrowid or 0)
+
+class _SqliteTransaction:
+    """The statements of one transaction, with unique violations raised as ``Duplicate``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """See ``Transaction.execute``."""
+        try:
+            return self._conn.execute(sql, args)
+        except sqlite3.IntegrityError as err:
+            if err.sqlite_errorcode in _UNIQUE_VIOLATIONS:
+                raise Duplicate(str(err)) from err
+            raise
 
 
 class SqliteDatabase:
@@ -45,6 +49,12 @@ class SqliteDatabase:
     def __init__(self, path: Path, *, busy_timeout_s: float = 60.0) -> None:
         self.path = path
         self._lock = threading.Lock()
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise StoreError(
+                f"this Python's SQLite is {sqlite3.sqlite_version}; Shipyard needs 3.35 or newer",
+                hint="use a Python built with a newer SQLite (python.org and distribution builds "
+                "since 2021 are), or a PostgreSQL metadata store",
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -83,7 +93,7 @@ class SqliteDatabase:
                     self.conn.execute("ROLLBACK")
                 time.sleep(0.05)
 
-    def unusable(self, err: sqlite3.Error) -> StoreError:
+    def unusable(self, err: sqlite3.Error | Duplicate) -> StoreError:
         """The user-facing error for an SQLite failure."""
         if "locked" in str(err) or "busy" in str(err):
             return StoreError(
@@ -146,7 +156,7 @@ class SqliteDatabase:
         conn.execute("COMMIT")
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[_SqliteTransaction]:
         """One write transaction, taken with the database lock up front."""
         with self._lock:
             try:
@@ -154,8 +164,8 @@ class SqliteDatabase:
             except sqlite3.OperationalError as err:
                 raise self.unusable(err) from err
             try:
-                yield self.conn
-            except sqlite3.DatabaseError as err:
+                yield _SqliteTransaction(self.conn)
+            except (sqlite3.DatabaseError, Duplicate) as err:
                 self.conn.execute("ROLLBACK")
                 raise self.unusable(err) from err
             except BaseException:
@@ -167,13 +177,17 @@ class SqliteDatabase:
                 self.conn.execute("ROLLBACK")
                 raise self.unusable(err) from err
 
-    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read statement and return every row."""
         with self._lock:
             try:
                 return self.conn.execute(sql, args).fetchall()
             except sqlite3.DatabaseError as err:
                 raise self.unusable(err) from err
+
+    def json_field(self, column: str, key: str) -> str:
+        """See ``Database.json_field``."""
+        return f"json_extract({column}, '$.{key}')"
 
     def close(self) -> None:
         """Close the connection."""

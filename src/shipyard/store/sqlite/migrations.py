@@ -2,7 +2,8 @@
 
 ``PRAGMA user_version`` holds the number of migrations applied. Migrations are
 append-only: never edit a released one, add the next. Each is a list of
-statements applied in one transaction.
+statements applied in one transaction. ``store/postgres/migrations.py`` holds the
+same schema in PostgreSQL's dialect: a new migration here needs its twin there.
 """
 
 from __future__ import annotations

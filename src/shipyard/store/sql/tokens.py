@@ -1,13 +1,13 @@
-"""SQLite implementation of the token store (same database file as the registry)."""
+"""The token store in SQL, over any ``Database``."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from shipyard.clock import utc_now
 from shipyard.errors import ConflictError, NotFoundError
-from shipyard.store.sqlite.db import SqliteDatabase, insert_event
+from shipyard.store.sql.database import Database, Duplicate
+from shipyard.store.sql.events import insert_event
 from shipyard.store.tokens import TokenRecord
 
 _COLUMNS = "id, name, scopes, salt, hash, created_at, created_by, last_used_at, revoked_at"
@@ -19,10 +19,10 @@ def _token(row: tuple[Any, ...]) -> TokenRecord:
     return TokenRecord(*values)
 
 
-class SqliteTokenStore:
+class SqlTokenStore:
     """Tokens in the metadata database."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def create_token(self, token: TokenRecord, actor: str) -> None:
@@ -43,7 +43,7 @@ class SqliteTokenStore:
                         token.revoked_at,
                     ),
                 )
-            except sqlite3.IntegrityError:
+            except Duplicate:
                 raise ConflictError(
                     f"a token named {token.name!r} already exists",
                     hint=f"revoke it first (`shipyard tokens revoke {token.name}`) or pick "

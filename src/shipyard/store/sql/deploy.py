@@ -1,8 +1,7 @@
-"""SQLite implementation of the deploy store (same database file as the registry)."""
+"""The deploy store (deployments, rollouts, server processes) in SQL, over any ``Database``."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from typing import Any
 
@@ -16,8 +15,9 @@ from shipyard.store.deployments import (
     ProcessRecord,
     RolloutRecord,
 )
-from shipyard.store.sqlite.db import SqliteDatabase, insert_event
-from shipyard.store.sqlite.metadata import write_alias_move
+from shipyard.store.sql.database import Database, Duplicate, Transaction
+from shipyard.store.sql.events import insert_event
+from shipyard.store.sql.metadata import write_alias_move
 
 _DEPLOYMENT_COLUMNS = (
     "name, model, target, host, port, replicas, alias, rollback_window, options, desired, "
@@ -89,10 +89,10 @@ def _rollout_row(r: RolloutRecord) -> tuple[Any, ...]:
     )
 
 
-class SqliteDeployStore:
+class SqlDeployStore:
     """Deployments, rollouts and processes in the metadata database."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def create_deployment(self, record: DeploymentRecord, actor: str, reason: str) -> None:
@@ -104,7 +104,7 @@ class SqliteDeployStore:
                     f"VALUES ({', '.join('?' * 15)})",
                     _deployment_row(record),
                 )
-            except sqlite3.IntegrityError:
+            except Duplicate:
                 raise ConflictError(f"deployment {record.name!r} already exists") from None
             insert_event(
                 c,
@@ -207,7 +207,7 @@ class SqliteDeployStore:
 
     def _subject(
         self,
-        c: sqlite3.Connection,
+        c: Transaction,
         name: str,
         deployment: DeploymentRecord | None,
         rollout: RolloutRecord | None,
@@ -221,7 +221,7 @@ class SqliteDeployStore:
         return model, rollout.to_version if rollout is not None else stable
 
     def _save_deployment(
-        self, c: sqlite3.Connection, d: DeploymentRecord, now: str
+        self, c: Transaction, d: DeploymentRecord, now: str
     ) -> tuple[DeploymentRecord, dict[str, Any]]:
         row = c.execute(
             f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE name = ?", (d.name,)
@@ -242,7 +242,7 @@ class SqliteDeployStore:
         )
         return saved, _summary(stored)
 
-    def _save_rollout(self, c: sqlite3.Connection, r: RolloutRecord) -> RolloutRecord:
+    def _save_rollout(self, c: Transaction, r: RolloutRecord) -> RolloutRecord:
         if r.id:
             c.execute(
                 f"UPDATE rollouts SET ({_ROLLOUT_COLUMNS}) = (?, {', '.join('?' * 15)}) "
@@ -250,25 +250,31 @@ class SqliteDeployStore:
                 (r.id, *_rollout_row(r), r.id),
             )
             return r
-        try:
-            cur = c.execute(
-                f"INSERT INTO rollouts ({_ROLLOUT_COLUMNS}) VALUES (NULL, {', '.join('?' * 15)})",
-                _rollout_row(r),
-            )
-        except sqlite3.IntegrityError:
-            active = c.execute(
-                "SELECT strategy, to_version, state, step FROM rollouts "
-                "WHERE deployment = ? AND finished_at IS NULL",
-                (r.deployment,),
-            ).fetchone()
-            strategy, version, state, step = active or ("?", "?", "?", 0)
-            raise ConflictError(
-                f"deployment {r.deployment!r} has a rollout in progress ({strategy} to "
-                f"v{version}, {state}, step {step + 1}); nothing was changed",
-                hint=f"wait for it (`shipyard status {r.deployment} --watch`), or end it with "
-                f"`shipyard promote {r.deployment}` or `shipyard abort {r.deployment}`",
-            ) from None
-        return replace(r, id=int(cur.lastrowid or 0))
+        # Read before the insert (writers are serialized, so nothing slips in between):
+        # after a unique violation PostgreSQL would refuse this read in the same transaction.
+        active = c.execute(
+            "SELECT strategy, to_version, state, step FROM rollouts "
+            "WHERE deployment = ? AND finished_at IS NULL",
+            (r.deployment,),
+        ).fetchone()
+        if active is None:
+            try:
+                row = c.execute(
+                    f"INSERT INTO rollouts ({_ROLLOUT_COLUMNS.removeprefix('id, ')}) "
+                    f"VALUES ({', '.join('?' * 15)}) RETURNING id",
+                    _rollout_row(r),
+                ).fetchone()
+            except Duplicate:  # the unique index still guards against a writer without the lock
+                active = ("?", "?", "?", 0)
+            else:
+                return replace(r, id=int(row[0]))
+        strategy, version, state, step = active
+        raise ConflictError(
+            f"deployment {r.deployment!r} has a rollout in progress ({strategy} to "
+            f"v{version}, {state}, step {step + 1}); nothing was changed",
+            hint=f"wait for it (`shipyard status {r.deployment} --watch`), or end it with "
+            f"`shipyard promote {r.deployment}` or `shipyard abort {r.deployment}`",
+        )
 
     def active_rollout(self, deployment: str) -> RolloutRecord | None:
         """See ``DeployStore.active_rollout``."""

@@ -1,28 +1,35 @@
-"""SQLite implementation of the alert store (same database file as the registry)."""
+"""The alert store (monitors, alert states) in SQL, over any ``Database``."""
 
 from __future__ import annotations
 
-import sqlite3
+import math
 from typing import Any
 
 from shipyard import jsonio
 from shipyard.clock import utc_now
 from shipyard.store.alerts import AlertStateRecord
-from shipyard.store.sqlite.db import SqliteDatabase, insert_event
+from shipyard.store.sql.database import Database, Transaction
+from shipyard.store.sql.events import insert_event
 
 _STATE_COLUMNS = "deployment, rule, state, active_since, value, episode, updated_at"
 
 
-def _subject(c: sqlite3.Connection, deployment: str) -> tuple[str | None, int | None]:
+def _subject(c: Transaction, deployment: str) -> tuple[str | None, int | None]:
     row = c.execute("SELECT model, stable FROM deployments WHERE name = ?", (deployment,))
     found = row.fetchone()
     return (found[0], found[1]) if found else (None, None)
 
 
-class SqliteAlertStore:
+def _real(value: float | None) -> float | None:
+    """A float column's value: NaN is stored as NULL (SQLite does so itself; PostgreSQL
+    would keep NaN, and the engines must read back alike)."""
+    return None if value is None or math.isnan(value) else value
+
+
+class SqlAlertStore:
     """Monitors and alert states in the metadata database."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def set_monitor(self, deployment: str, config: dict[str, Any], actor: str) -> None:
@@ -72,14 +79,16 @@ class SqliteAlertStore:
         now = utc_now()
         with self._db.tx() as c:
             c.execute(
-                f"INSERT OR REPLACE INTO alert_states ({_STATE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO alert_states ({_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (deployment, rule) DO UPDATE SET state = excluded.state, "
+                "active_since = excluded.active_since, value = excluded.value, "
+                "episode = excluded.episode, updated_at = excluded.updated_at",
                 (
                     state.deployment,
                     state.rule,
                     state.state,
-                    state.active_since,
-                    state.value,
+                    _real(state.active_since),
+                    _real(state.value),
                     state.episode,
                     now,
                 ),

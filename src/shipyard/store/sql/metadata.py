@@ -1,14 +1,14 @@
-"""SQLite implementation of the metadata store (the embedded default).
+"""The metadata store (models, versions, aliases, events) in SQL, over any ``Database``.
 
-Each method is one transaction on ``SqliteDatabase`` (which owns the connection,
-the migrations and the locking): the next version number is read and written
-under the database lock, so version numbers stay unique and gapless across
-processes, and every change appends its event in the same transaction.
+Each method is one transaction on the ``Database`` (which owns the connection, the
+migrations and the locking): every write transaction holds the database's writer
+lock from its first statement, so the next version number is read and written
+under it, version numbers stay unique and gapless across processes, and every
+change appends its event in the same transaction.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from shipyard import jsonio
@@ -24,7 +24,8 @@ from shipyard.store.records import (
     ModelVersion,
     VersionDraft,
 )
-from shipyard.store.sqlite.db import SqliteDatabase, insert_event
+from shipyard.store.sql.database import Database, Transaction
+from shipyard.store.sql.events import insert_event
 
 # The JSON columns come back spliced into one JSON array (plain text concatenation:
 # they hold JSON this store wrote), so a row costs one decode instead of five and
@@ -71,14 +72,14 @@ def _version_from_row(
     )
 
 
-class SqliteMetadataStore:
-    """The metadata store in one SQLite file."""
+class SqlMetadataStore:
+    """The metadata store in an SQL database."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     @staticmethod
-    def _model_id(c: sqlite3.Connection, model: str) -> int:
+    def _model_id(c: Transaction, model: str) -> int:
         row = c.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
         if row is None:
             raise NotFoundError(
@@ -92,11 +93,13 @@ class SqliteMetadataStore:
         with self._db.tx() as c:
             row = c.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
             if row is None:
-                cur = c.execute(
-                    "INSERT INTO models (name, created_at, created_by) VALUES (?, ?, ?)",
-                    (model, now, draft.created_by),
+                model_id = int(
+                    c.execute(
+                        "INSERT INTO models (name, created_at, created_by) VALUES (?, ?, ?) "
+                        "RETURNING id",
+                        (model, now, draft.created_by),
+                    ).fetchone()[0]
                 )
-                model_id = int(cur.lastrowid or 0)
                 insert_event(c, "model.created", draft.created_by, model, None, {}, now)
             else:
                 model_id = int(row[0])
@@ -309,7 +312,7 @@ class SqliteMetadataStore:
             sql += " AND kind = ?"
             args += (kind,)
         if deployment is not None:
-            sql += " AND json_extract(data, '$.deployment') = ?"
+            sql += f" AND {self._db.json_field('data', 'deployment')} = ?"
             args += (deployment,)
         sql += " ORDER BY id DESC"
         if limit is not None:
@@ -327,7 +330,7 @@ class SqliteMetadataStore:
 
 
 def write_alias_move(
-    c: sqlite3.Connection,
+    c: Transaction,
     model: str,
     alias: str,
     to_version: int | None,
@@ -339,7 +342,7 @@ def write_alias_move(
     expect_last_move: int | None = None,
 ) -> AliasMove | None:
     """Move an alias inside the caller's transaction (see ``MetadataStore.move_alias``)."""
-    model_id = SqliteMetadataStore._model_id(c, model)
+    model_id = SqlMetadataStore._model_id(c, model)
     row = c.execute(
         "SELECT v.version FROM aliases a JOIN model_versions v ON v.id = a.version_id "
         "WHERE a.model_id = ? AND a.name = ?",
@@ -376,12 +379,13 @@ def write_alias_move(
             "version_id = excluded.version_id, updated_at = excluded.updated_at",
             (model_id, alias, target[0], now),
         )
-    cur = c.execute(
-        "INSERT INTO alias_history (model_id, alias, action, from_version, to_version, "
-        "at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (model_id, alias, action, current, to_version, now, actor, reason),
+    move_id = int(
+        c.execute(
+            "INSERT INTO alias_history (model_id, alias, action, from_version, to_version, "
+            "at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (model_id, alias, action, current, to_version, now, actor, reason),
+        ).fetchone()[0]
     )
-    move_id = int(cur.lastrowid or 0)
     insert_event(
         c,
         f"alias.{action}",

@@ -1,4 +1,4 @@
-"""SQLite implementation of the run store (same database file as the registry)."""
+"""The run store (pipeline runs, their stages, the stage cache) in SQL, over any ``Database``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from shipyard import jsonio
 from shipyard.clock import utc_now
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.store.runs import CacheEntry, Run, StageRun
-from shipyard.store.sqlite.db import SqliteDatabase, insert_event
+from shipyard.store.sql.database import Database, Transaction
+from shipyard.store.sql.events import insert_event
 
 _RUN_COLUMNS = (
     "id, project, model, status, started_at, finished_at, actor, trigger, git_commit, "
@@ -46,10 +47,10 @@ def _stage(row: tuple[Any, ...]) -> StageRun:
     )
 
 
-class SqliteRunStore:
+class SqlRunStore:
     """Runs in the metadata database."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def create_run(self, run: Run) -> None:
@@ -91,7 +92,7 @@ class SqliteRunStore:
             )
 
     @staticmethod
-    def _write_stage(c: Any, run_id: str, position: int | None, stage: StageRun) -> None:
+    def _write_stage(c: Transaction, run_id: str, position: int | None, stage: StageRun) -> None:
         values = (
             stage.status,
             stage.fingerprint,
@@ -201,8 +202,8 @@ class SqliteRunStore:
         """See ``RunStore.cache_put``."""
         with self._db.tx() as c:
             c.execute(
-                "INSERT OR IGNORE INTO stage_cache (fingerprint, stage, outputs, metrics, run_id, "
-                "params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO stage_cache (fingerprint, stage, outputs, metrics, run_id, params, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
                 (
                     entry.fingerprint,
                     entry.stage,

@@ -1,0 +1,1 @@
+"""The control plane's endpoints, one module per resource; each calls services only."""

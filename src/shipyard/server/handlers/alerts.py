@@ -1,0 +1,53 @@
+"""``/alerts``: every rule and where it stands, the alert history, test notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.server.api import Call, Operation
+from shipyard.server.handlers.events import paging
+from shipyard.server.schema import AlertTestBody
+
+
+async def alerts(call: Call) -> Any:
+    return await call.run(call.ctx.monitor.rules, call.query("deployment"))
+
+
+async def alert_history(call: Call) -> Any:
+    after, limit = paging(call)
+    return await call.run(call.ctx.monitor.history, call.query("deployment"), after, limit)
+
+
+async def alert_test(call: Call) -> Any:
+    body = await call.body(AlertTestBody)
+    return await call.run(call.ctx.monitor.test, call.path("rule"), body.deployment)
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/alerts",
+        "read",
+        "Every alert rule and where it stands",
+        alerts,
+        query=(("deployment", "string"),),
+    ),
+    Operation(
+        "GET",
+        "/alerts/history",
+        "read",
+        "Alert events: transitions, notifications, actions",
+        alert_history,
+        query=(("after", "integer"), ("limit", "integer"), ("deployment", "string")),
+    ),
+    Operation(
+        "POST",
+        "/alerts/{rule}/test",
+        "deploy",
+        "Send a test alert to every channel",
+        alert_test,
+        body=AlertTestBody,
+        status=202,
+        codes=(400, 404),
+    ),
+)

@@ -1,0 +1,762 @@
+"""The metadata stores' contract: what every backend (SQLite, PostgreSQL) must keep.
+
+Each contract test runs once per backend, through ``open_stores`` as the services open
+them; the PostgreSQL ones get a fresh database of a real server (``postgres_helpers``).
+The tests after the contract are PostgreSQL's own: an unreachable server, writers in
+several processes, a dropped connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from postgres_helpers import PostgresServer
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
+from shipyard.signature import Signature, TensorSpec
+from shipyard.store import (
+    AlertStateRecord,
+    AliasChange,
+    CacheEntry,
+    DeploymentRecord,
+    Desired,
+    Lineage,
+    ProcessRecord,
+    RolloutRecord,
+    Run,
+    StageRun,
+    Stores,
+    TokenRecord,
+    VersionDraft,
+    open_stores,
+)
+from shipyard.store.sql.database import Database
+
+
+def draft(content: str, **changes: object) -> VersionDraft:
+    """A version draft whose content digest is made from ``content``."""
+    base = VersionDraft(
+        flavor="sklearn",
+        content_digest=f"sha256:{hashlib.sha256(content.encode()).hexdigest()}",
+        artifacts=(),
+        lineage=Lineage(python="3.11", git_commit="abc"),
+        created_by="tester",
+    )
+    return replace(base, **changes)
+
+
+@dataclass
+class Backend:
+    """One backend under test: where its database is, and raw access for the tests."""
+
+    name: str
+    location: str  # a file path or a postgresql:// URL
+    home: Path
+
+    def open(self) -> Stores:
+        """The stores, as ``open_stores`` gives them."""
+        return open_stores(self.home, metadata=self.location)
+
+    def database(self) -> Database:
+        """The database on its own, for statements the stores never issue."""
+        if self.name == "sqlite":
+            from shipyard.store.sqlite.db import SqliteDatabase
+
+            return SqliteDatabase(Path(self.location))
+        from shipyard.store.postgres.db import PostgresDatabase
+
+        return PostgresDatabase(self.location)
+
+    def raw(self, *statements: str) -> None:
+        """Run statements with the engine's own driver, outside Shipyard."""
+        if self.name == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.location)) as conn:
+                for sql in statements:
+                    conn.execute(sql)
+                conn.commit()
+            return
+        with psycopg.connect(self.location, autocommit=True) as pg:
+            for sql in statements:
+                pg.execute(sql)
+
+    def set_schema_version(self, version: int) -> None:
+        """Mark the database as migrated by another Shipyard up to ``version``."""
+        if self.name == "sqlite":
+            self.raw(f"PRAGMA user_version = {version}")
+        else:
+            self.raw(f"UPDATE shipyard_schema SET version = {version}")
+
+    def snapshot(self) -> object:
+        """Everything a refusal must leave as it was."""
+        if self.name == "sqlite":
+            files = [Path(self.location), Path(self.location + "-wal")]  # no -wal: nothing logged
+            return [
+                hashlib.sha256(f.read_bytes() if f.exists() else b"").hexdigest() for f in files
+            ]
+        with psycopg.connect(self.location, autocommit=True) as pg:
+            tables = [
+                name
+                for (name,) in pg.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+                ).fetchall()
+            ]
+            counts = {t: pg.execute(f"SELECT count(*) FROM {t}").fetchone() for t in tables}
+            schema = pg.execute("SELECT * FROM shipyard_schema").fetchall() if tables else []
+            return tables, counts, schema
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each backend in turn, with an empty database."""
+    if request.param == "sqlite":
+        location = str(tmp_path / "registry.db")
+    else:
+        location = request.getfixturevalue("postgres_url")
+    return Backend(request.param, location, tmp_path / "home")
+
+
+@pytest.fixture
+def opened(backend: Backend) -> Iterator[Stores]:
+    """The backend's stores, open."""
+    stores = backend.open()
+    yield stores
+    stores.close()
+
+
+# -- models, versions, aliases, events ----------------------------------------------------
+
+
+def test_versions_number_from_one_and_same_content_returns_the_existing_one(
+    opened: Stores,
+) -> None:
+    meta = opened.metadata
+    assert [meta.add_version("m", draft(c))[0].version for c in "aba"] == [1, 2, 1]
+    assert meta.add_version("m", draft("a"))[1] is False
+    assert meta.add_version("other", draft("a"))[0].version == 1  # numbering is per model
+    kinds = [(e.kind, e.version) for e in meta.list_events(model="m")]
+    assert kinds == [
+        ("model.created", None),
+        ("model.version.registered", 1),
+        ("model.version.registered", 2),
+    ]
+
+
+def test_a_registration_that_fails_midway_leaves_no_model_and_no_event(opened: Stores) -> None:
+    bad = draft("a", params={"unserializable": object()})
+    with pytest.raises(TypeError):
+        opened.metadata.add_version("m", bad)  # fails after the model row and its event
+    assert opened.metadata.list_models() == []
+    assert opened.metadata.list_events() == []
+
+
+def test_versions_round_trip_and_are_found_by_content(opened: Stores) -> None:
+    meta = opened.metadata
+    signature = Signature((TensorSpec("x", "FP32", (-1, 4)),), (TensorSpec("y", "INT64", (-1,)),))
+    made, _ = meta.add_version(
+        "m",
+        draft(
+            "a",
+            params={"C": 1.5, "solver": "lbfgs"},
+            metrics={"accuracy": 0.97},
+            tags={"team": "ml"},
+            signature=signature,
+            entrypoint="model.py",
+            description="first",
+        ),
+    )
+    assert meta.get_version("m", 1) == made
+    assert meta.list_versions("m") == [made]
+    assert meta.find_by_content("m", made.content_digest) == made
+    assert meta.find_by_content("m", "sha256:other") is None
+    assert meta.find_by_content("unknown", made.content_digest) is None
+    summary = meta.get_model("m")
+    assert (summary.latest_version, summary.version_count, summary.created_by) == (1, 1, "tester")
+
+
+def test_models_are_listed_in_byte_order_whatever_the_locale(opened: Stores) -> None:
+    for name in ("b", "B", "a", "A-1", "a_1"):
+        opened.metadata.add_version(name, draft("x"))
+    names = [m.name for m in opened.metadata.list_models()]
+    assert names == sorted(names) == ["A-1", "B", "a", "a_1", "b"]
+
+
+def test_unknown_models_versions_and_aliases_say_what_exists(opened: Stores) -> None:
+    meta = opened.metadata
+    with pytest.raises(NotFoundError, match="unknown model") as err:
+        meta.get_model("m")
+    assert "models list" in (err.value.hint or "")
+    with pytest.raises(NotFoundError, match="unknown model"):
+        meta.list_versions("m")
+    meta.add_version("m", draft("a"))
+    meta.add_version("m", draft("b"))
+    with pytest.raises(NotFoundError, match="no version 7") as err:
+        meta.get_version("m", 7)
+    assert err.value.hint == "its versions are 1 to 2"
+    with pytest.raises(NotFoundError, match="no alias 'production'") as err:
+        meta.resolve_alias("m", "production")
+    assert "it has no aliases yet" in (err.value.hint or "")
+    meta.move_alias("m", "staging", 2, action="set", actor="t", reason="")
+    with pytest.raises(NotFoundError) as err:
+        meta.resolve_alias("m", "production")
+    assert err.value.hint == "its aliases are: staging"
+
+
+def test_alias_moves_are_recorded_and_a_stale_expectation_is_refused(opened: Stores) -> None:
+    meta = opened.metadata
+    for c in "abc":
+        meta.add_version("m", draft(c))
+    first = meta.move_alias("m", "prod", 1, action="set", actor="t", reason="ship")
+    assert first is not None and (first.from_version, first.to_version) == (None, 1)
+    assert meta.move_alias("m", "prod", 1, action="set", actor="t", reason="again") is None
+    second = meta.move_alias(
+        "m", "prod", 2, action="set", actor="t", reason="", expect_last_move=first.id
+    )
+    assert second is not None and meta.resolve_alias("m", "prod") == 2
+    with pytest.raises(ConflictError, match="moved while"):
+        meta.move_alias(
+            "m", "prod", 3, action="set", actor="t", reason="", expect_last_move=first.id
+        )
+    with pytest.raises(NotFoundError, match="no version 9"):
+        meta.move_alias("m", "prod", 9, action="set", actor="t", reason="")
+    meta.move_alias("m", "prod", None, action="delete", actor="t", reason="gone")
+    meta.move_alias("m", "dev", 3, action="set", actor="t", reason="")
+    history = meta.alias_history("m", "prod")
+    assert [(h.action, h.from_version, h.to_version) for h in history] == [
+        ("set", None, 1),
+        ("set", 1, 2),
+        ("delete", 2, None),
+    ]
+    assert [h.alias for h in meta.alias_history("m")] == ["prod", "prod", "prod", "dev"]
+    assert meta.get_model("m").aliases == {"dev": 3}
+    kinds = [e.kind for e in meta.list_events(kind_prefix="alias.")]
+    assert kinds == ["alias.set", "alias.set", "alias.delete", "alias.set"]
+
+
+def test_events_filter_by_model_id_limit_kind_and_deployment(opened: Stores) -> None:
+    meta = opened.metadata
+    for i in range(5):
+        meta.add_version("m", draft(str(i)))
+    meta.append_event("alert.firing", "t", model="m", version=5, data={"deployment": "web"})
+    meta.append_event("alert.resolved", "t", model=None, version=None, data={"deployment": "api"})
+    meta.append_event("alertx", "t", model=None, version=None, data={})
+    newest = meta.list_events(limit=2)
+    assert [e.kind for e in newest] == ["alert.resolved", "alertx"]
+    assert [e.id for e in meta.list_events(after_id=newest[0].id)] == [newest[1].id]
+    assert [e.version for e in meta.list_events(model="m", limit=3)] == [4, 5, 5]
+    assert [e.kind for e in meta.list_events(kind_prefix="alert.")] == [
+        "alert.firing",
+        "alert.resolved",
+    ]
+    assert [e.kind for e in meta.list_events(kind="alertx")] == ["alertx"]
+    (web,) = meta.list_events(deployment="web")
+    assert (web.kind, web.model, web.data) == ("alert.firing", "m", {"deployment": "web"})
+    ids = [e.id for e in meta.list_events()]
+    assert ids == sorted(ids) and len(ids) == 9
+
+
+# -- runs and the stage cache ---------------------------------------------------------------
+
+
+def _run(run_id: str, project: str = "p", started: str = "2026-01-01T00:00:00Z") -> Run:
+    return Run(
+        run_id,
+        project,
+        "m",
+        "running",
+        started,
+        None,
+        "tester",
+        "manual",
+        "abc",
+        "main",
+        True,
+        {"lr": 0.1},
+        None,
+        (StageRun("train"), StageRun("evaluate")),
+    )
+
+
+def test_runs_record_their_stages_and_finish_with_events(opened: Stores) -> None:
+    runs = opened.runs
+    runs.create_run(_run("r1aaaa"))
+    stage = StageRun(
+        "train", "succeeded", "fp1", "t0", "t1", 1, {"model.skops": "sha256:x"}, {"loss": math.nan}
+    )
+    runs.update_stage("r1aaaa", stage)
+    with pytest.raises(NotFoundError, match="no stage 'deploy'"):
+        runs.update_stage("r1aaaa", StageRun("deploy"))
+    finished = runs.finish_run("r1aaaa", "failed", "evaluate broke")
+    assert (finished.status, finished.error, finished.git_dirty) == (
+        "failed",
+        "evaluate broke",
+        True,
+    )
+    assert finished.finished_at is not None and finished.params == {"lr": 0.1}
+    train, evaluate = finished.stages
+    assert (train.status, train.outputs, evaluate.status) == (
+        "succeeded",
+        {"model.skops": "sha256:x"},
+        "pending",
+    )
+    assert math.isnan(train.metrics["loss"])
+    events = opened.metadata.list_events(kind_prefix="run.")
+    assert [(e.kind, e.data["run"]) for e in events] == [
+        ("run.started", "r1aaaa"),
+        ("run.finished", "r1aaaa"),
+    ]
+
+
+def test_runs_are_found_by_unique_prefix_and_listed_newest_first(opened: Stores) -> None:
+    runs = opened.runs
+    runs.create_run(_run("abc111", started="2026-01-01T00:00:01Z"))
+    runs.create_run(_run("abc222", started="2026-01-01T00:00:02Z"))
+    runs.create_run(_run("def333", project="q", started="2026-01-01T00:00:03Z"))
+    assert runs.get_run("abc1").id == "abc111"
+    with pytest.raises(InvalidInputError, match="ambiguous"):
+        runs.get_run("abc")
+    with pytest.raises(NotFoundError, match="no run 'zzz'"):
+        runs.get_run("zzz")
+    with pytest.raises(InvalidInputError, match="invalid run id"):
+        runs.get_run("a%")
+    assert [r.id for r in runs.list_runs()] == ["def333", "abc222", "abc111"]
+    assert [r.id for r in runs.list_runs(project="p", limit=1)] == ["abc222"]
+
+
+def test_a_write_the_database_refuses_is_a_store_error_and_changes_nothing(
+    opened: Stores,
+) -> None:
+    opened.runs.create_run(_run("r1"))
+    with pytest.raises(StoreError):
+        opened.runs.create_run(replace(_run("r1"), project="other"))  # the same id again
+    assert [r.project for r in opened.runs.list_runs()] == ["p"]
+    assert len(opened.metadata.list_events(kind="run.started")) == 1
+
+
+def test_the_stage_cache_keeps_the_first_entry_and_nan_metrics(opened: Stores) -> None:
+    runs = opened.runs
+    assert runs.cache_get("fp") is None
+    first = CacheEntry("fp", "train", {"m": "sha256:1"}, {"loss": math.nan, "acc": 0.5}, "r1")
+    runs.cache_put(first)
+    runs.cache_put(CacheEntry("fp", "train", {"m": "sha256:2"}, {}, "r2", {"seed": 1}))
+    got = runs.cache_get("fp")
+    assert got is not None and (got.outputs, got.run_id, got.params) == (
+        {"m": "sha256:1"},
+        "r1",
+        {},
+    )
+    assert math.isnan(got.metrics["loss"]) and got.metrics["acc"] == 0.5
+
+
+# -- deployments, rollouts, processes --------------------------------------------------------
+
+
+def _deployment(name: str = "web") -> DeploymentRecord:
+    return DeploymentRecord(
+        name,
+        "m",
+        "local",
+        "127.0.0.1",
+        8000,
+        1,
+        "production",
+        600.0,
+        {"batching": {"max": 8}},
+        Desired({"1": 100}, {}, {"2": 1.5e9}),
+        1,
+        (1,),
+        0,
+        "t",
+        "t",
+    )
+
+
+def _rollout(deployment: str = "web", to_version: int = 2) -> RolloutRecord:
+    return RolloutRecord(
+        0,
+        deployment,
+        "canary",
+        1,
+        to_version,
+        {"steps": [10, 50]},
+        "loading",
+        0,
+        None,
+        {},
+        {},
+        None,
+        "me",
+        "",
+        "t",
+        None,
+    )
+
+
+def test_deployments_are_created_once_and_listed(opened: Stores) -> None:
+    deploy = opened.deploy
+    with pytest.raises(NotFoundError, match="no deployment named 'web'") as err:
+        deploy.get_deployment("web")
+    assert "shipyard deploy" in (err.value.hint or "")
+    deploy.create_deployment(_deployment(), "me", "first")
+    with pytest.raises(ConflictError, match="already exists"):
+        deploy.create_deployment(_deployment(), "me", "again")
+    deploy.create_deployment(_deployment("api"), "me", "")
+    assert deploy.get_deployment("web") == _deployment()
+    assert [d.name for d in deploy.list_deployments()] == ["api", "web"]
+    with pytest.raises(NotFoundError) as err:
+        deploy.get_deployment("nope")
+    assert err.value.hint == "deployments: api, web"
+    assert [e.kind for e in opened.metadata.list_events()] == ["deployment.created"] * 2
+
+
+def test_a_deployment_write_from_a_stale_generation_is_refused(opened: Stores) -> None:
+    deploy = opened.deploy
+    deploy.create_deployment(_deployment(), "me", "")
+    stale = deploy.get_deployment("web")
+    changed = replace(stale, desired=Desired({"1": 90, "2": 10}))
+    saved, _ = deploy.record("deployment.traffic", "me", "shift", deployment=changed)
+    assert saved is not None and saved.generation == 1
+    with pytest.raises(ConflictError, match="changed while"):
+        deploy.record("deployment.traffic", "me", "again", deployment=stale)
+    assert deploy.get_deployment("web").desired.weights == {"1": 90, "2": 10}
+    (event,) = opened.metadata.list_events(kind="deployment.traffic")
+    assert event.data["before"]["weights"] == {"1": 100}
+    assert event.data["after"]["weights"] == {"1": 90, "2": 10}
+
+
+def test_a_deployment_has_at_most_one_unfinished_rollout(opened: Stores) -> None:
+    deploy = opened.deploy
+    deploy.create_deployment(_deployment(), "me", "")
+    _, first = deploy.record("rollout.started", "me", "one", rollout=_rollout())
+    assert first is not None and first.id > 0 and deploy.active_rollout("web") == first
+    with pytest.raises(ConflictError, match=r"rollout in progress \(canary to v2, loading"):
+        deploy.record("rollout.started", "me", "two", rollout=_rollout(to_version=3))
+    done = replace(first, state="promoted", step=2, finished_at="t2")
+    deploy.record("rollout.promoted", "me", "", rollout=done)
+    assert deploy.active_rollout("web") is None
+    _, second = deploy.record("rollout.started", "me", "again", rollout=_rollout(to_version=3))
+    assert second is not None and second.id > first.id
+    assert [r.id for r in deploy.list_rollouts("web")] == [second.id, first.id]
+    assert [r.id for r in deploy.list_rollouts("web", limit=1)] == [second.id]
+    kinds = [e.kind for e in opened.metadata.list_events(deployment="web")]
+    assert kinds == ["deployment.created", "rollout.started", "rollout.promoted", "rollout.started"]
+
+
+def test_an_alias_change_commits_with_its_deployment_change_or_not_at_all(opened: Stores) -> None:
+    meta, deploy = opened.metadata, opened.deploy
+    meta.add_version("m", draft("a"))
+    meta.add_version("m", draft("b"))
+    deploy.create_deployment(_deployment(), "me", "")
+    record = deploy.get_deployment("web")
+    with pytest.raises(NotFoundError, match="no version 5"):
+        deploy.record(
+            "deployment.promoted",
+            "me",
+            "",
+            deployment=replace(record, stable=5),
+            alias=AliasChange("production", 5, "set", "promoted"),
+        )
+    assert deploy.get_deployment("web").generation == 0  # rolled back with the alias
+    saved, _ = deploy.record(
+        "deployment.promoted",
+        "me",
+        "",
+        deployment=replace(record, stable=2),
+        alias=AliasChange("production", 2, "set", "promoted"),
+    )
+    assert saved is not None and saved.stable == 2 and meta.resolve_alias("m", "production") == 2
+    kinds = [e.kind for e in meta.list_events(model="m") if e.kind != "model.version.registered"]
+    assert kinds == ["model.created", "deployment.created", "deployment.promoted", "alias.set"]
+
+
+def test_processes_are_recorded_and_deleting_a_deployment_clears_what_it_held(
+    opened: Stores,
+) -> None:
+    deploy, alerts = opened.deploy, opened.alerts
+    deploy.create_deployment(_deployment(), "me", "")
+    process = ProcessRecord("web", 4242, "123", 8000, "/run/a.sock", "/run/t", "/log", "t")
+    deploy.set_process("web", process, "server.started", "me", "")
+    assert deploy.get_process("web") == process
+    _, rollout = deploy.record("rollout.started", "me", "", rollout=_rollout())
+    alerts.set_monitor("web", {"rules": [{"name": "Errors"}]}, "me")
+    alerts.save_alert(
+        AlertStateRecord("web", "Errors", "firing", 1.0, 0.2, 1), "alert.firing", "me", {}
+    )
+    deploy.delete_deployment("web", "me", "retired")
+    assert deploy.list_deployments() == [] and deploy.get_process("web") is None
+    assert deploy.active_rollout("web") is None
+    assert rollout is not None and deploy.list_rollouts("web")[0].state == "aborted"
+    assert alerts.get_monitor("web") is None and alerts.alert_states() == []
+    (event,) = opened.metadata.list_events(kind="deployment.deleted")
+    assert (event.model, event.version, event.data["reason"]) == ("m", 1, "retired")
+    deploy.set_process("gone", None, "server.stopped", "me", "")  # no deployment: no subject
+    assert opened.metadata.list_events(kind="server.stopped")[0].model is None
+
+
+# -- monitors and alerts ------------------------------------------------------------------------
+
+
+def test_monitors_and_alert_states_are_kept_with_their_events(opened: Stores) -> None:
+    alerts = opened.alerts
+    opened.deploy.create_deployment(_deployment(), "me", "")
+    config = {"rules": [{"name": "Errors"}, {"name": "Latency"}], "channels": []}
+    alerts.set_monitor("web", config, "me")
+    assert alerts.get_monitor("web") == config and alerts.list_monitors() == {"web": config}
+    for rule in ("Errors", "Latency", "MetricsUnavailable"):
+        state = AlertStateRecord("web", rule, "pending", 10.0, math.nan, 0)
+        alerts.save_alert(state, "alert.pending", "me", {"value": None})
+    firing = AlertStateRecord("web", "Errors", "firing", 10.0, 0.25, 1)
+    alerts.save_alert(firing, "alert.firing", "me", {"value": 0.25})
+    states = {s.rule: s for s in alerts.alert_states("web")}
+    assert (states["Errors"].state, states["Errors"].episode, states["Errors"].value) == (
+        "firing",
+        1,
+        0.25,
+    )
+    assert states["Latency"].value is None  # NaN is stored as NULL by every backend
+    alerts.set_monitor("web", {"rules": [{"name": "Errors"}]}, "me")  # Latency dropped
+    assert [s.rule for s in alerts.alert_states()] == ["Errors", "MetricsUnavailable"]
+    alerts.alert_event("alert.notified", "me", "web", {"channel": "hook"})
+    events = opened.metadata.list_events(kind_prefix="alert.")
+    assert [e.kind for e in events][-2:] == ["alert.firing", "alert.notified"]
+    assert {(e.model, e.version) for e in events} == {("m", 1)}
+    assert [e.kind for e in opened.metadata.list_events(kind="monitor.set")] == ["monitor.set"] * 2
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def _token(token_id: str, name: str, at: str = "2026-01-01T00:00:00Z") -> TokenRecord:
+    return TokenRecord(token_id, name, ("read", "deploy"), "aa", "bb", at, "admin")
+
+
+def test_tokens_names_are_unique_until_revoked(opened: Stores) -> None:
+    tokens = opened.tokens
+    tokens.create_token(_token("id1", "ci"), "admin")
+    with pytest.raises(ConflictError, match="a token named 'ci' already exists"):
+        tokens.create_token(_token("id2", "ci"), "admin")
+    revoked = tokens.revoke_token("ci", "admin")
+    assert revoked.revoked_at is not None and revoked.scopes == ("read", "deploy")
+    with pytest.raises(NotFoundError, match="no unrevoked token named 'ci'"):
+        tokens.revoke_token("ci", "admin")
+    tokens.create_token(_token("id2", "ci", "2026-01-02T00:00:00Z"), "admin")
+    tokens.touch_token("id2", "2026-01-03T00:00:00Z")
+    assert tokens.get_token("id2") == replace(
+        _token("id2", "ci", "2026-01-02T00:00:00Z"), last_used_at="2026-01-03T00:00:00Z"
+    )
+    assert tokens.get_token("id1") == revoked and tokens.get_token("nope") is None
+    assert [t.id for t in tokens.list_tokens()] == ["id1", "id2"]
+    kinds = [e.kind for e in opened.metadata.list_events()]
+    assert kinds == ["token.created", "token.revoked", "token.created"]
+
+
+# -- the database itself ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "refusal"),
+    [
+        ("UPDATE model_versions SET flavor = 'onnx'", "immutable"),
+        ("DELETE FROM model_versions", "immutable"),
+        ("UPDATE events SET actor = 'someone else'", "append-only"),
+        ("DELETE FROM events", "append-only"),
+        ("UPDATE alias_history SET reason = 'rewritten'", "append-only"),
+        ("DELETE FROM alias_history", "append-only"),
+    ],
+)
+def test_versions_events_and_alias_history_cannot_be_rewritten(
+    backend: Backend, statement: str, refusal: str
+) -> None:
+    stores = backend.open()
+    stores.metadata.add_version("m", draft("a"))
+    stores.metadata.move_alias("m", "prod", 1, action="set", actor="t", reason="")
+    stores.close()
+    db = backend.database()
+    with pytest.raises(StoreError, match=refusal), db.tx() as c:
+        c.execute(statement)
+    db.close()
+    stores = backend.open()
+    assert len(stores.metadata.list_events()) == 3 and stores.metadata.list_versions("m")
+    stores.close()
+
+
+def test_reopening_keeps_the_data_and_applies_no_migration_twice(backend: Backend) -> None:
+    backend.open().close()
+    stores = backend.open()
+    stores.metadata.add_version("m", draft("a"))
+    stores.close()
+    stores = backend.open()
+    assert [v.version for v in stores.metadata.list_versions("m")] == [1]
+    stores.close()
+
+
+def test_a_newer_schema_is_refused_with_nothing_written(backend: Backend) -> None:
+    stores = backend.open()
+    stores.metadata.add_version("m", draft("a"))
+    stores.close()
+    backend.set_schema_version(99)
+    before = backend.snapshot()
+    with pytest.raises(StoreError, match="schema version 99, newer") as err:
+        backend.open()
+    assert "left untouched" in (err.value.hint or "")
+    assert backend.snapshot() == before
+
+
+def test_a_database_that_is_not_shipyards_is_refused_with_nothing_written(
+    backend: Backend,
+) -> None:
+    backend.raw("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(StoreError, match="not a Shipyard metadata store"):
+        backend.open()
+    backend.raw("SELECT count(*) FROM customers")  # still there, untouched
+    if backend.name == "postgres":
+        with psycopg.connect(backend.location) as pg:
+            tables = pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            assert tables.fetchall() == [("customers",)]
+
+
+def test_an_unknown_store_scheme_is_refused_naming_what_is_accepted(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="mysql://") as err:
+        open_stores(tmp_path, metadata="mysql://db/shipyard")
+    assert "postgresql://" in (err.value.hint or "")
+
+
+def test_an_sqlite_store_does_not_import_psycopg(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from shipyard.store import open_stores; "
+        f"open_stores(Path({str(tmp_path)!r})).close(); "
+        "assert 'psycopg' not in sys.modules, 'psycopg imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- PostgreSQL's own ---------------------------------------------------------------------------
+
+
+def test_an_unreachable_server_names_host_and_port_but_never_the_password(tmp_path: Path) -> None:
+    from postgres_helpers import _free_port
+
+    port = _free_port()  # nothing listens there
+    url = f"postgresql://shipyard:s3cret-pw@127.0.0.1:{port}/registry"
+    with pytest.raises(StoreError) as err:
+        open_stores(tmp_path, metadata=url)
+    text = str(err.value)
+    assert f"127.0.0.1:{port}/registry" in err.value.message
+    assert "s3cret-pw" not in text and "s3cret-pw" not in repr(err.value.__cause__)
+    assert "check that PostgreSQL is running" in (err.value.hint or "")
+
+
+def test_a_missing_database_and_a_wrong_user_get_their_own_hints(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    with pytest.raises(StoreError, match="does not exist") as err:
+        open_stores(tmp_path, metadata=postgres_server.url("no_such_db"))
+    assert "createdb" in (err.value.hint or "")
+    url = postgres_server.url().replace("shipyard@", "nobody:pw@")
+    with pytest.raises(StoreError, match="nobody") as err:
+        open_stores(tmp_path, metadata=url)
+    assert "user name and password" in (err.value.hint or "")
+    assert ":pw@" not in str(err.value)
+
+
+def test_a_read_only_database_is_a_store_error_that_says_so(
+    postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
+) -> None:
+    open_stores(tmp_path, metadata=postgres_url).close()
+    name = postgres_url.rsplit("/", 1)[1]
+    with postgres_server.admin() as admin:  # as a hot standby would be
+        admin.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    stores = open_stores(tmp_path, metadata=postgres_url)
+    with pytest.raises(StoreError, match="cannot be written") as err:
+        stores.metadata.add_version("m", draft("a"))
+    assert "read-only standby" in (err.value.hint or "")
+    assert stores.metadata.list_models() == []
+    stores.close()
+
+
+def test_a_dropped_connection_is_opened_again_on_the_next_call(
+    postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
+) -> None:
+    stores = open_stores(tmp_path, metadata=postgres_url)
+    stores.metadata.add_version("m", draft("a"))
+
+    def kill_backends() -> None:
+        with postgres_server.admin() as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'shipyard' AND pid <> pg_backend_pid()"
+            )
+
+    kill_backends()
+    assert [m.name for m in stores.metadata.list_models()] == ["m"]  # a read
+    kill_backends()
+    assert stores.metadata.add_version("m", draft("b"))[0].version == 2  # a write
+    stores.close()
+
+
+def _register_many(url: str, home: str, worker: int, count: int) -> list[int]:
+    stores = open_stores(Path(home), metadata=url)
+    try:
+        return [
+            stores.metadata.add_version("m", draft(f"{worker}-{i}"))[0].version
+            for i in range(count)
+        ]
+    finally:
+        stores.close()
+
+
+def _register_same(url: str, home: str) -> tuple[int, bool]:
+    stores = open_stores(Path(home), metadata=url)
+    try:
+        version, created = stores.metadata.add_version("m", draft("same"))
+        return version.version, created
+    finally:
+        stores.close()
+
+
+def _open_and_count(url: str, home: str) -> int:
+    stores = open_stores(Path(home), metadata=url)
+    try:
+        return len(stores.metadata.list_models())
+    finally:
+        stores.close()
+
+
+def test_processes_registering_at_once_get_unique_gapless_numbers(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    args = [(postgres_url, str(tmp_path), w, 25) for w in range(4)]
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_register_many, args)
+    numbers = sorted(n for worker in results for n in worker)
+    assert numbers == list(range(1, 101))
+    stores = open_stores(tmp_path, metadata=postgres_url)
+    registered = stores.metadata.list_events(kind="model.version.registered")
+    assert sorted(e.version or 0 for e in registered) == numbers
+    stores.close()
+
+
+def test_processes_registering_the_same_content_at_once_make_one_version(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_register_same, [(postgres_url, str(tmp_path))] * 8)
+    assert {number for number, _ in results} == {1}
+    assert sum(created for _, created in results) == 1
+
+
+def test_processes_opening_a_fresh_database_at_once_all_succeed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.starmap(_open_and_count, [(postgres_url, str(tmp_path))] * 4) == [0] * 4

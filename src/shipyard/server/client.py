@@ -9,6 +9,7 @@ never falls back to a local store when a server is configured.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -19,7 +20,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from shipyard.errors import ShipyardError, UnreachableError
+from shipyard.errors import (
+    AuthError,
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    RolloutFailed,
+    ShipyardError,
+    StoreError,
+    UnreachableError,
+    UntrustedModelError,
+)
 from shipyard.home import SERVER_ENV
 from shipyard.lineage import current_actor
 
@@ -30,12 +42,34 @@ _CHUNK = 1 << 20
 
 
 class RemoteError(ShipyardError):
-    """An error the server reported; same message, hint and exit code as a local one."""
+    """An error the server reported; same message, hint and exit code as a local one, and
+    of the same kind too (``except NotFoundError`` catches a remote 404), see ``_raise_for``."""
 
     def __init__(self, message: str, *, hint: str | None, exit_code: int, status: int) -> None:
         super().__init__(message, hint=hint)
         self.exit_code = exit_code
         self.status = status
+
+
+_KINDS: dict[int, type[ShipyardError]] = {
+    2: InvalidInputError,
+    4: NotFoundError,
+    5: IntegrityError,
+    6: StoreError,
+    7: UntrustedModelError,
+    8: ConflictError,
+    9: RolloutFailed,
+    10: AuthError,
+}
+
+
+@functools.cache
+def _remote_kind(exit_code: int) -> type[RemoteError]:
+    """``RemoteError`` that is also the local error class of its exit code."""
+    base = _KINDS.get(exit_code)
+    if base is None:
+        return RemoteError
+    return type(f"Remote{base.__name__}", (RemoteError, base), {})
 
 
 def configured_server() -> tuple[str, str | None] | None:
@@ -54,8 +88,6 @@ class ServerClient:
     def __init__(self, url: str, token: str | None = None, timeout: float = 600.0) -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            from shipyard.errors import InvalidInputError
-
             raise InvalidInputError(
                 f"{URL_ENV}={url!r} is not an http(s) URL",
                 hint="e.g. SHIPYARD_SERVER=http://shipyard.internal:7700",
@@ -138,10 +170,11 @@ class ServerClient:
         except ValueError:
             data = None
         error = data if isinstance(data, dict) else {}
-        raise RemoteError(
+        exit_code = int(error.get("exit_code") or 1)
+        raise _remote_kind(exit_code)(
             error.get("error") or f"the server answered HTTP {response.status}",
             hint=error.get("hint"),
-            exit_code=int(error.get("exit_code") or 1),
+            exit_code=exit_code,
             status=response.status,
         )
 
@@ -180,8 +213,6 @@ class ServerClient:
         """A stored blob's size; ``RemoteError`` (404) if the server does not hold it."""
         response = self._head(digest)
         if response.status == 404:
-            from shipyard.errors import NotFoundError
-
             raise NotFoundError(f"artifact {digest} is not stored on {self.url}")
         self._raise_for(response, b"")
         return int(response.getheader("content-length") or 0)

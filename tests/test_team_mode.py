@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import time
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from moto_helpers import MotoS3
+from moto_helpers import moto_s3_fixture as moto_s3_fixture
+from moto_helpers import s3_credentials_fixture as s3_credentials_fixture
 from team_helpers import BOOTSTRAP, Agent, TeamServer, call
 from test_serving import SHIPYARD, free_port
 
@@ -211,3 +215,71 @@ def test_info_says_which_shipyard_a_command_talks_to_and_as_whom(
     data = json.loads(shown.stdout)
     assert data["mode"] == "team" and data["server"] == team.url
     assert data["identity"] == {"name": "alice", "scopes": ["read"]}
+
+
+def test_postgres_going_down_is_a_503_with_the_reason_and_the_cli_says_what_to_check(
+    tmp_path: Path,
+) -> None:
+    from postgres_helpers import PostgresUnavailable, start_postgres
+
+    try:
+        database = start_postgres()  # its own: this test stops it
+    except PostgresUnavailable as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is needed under CI: {err}")
+        pytest.skip(f"no PostgreSQL: {err}")
+    try:
+        team = TeamServer(tmp_path / "server-home", store=database.url(database.create_database()))
+        team.start()
+        try:
+            alice = agent(team, tmp_path, "alice", "read")
+            assert alice.cli("models", "list").returncode == 0
+            database.stop()
+            status, body = call(team.port, "GET", "/api/v1/models", token=BOOTSTRAP)
+            assert status == 503 and f"127.0.0.1:{database.port}" in body["error"]
+            assert body["hint"] and "password" not in body["error"]
+            listed = alice.cli("models", "list")
+            assert listed.returncode == 6, listed.stderr  # even the token check says so
+            assert "127.0.0.1" in listed.stderr and "hint:" in listed.stderr
+            assert "Traceback" not in listed.stderr
+        finally:
+            team.stop()
+    finally:
+        database.stop()
+
+
+def test_a_server_on_postgres_and_the_s3_mock_keeps_blobs_where_agents_never_see_them(
+    tmp_path: Path,
+    postgres_url: str,
+    moto_s3: MotoS3,
+    s3_credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_s3.endpoint)  # the server's, not the agents'
+    bucket = moto_s3.url()
+    team = TeamServer(tmp_path / "server-home", store=postgres_url, artifacts=bucket)
+    team.start()
+    try:
+        jenkins = agent(team, tmp_path, "jenkins", "register")
+        env_without_aws = {k: v for k, v in jenkins.env.items() if not k.startswith("AWS_")}
+        result = subprocess.run(
+            [SHIPYARD, "register", str(model_dir(tmp_path, 7.0)), "--name", "echo",
+             "--flavor", "custom", "--entrypoint", "model:Echo", "--json"],
+            env=env_without_aws, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        version = json.loads(result.stdout)
+        prefix = bucket.removeprefix(f"s3://{moto_s3.bucket}/")
+        keys = moto_s3.keys(prefix)
+        for artifact in version["artifacts"]:
+            assert f"{prefix}/sha256/{artifact['digest'][7:9]}/{artifact['digest'][9:]}" in keys
+        assert not (team.home / "artifacts").exists()
+        out = tmp_path / "back"
+        got = subprocess.run(
+            [SHIPYARD, "models", "download", "echo", "1", "--out", str(out)],
+            env=env_without_aws, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        assert "7.0" in (out / "model.py").read_text()
+    finally:
+        team.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -107,3 +108,20 @@ def without_delivery(project: Path) -> None:
     while cut > 0 and (lines[cut - 1].startswith("#") or not lines[cut - 1].strip()):
         cut -= 1
     spec.write_text("\n".join(lines[:cut]) + "\n")
+
+
+def example_project(path: Path, name: str) -> Path:
+    """A copy of ``examples/NAME`` in a git work tree of its own at ``path``, committed,
+    without its deploy and verify sections (``without_delivery``)."""
+    project = git_repo(path)
+    shutil.copytree(
+        Path(__file__).resolve().parents[1] / "examples" / name,
+        project,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
+    )
+    without_delivery(project)
+    (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
+    git(project, "add", ".")
+    git(project, "commit", "-qm", name)
+    return project

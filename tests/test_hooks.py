@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Result, git, git_repo, without_delivery
+from conftest import Result, example_project, git, git_repo
 from shipyard.store import open_stores
 
-ROOT = Path(__file__).resolve().parent.parent
 Cli = Callable[..., Result]
 
 
@@ -49,17 +47,7 @@ def wait_for_runs(home: Path, count: int, timeout: float = 180) -> list[str]:
 
 @pytest.fixture
 def digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = git_repo(tmp_path / "digits")
-    shutil.copytree(
-        ROOT / "examples" / "digits",
-        project,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
-    )
-    without_delivery(project)
-    (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
-    git(project, "add", ".")
-    git(project, "commit", "-qm", "digits")
+    project = example_project(tmp_path / "digits", "digits")
     monkeypatch.chdir(project)
     return project
 

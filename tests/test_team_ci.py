@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -20,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, git_repo, without_delivery
+from conftest import example_project
 from team_helpers import BOOTSTRAP, Agent, TeamServer, call
 from test_serving import SHIPYARD, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 DIGIT = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
          0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0,
          0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]  # fmt: skip
@@ -32,18 +30,7 @@ DIGIT = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11
 
 def work_tree(path: Path) -> Path:
     """A CI agent's checkout of the digits example."""
-    project = git_repo(path)
-    shutil.copytree(
-        ROOT / "examples" / "digits",
-        project,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
-    )
-    without_delivery(project)
-    (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
-    git(project, "add", ".")
-    git(project, "commit", "-qm", "digits")
-    return project
+    return example_project(path, "digits")
 
 
 @pytest.fixture

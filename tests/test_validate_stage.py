@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import shipyard
-from conftest import Result, git, git_repo, without_delivery
+from conftest import Result, example_project
 from shipyard.store import open_stores
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def example(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of ``examples/NAME`` in a git repository of its own, as the working directory."""
-    project = git_repo(tmp_path / name)
-    shutil.copytree(
-        ROOT / "examples" / name,
-        project,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
-    )
-    without_delivery(project)
-    (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
-    git(project, "add", ".")
-    git(project, "commit", "-qm", name)
+    project = example_project(tmp_path / name, name)
     monkeypatch.chdir(project)
     return project
 

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-k8s lint bench bench-deploy bench-alerting bench-image bench-serving docs clean system
+.PHONY: demo test test-k8s lint bench bench-team bench-deploy bench-alerting bench-image bench-serving docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -44,10 +44,14 @@ $(MLFLOW_VENV)/.installed:
 
 bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_registry.py
+	$(BIN)/python benchmarks/bench_team.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_deploy.py
 	$(BIN)/python benchmarks/bench_alerting.py
 	$(MAKE) bench-image
+
+bench-team: $(STAMP)
+	$(BIN)/python benchmarks/bench_team.py
 
 bench-deploy: $(STAMP)
 	$(BIN)/python benchmarks/bench_deploy.py

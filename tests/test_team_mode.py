@@ -283,3 +283,63 @@ def test_a_server_on_postgres_and_the_s3_mock_keeps_blobs_where_agents_never_see
         assert "7.0" in (out / "model.py").read_text()
     finally:
         team.stop()
+
+
+def test_the_server_serves_https_with_its_own_certificate_and_clients_trust_a_private_ca(
+    tmp_path: Path,
+) -> None:
+    import http.client
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHIPYARD_HOME": str(tmp_path / "home"),
+        "SHIPYARD_SERVER_TOKEN": BOOTSTRAP,
+    }
+    env.pop("SHIPYARD_SERVER", None)
+    server = subprocess.Popen(
+        [SHIPYARD, "server", "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+                conn.request(
+                    "GET", "/api/v1/info", headers={"authorization": f"Bearer {BOOTSTRAP}"}
+                )
+                assert conn.getresponse().status == 200
+                break
+            except (ConnectionRefusedError, ConnectionResetError):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        client_env = {
+            **env,
+            "SHIPYARD_SERVER": f"https://127.0.0.1:{port}",
+            "SHIPYARD_TOKEN": BOOTSTRAP,
+            "SHIPYARD_HOME": str(tmp_path / "agent"),
+        }
+        trusted = subprocess.run(
+            [SHIPYARD, "info", "--json"], env={**client_env, "SHIPYARD_CA_CERT": str(cert)},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert trusted.returncode == 0, trusted.stderr
+        assert json.loads(trusted.stdout)["server"].startswith("https://")
+        untrusted = subprocess.run(
+            [SHIPYARD, "models", "list"], env=client_env, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert untrusted.returncode == 11 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -34,6 +34,9 @@ def info_cmd(as_json: bool = JSON_OPTION) -> None:
             "artifacts": str(home() / "artifacts"),
             "server": running["url"] if running else None,
         }
+        if running is not None:  # the home's server may have been given other stores
+            served = ServerClient(running["url"], running.get("token")).call("GET", "info")
+            data.update(store=served["store"], artifacts=served["artifacts"])
     if as_json:
         print_json(data)
         return

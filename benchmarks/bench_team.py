@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -99,7 +100,14 @@ def main() -> None:
     postgres = start_postgres()
     server: TeamServer | None = None
     try:
-        print(f"shipyard {__version__}, {os.cpu_count()} cores, PostgreSQL on 127.0.0.1")
+        with postgres.admin() as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        pg_version = str(row[0]) if row else "?"
+        print(
+            f"shipyard {__version__}, Python {platform.python_version()}, PostgreSQL "
+            f"{pg_version} on 127.0.0.1 (fsync=off); {os.cpu_count()} cores "
+            f"({platform.machine()})"
+        )
         pg_url = postgres.url(postgres.create_database())
         server_url = postgres.url(postgres.create_database())
         server = TeamServer(work / "server", store=server_url, artifacts=str(work / "blobs"))
@@ -176,11 +184,14 @@ def main() -> None:
         for p in agents:
             p.join()
         elapsed = time.perf_counter() - start
+        failed = [p.exitcode for p in agents if p.exitcode != 0]
         numbers = [v.version for v in api.metadata.list_versions("race")]
         gapless = sorted(numbers) == list(range(1, 201))
         print("\ntwo agents registering 100 versions each at once through the API")
         print(f"  time                           {elapsed:7.2f} s")
         print(f"  gapless 1..200                 {'yes' if gapless else 'no'}")
+        if failed:
+            print(f"  (agents failed with exit codes {failed}; {len(numbers)} versions made)")
     finally:
         if server is not None:
             server.stop()

@@ -2,7 +2,9 @@
 
 etcd (Debian's) and kube-apiserver and kube-controller-manager built from Debian's
 ``kubernetes`` source package (``scripts/k8s-binaries.sh``, cached outside the
-repository) run on free ports with a token and AlwaysAllow. The controller manager
+repository) run on free ports. The API server authorizes by RBAC, as a cluster does; the
+tests' own token is an admin's (``system:masters``), and an identity of less privilege,
+a ServiceAccount, is reached through ``service_account_kubeconfig``. The controller manager
 turns Deployments into ReplicaSets and pods and reports rollout status, as in any
 cluster. There is no kubelet here, so ``KubeletStandIn`` plays its part for pod
 status only: it marks each new pod Running and Ready, or, for images it is told
@@ -12,6 +14,8 @@ would. No container runs.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import threading
@@ -24,6 +28,7 @@ from test_serving import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "shipyard-test-token"
+ACCOUNT_ANNOTATION = "kubernetes.io/service-account.name"
 
 
 def k8s_binaries() -> Path:
@@ -95,7 +100,7 @@ class ApiServer:
                 f"--secure-port={self.port}",
                 "--insecure-port=0",
                 f"--token-auth-file={self.root / 'tokens.csv'}",
-                "--authorization-mode=AlwaysAllow",
+                "--authorization-mode=RBAC",
                 f"--service-account-key-file={pub}",
                 f"--service-account-signing-key-file={key}",
                 "--service-account-issuer=https://kubernetes.default.svc",
@@ -141,6 +146,27 @@ class ApiServer:
             check=False,
         )
 
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        """A kubeconfig that acts as ServiceAccount ``namespace/name``, with the token its
+        controller issues, as a pod of that account holds it."""
+        token = ""
+
+        def issued() -> bool:
+            nonlocal token
+            done = self.kubectl(
+                "get", "secrets", "-n", namespace, "--field-selector",
+                "type=kubernetes.io/service-account-token", "-o", "json",
+            )  # fmt: skip
+            for secret in json.loads(done.stdout or '{"items": []}')["items"]:
+                if secret["metadata"]["annotations"].get(ACCOUNT_ANNOTATION) == name:
+                    token = base64.b64decode(secret["data"]["token"]).decode()
+            return bool(token)
+
+        _wait(issued, f"the token of ServiceAccount {namespace}/{name}")
+        path = self.root / f"kubeconfig-{namespace}-{name}"
+        path.write_text(kubeconfig(f"https://127.0.0.1:{self.port}", token=token))
+        return path
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.terminate()
@@ -152,8 +178,8 @@ class ApiServer:
                 proc.wait()
 
 
-def kubeconfig(server: str, namespace: str | None = None) -> str:
-    """A kubeconfig with one context, ``test``, for ``server``."""
+def kubeconfig(server: str, namespace: str | None = None, token: str = TOKEN) -> str:
+    """A kubeconfig with one context, ``test``, for ``server``, as the holder of ``token``."""
     context = f"{{cluster: test, user: admin{f', namespace: {namespace}' if namespace else ''}}}"
     return f"""apiVersion: v1
 kind: Config
@@ -165,11 +191,36 @@ clusters:
 users:
 - name: admin
   user:
-    token: {TOKEN}
+    token: {token}
 contexts:
 - name: test
   context: {context}
 current-context: test
+"""
+
+
+def crd(group: str, version: str, kind: str, plural: str) -> str:
+    """A CustomResourceDefinition that stands in for a project's own, which cannot be
+    downloaded here: its schema keeps any field, so the API server stores what Shipyard
+    writes unchecked."""
+    # a k8s.io group: the API server wants the approval the real CRDs carry
+    approval = "https://github.com/kubernetes-sigs/gateway-api/pull/1538"
+    annotations = f"{{api-approved.kubernetes.io: '{approval}'}}" if "k8s.io" in group else "{}"
+    return f"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {plural}.{group}
+  annotations: {annotations}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: {plural}, singular: {kind.lower()}, kind: {kind}, listKind: {kind}List}}
+  versions:
+  - name: {version}
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
 """
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from deploy_helpers import ControlPlane, Load, echo_home, free_port
-from k8s_helpers import ApiServer, KubeletStandIn
+from k8s_helpers import ApiServer, KubeletStandIn, crd
 from prometheus_helpers import start_prometheus
 
 pytestmark = [
@@ -244,26 +244,7 @@ def test_a_canary_analysed_through_prometheus_is_aborted_and_its_pods_removed(
     assert image(get(cluster, "deployment", "echo")) == "shipyard/echo:1"
 
 
-# The Gateway API's CRDs cannot be downloaded here: this stand-in defines HTTPRoute with a
-# schema that keeps any field, so the API server stores what Shipyard writes unchecked.
-HTTPROUTE_CRD = """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: httproutes.gateway.networking.k8s.io
-  annotations:  # a k8s.io group: the API server wants the approval the real CRDs carry
-    api-approved.kubernetes.io: https://github.com/kubernetes-sigs/gateway-api/pull/1538
-spec:
-  group: gateway.networking.k8s.io
-  scope: Namespaced
-  names: {plural: httproutes, singular: httproute, kind: HTTPRoute, listKind: HTTPRouteList}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"""
+HTTPROUTE_CRD = crd("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
 
 
 def test_with_a_gateway_a_canary_gets_its_exact_weight_from_an_httproute(

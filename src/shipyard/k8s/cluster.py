@@ -47,6 +47,13 @@ class ClusterError(ShipyardError):
     """The cluster could not be reached, or refused what was asked."""
 
 
+FORBIDDEN_HINT = (
+    "the cluster's RBAC does not grant this identity that call; the control plane's chart "
+    "grants it in one namespace only (its deployNamespace): deploy there, or install the chart "
+    "once more for this namespace"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """Where a deployment lives: kubeconfig file(s), context and namespace."""
@@ -241,7 +248,8 @@ class Cluster:
         except Missing:
             raise NotFoundError(f"{resource.kind} {kwargs.get('name', '')} not found") from None
         except DynamicApiError as err:
-            raise ClusterError(_refusal(resource.kind, err)) from None
+            hint = FORBIDDEN_HINT if getattr(err, "status", None) == 403 else None
+            raise ClusterError(_refusal(resource.kind, err), hint=hint) from None
         except Exception as err:  # transport: refused, timed out, TLS
             raise self._unreachable(err) from None
         return result.to_dict() if hasattr(result, "to_dict") else result

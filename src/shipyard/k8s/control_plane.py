@@ -97,7 +97,9 @@ def chart_metadata() -> dict[str, Any]:
         "type": "application",
         "version": __version__,
         "appVersion": __version__,
-        "kubeVersion": ">=1.23.0-0",
+        # its objects' newest field is the pod's seccompProfile (1.19); the kubernetes
+        # target writes older API names where a cluster lacks autoscaling/v2 or policy/v1
+        "kubeVersion": ">=1.19.0-0",
     }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 RUN_DIR_ENV = "SHIPYARD_RUN_DIR"
 MODEL_PATH_ENV = "SHIPYARD_MODEL_PATH"
 METRICS_FILE = "metrics.jsonl"
+HISTORY_FILE = "history.jsonl"  # metrics logged with a step (an epoch): one line per step
 PARAMS_FILE = "params.jsonl"
 _warned = False
 
@@ -35,14 +36,21 @@ def _append(name: str, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def log_metric(name: str, value: float) -> None:
-    """Record one metric of the model being trained."""
-    log_metrics({name: value})
+def log_metric(name: str, value: float, step: int | None = None) -> None:
+    """Record one metric of the model being trained (at ``step``, e.g. an epoch)."""
+    log_metrics({name: value}, step=step)
 
 
-def log_metrics(metrics: dict[str, float]) -> None:
-    """Record several metrics at once."""
-    _append(METRICS_FILE, {str(k): float(v) for k, v in metrics.items()})
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Record several metrics at once.
+
+    With ``step`` (an epoch, counted from 1) they also join the run's history, which
+    ``shipyard runs show`` prints step by step; the run's metrics keep the last value.
+    """
+    values = {str(k): float(v) for k, v in metrics.items()}
+    if step is not None:
+        _append(HISTORY_FILE, {"step": int(step), **values})
+    _append(METRICS_FILE, values)
 
 
 def log_params(params: dict[str, Any]) -> None:
@@ -54,11 +62,15 @@ def save_model(model: Any, path: str | Path | None = None) -> Path:
     """Save a model where the project expects it, in a safe format for its library.
 
     scikit-learn estimators are written with skops, ``torch.export`` programs with
-    ``torch.export.save``. The default path is the spec's ``model.path``.
+    ``torch.export.save``, Keras models as ``.keras`` files (``model.save``). The default
+    path is the spec's ``model.path``; for a Keras model it must end in ``.keras``, or
+    name a directory, which gets ``model.keras``.
     """
     target = Path(path or os.environ.get(MODEL_PATH_ENV) or "model.skops")
     target.parent.mkdir(parents=True, exist_ok=True)
     kind = type(model).__module__.split(".")[0]
+    if kind == "keras":
+        return _save_keras(model, target)
     if kind == "sklearn" or hasattr(model, "get_params"):
         import skops.io
 
@@ -70,6 +82,19 @@ def save_model(model: Any, path: str | Path | None = None) -> Path:
     else:
         raise TypeError(
             f"save_model does not know how to save a {type(model).__qualname__}; save it "
-            f"yourself to {target} (skops, ONNX or torch.export)"
+            f"yourself to {target} (skops, ONNX, torch.export or .keras)"
         )
+    return target
+
+
+def _save_keras(model: Any, target: Path) -> Path:
+    if target.suffix != ".keras":
+        if target.suffix:
+            raise ValueError(
+                f"a Keras model is saved as a .keras file, not {target.name}: set model.path "
+                "to a name ending in .keras (or a directory) in shipyard.yaml"
+            )
+        target = target / "model.keras"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model.save(target)
     return target

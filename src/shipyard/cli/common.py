@@ -132,9 +132,9 @@ def describe_split(weights: dict[str, int], shadow: dict[str, int]) -> str:
     return (live or "nothing") + "".join(f", v{v} shadow {p}%" for v, p in shadow.items())
 
 
-def new_table(*headers: str) -> Table:
+def new_table(*headers: str, title: str | None = None) -> Table:
     """A table whose columns keep short values on one line; the last column wraps."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left")
     for i, header in enumerate(headers):
         last = i == len(headers) - 1
         table.add_column(header, no_wrap=not last, overflow="fold" if last else "ellipsis")

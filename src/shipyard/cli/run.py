@@ -25,8 +25,8 @@ from shipyard.cli.common import (
     stores,
     when,
 )
-from shipyard.pipeline import VALIDATE_REPORT
-from shipyard.store import Run, StageRun
+from shipyard.pipeline import TRAIN_HISTORY, VALIDATE_REPORT
+from shipyard.store import Run, StageRun, Stores
 from shipyard.units import format_duration
 
 runs_app = typer.Typer(
@@ -206,6 +206,12 @@ def list_runs(
     console.print(table)
 
 
+def _output(opened: Stores, run: Run, path: str) -> bytes | None:
+    """The bytes of a file one of the run's stages left at ``path``, if one did."""
+    digest = next((s.outputs[path] for s in run.stages if path in s.outputs), None)
+    return None if digest is None else opened.artifacts.read_bytes(digest)
+
+
 @runs_app.command("show")
 def show_run(
     run_id: str = typer.Argument(..., help="Run id, or a unique prefix of it."),
@@ -220,11 +226,12 @@ def show_run(
             for s in run.stages
             if s.log_digest
         }
-        report = next(
-            (s.outputs.get(VALIDATE_REPORT) for s in run.stages if s.outputs.get(VALIDATE_REPORT)),
-            None,
-        )
-        gates = jsonio.loads(opened.artifacts.read_bytes(report)).get("gates", []) if report else []
+        report = _output(opened, run, VALIDATE_REPORT)
+        validation = jsonio.loads(report) if report else {}
+        history_text = _output(opened, run, TRAIN_HISTORY)
+    gates = validation.get("gates", [])
+    folds = ((validation.get("cv") or {}).get("metrics")) or {}
+    history = [jsonio.loads(line) for line in (history_text or b"").splitlines() if line.strip()]
     if as_json:
         print_json(run)
         return
@@ -254,6 +261,23 @@ def show_run(
             detail,
         )
     console.print(table)
+    if history:
+        names = list(dict.fromkeys(k for row in history for k in row if k != "step"))
+        epochs = new_table("step", *names, title="training, step by step")
+        for row in history:
+            epochs.add_row(str(row["step"]), *(f"{row[n]:.4g}" if n in row else "-" for n in names))
+        console.print(epochs)
+    if folds:
+        count = max(len(stats["folds"]) for stats in folds.values())
+        scores = new_table("metric", *(f"fold {i + 1}" for i in range(count)), "mean ± std",
+                           title="cross-validation")  # fmt: skip
+        for name, stats in folds.items():
+            scores.add_row(
+                name,
+                *(f"{v:.4f}" for v in stats["folds"]),
+                f"{stats['mean']:.4f} ± {stats['std']:.4f}",
+            )
+        console.print(scores)
     if gates:
         verdicts = new_table("gate", "required", "got", "verdict")
         for g in gates:

@@ -4,18 +4,29 @@ Keras takes its backend from ``KERAS_BACKEND``; when that is unset, this flavor
 picks the first of tensorflow, torch and jax that is installed (Keras's own
 default, tensorflow, is often absent where torch is present). Files load in
 Keras's safe mode, which refuses ``Lambda`` layers holding Python code unless
-the version is loaded with pickle-level trust.
+the version is loaded with pickle-level trust. A file saved by a newer Keras than
+the one installed is refused by name, before Keras fails on it somewhere inside.
+
+A text model keeps its tokenizer beside the file (``tokenizer.json``, see
+``shipyard.text``): then the version takes strings (one ``BYTES`` input, ``text``)
+and the flavor turns them into token ids.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from shipyard.errors import InvalidInputError
 from shipyard.flavors.base import Predictor, TrustPolicy, single_file
 from shipyard.signature import Signature, TensorSpec, datatype_from_numpy
+
+if TYPE_CHECKING:
+    from shipyard.text import Tokenizer
 
 BACKENDS = ("tensorflow", "torch", "jax")
 
@@ -30,6 +41,51 @@ def _keras() -> Any:
     return keras
 
 
+def backend() -> dict[str, str]:
+    """The Keras and backend versions a model trains and serves with (for fingerprints and
+    lineage), without importing Keras."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    name = os.environ.get("KERAS_BACKEND") or next(
+        (b for b in BACKENDS if importlib.util.find_spec(b) is not None), "tensorflow"
+    )
+    found = {"keras_backend": name}
+    for package, key in (("keras", "keras"), (name, "keras_backend_version")):
+        try:
+            found[key] = version(package)
+        except PackageNotFoundError:
+            found[key] = "not installed"
+    return found
+
+
+def saved_by(path: Path) -> str | None:
+    """The Keras version that wrote a ``.keras`` file (its ``metadata.json``), if it says."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read("metadata.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    found = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    return str(found) if found else None
+
+
+def _check_version(path: Path, installed: str) -> None:
+    from packaging.version import InvalidVersion, Version
+
+    wrote = saved_by(path)
+    try:
+        newer = wrote is not None and Version(wrote) > Version(installed)
+    except InvalidVersion:
+        return
+    if newer:
+        raise InvalidInputError(
+            f"{path.name} was saved by Keras {wrote}, newer than this Keras {installed}: "
+            "its layers may not load",
+            hint=f"install keras>={wrote} where it is served (pip install 'keras>={wrote}'), "
+            "or save the model with the Keras that serves it",
+        )
+
+
 def _spec(name: str, tensor: Any) -> TensorSpec:
     shape = tuple(-1 if d is None else int(d) for d in tensor.shape)
     return TensorSpec(name, datatype_from_numpy(str(tensor.dtype)), shape)
@@ -40,6 +96,7 @@ class KerasPredictor:
 
     def __init__(self, path: Path, trust: TrustPolicy) -> None:
         keras = _keras()
+        _check_version(path, keras.__version__)
         self.model = keras.saving.load_model(path, safe_mode=not trust.pickle)
         self.dtype = str(self.model.inputs[0].dtype)
 
@@ -49,6 +106,52 @@ class KerasPredictor:
 
         return np.asarray(self.model.predict_on_batch(np.asarray(inputs, dtype=self.dtype)))
 
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """The model's declared inputs (batch axis as -1)."""
+        return tuple(_spec(f"input-{i}", t) for i, t in enumerate(self.model.inputs))
+
+    def signature(self) -> Signature:
+        """The model's inputs and outputs (batch axis as -1)."""
+        return Signature(
+            inputs=self.inputs(),
+            outputs=tuple(_spec(f"output-{i}", t) for i, t in enumerate(self.model.outputs)),
+        )
+
+
+class KerasTextPredictor(KerasPredictor):
+    """A Keras model of token ids with its tokenizer: it takes one string per row."""
+
+    drift_names = ("words", "oov_rate")
+
+    def __init__(self, path: Path, trust: TrustPolicy, tokenizer: Tokenizer) -> None:
+        super().__init__(path, trust)
+        self.tokenizer = tokenizer
+
+    def predict(self, inputs: Any) -> Any:
+        """Token ids from the strings, then the model on them."""
+        import numpy as np
+
+        rows = np.asarray(inputs, dtype=object).reshape(-1)
+        return np.asarray(self.model.predict_on_batch(self.tokenizer.encode(rows)))
+
+    def drift_features(self, texts: Any) -> Any:
+        """Per row: its words, and the share of them outside the vocabulary (``drift_names``)."""
+        return self.tokenizer.stats(texts)
+
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """One string per row: ``text``."""
+        return (TensorSpec("text", "BYTES", (-1,)),)
+
+
+def load(path: Path, trust: TrustPolicy) -> KerasPredictor:
+    """The model at ``path``, with the tokenizer beside it when there is one."""
+    from shipyard.text import FILE, Tokenizer
+
+    beside = path.with_name(FILE)
+    if beside.is_file():
+        return KerasTextPredictor(path, trust, Tokenizer.load(beside))
+    return KerasPredictor(path, trust)
+
 
 class KerasFlavor:
     """Adapter for ``.keras`` files."""
@@ -56,20 +159,16 @@ class KerasFlavor:
     name = "keras"
 
     def detect(self, path: Path) -> str | None:
-        """A ``.keras`` file."""
+        """A ``.keras`` file (or a directory holding one, beside its tokenizer)."""
         return single_file(path, (".keras",))
 
     def load(self, root: Path, entrypoint: str, trust: TrustPolicy) -> Predictor:
         """Load the model in safe mode (Lambda layers need pickle-level trust)."""
-        return KerasPredictor(root / entrypoint, trust)
+        return load(root / entrypoint, trust)
 
     def signature(self, root: Path, entrypoint: str, trust: TrustPolicy) -> Signature | None:
         """The model's declared inputs and outputs (batch axis as -1)."""
-        model = KerasPredictor(root / entrypoint, trust).model
-        return Signature(
-            inputs=tuple(_spec(f"input-{i}", t) for i, t in enumerate(model.inputs)),
-            outputs=tuple(_spec(f"output-{i}", t) for i, t in enumerate(model.outputs)),
-        )
+        return load(root / entrypoint, trust).signature()
 
 
 FLAVOR = KerasFlavor()

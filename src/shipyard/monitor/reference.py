@@ -41,6 +41,8 @@ def as_matrix(inputs: Any, where: str) -> np.ndarray:
         array = np.asarray(inputs)
     except (ValueError, TypeError) as err:
         raise InvalidInputError(f"{where}: not an array of numbers: {err}") from None
+    if array.ndim > 2 and array.dtype.kind in "biuf":  # images: each pixel a feature
+        array = array.reshape(len(array), -1)
     if array.ndim != 2:
         raise InvalidInputError(
             f"{where}: expected a 2-D array (rows x features), got {array.ndim}-D "

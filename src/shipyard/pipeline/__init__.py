@@ -4,6 +4,7 @@
 REPORT_DIR = ".shipyard/reports"
 BUNDLE_DIR = ".shipyard/bundle"
 VALIDATE_REPORT = f"{REPORT_DIR}/validate.json"
+TRAIN_HISTORY = f"{REPORT_DIR}/train-history.jsonl"  # metrics logged per step (epoch)
 REFERENCE_SUMMARY = f"{REPORT_DIR}/reference.json"  # the inputs' bins (monitor.reference)
 VALIDATE_OUTS = (
     VALIDATE_REPORT,

@@ -15,6 +15,7 @@ from shipyard.errors import ShipyardError
 from shipyard.monitor.config import attach_call
 from shipyard.pipeline.plan import StagePlan
 from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
+from shipyard.scores import class_of
 from shipyard.server.client import RemoteError, ServerClient
 from shipyard.server.connection import connect
 from shipyard.spec.schema import DeploySpec, VerifySample
@@ -123,6 +124,14 @@ def _rows(sample: VerifySample) -> tuple[list[Any], list[Any]]:
 
 
 def _close(got: Any, want: Any, tolerance: float) -> bool:
+    if isinstance(want, int) and not isinstance(want, bool) and isinstance(got, list):
+        # a class expected of a network's answer: the class of its highest score, or of its
+        # one probability (above 0.5: class 1)
+        if len(got) == 1 and isinstance(got[0], float) and 0 <= got[0] <= 1:
+            return int(got[0] > 0.5) == want
+        scored = class_of(got)
+        if scored is not None:
+            return scored == want
     if isinstance(want, list) and isinstance(got, list):
         pairs = zip(got, want, strict=False)
         return len(got) == len(want) and all(_close(g, w, tolerance) for g, w in pairs)

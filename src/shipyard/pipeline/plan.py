@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from shipyard.errors import SpecError
-from shipyard.pipeline import BUNDLE_DIR, VALIDATE_OUTS
+from shipyard.pipeline import BUNDLE_DIR, TRAIN_HISTORY, VALIDATE_OUTS
 from shipyard.spec import ProjectSpec
 
 Kind = Literal["user", "train", "validate", "package", "register", "deploy", "verify"]
@@ -73,7 +73,7 @@ def _stages(spec: ProjectSpec) -> list[StagePlan]:
     ]
     if spec.train is not None:
         t = spec.train
-        outs = (spec.model.path, t.metrics)
+        outs = (spec.model.path, t.metrics, TRAIN_HISTORY)
         stages.append(
             StagePlan(
                 "train",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import secrets
 import signal
 import threading
@@ -94,7 +95,12 @@ def new_run_id() -> str:
 def environment() -> dict[str, str]:
     """The Python environment as it enters fingerprints."""
     pins = hashlib.sha256(pinned_requirements().encode()).hexdigest()
-    return {"python": python_version(), "requirements": f"sha256:{pins}"}
+    return {
+        "python": python_version(),
+        "requirements": f"sha256:{pins}",
+        # which backend Keras trains on is a variable, not a package: it changes the result
+        "keras_backend": os.environ.get("KERAS_BACKEND", ""),
+    }
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

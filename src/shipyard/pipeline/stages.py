@@ -15,7 +15,7 @@ from typing import Any
 from shipyard import tracking
 from shipyard.errors import ShipyardError
 from shipyard.jsonio import to_data
-from shipyard.pipeline import BUNDLE_DIR, REFERENCE_SUMMARY, REPORT_DIR
+from shipyard.pipeline import BUNDLE_DIR, REFERENCE_SUMMARY, REPORT_DIR, TRAIN_HISTORY
 from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
 from shipyard.pipeline.plan import StagePlan
@@ -178,6 +178,10 @@ def run_train_stage(stage: StagePlan, ctx: StageContext, timeout: float | None) 
     metrics.update({k: float(v) for k, v in _tracked(tracking_dir, tracking.METRICS_FILE).items()})
     logged = _tracked(tracking_dir, tracking.PARAMS_FILE)
     ctx.params.update(logged)
+    history = tracking_dir / tracking.HISTORY_FILE
+    if history.is_file():
+        (root / TRAIN_HISTORY).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(history, root / TRAIN_HISTORY)
     outputs = save_outputs(root, stage.outs, ctx.stores.artifacts)
     shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
     return StageResult(outputs, metrics, note=shown, params=logged)
@@ -224,6 +228,7 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
         "seed": spec.seed,
         "metrics": spec.metrics,
         "processes": spec.processes or os.cpu_count() or 1,
+        "processes_set": spec.processes is not None,
         "params": ctx.params,
         "trust": list(ctx.project.spec.model.trust),
         "home": str(ctx.stores.home),

@@ -9,14 +9,18 @@ Prometheus counters — so counts reach ``/metrics`` within about a second even 
 traffic stops, and an idle worker wakes for nothing. (Binning each request as
 it came cost ~12 µs, 15 % of a digits request at 2 workers; binning a second's
 rows at once costs about 1 µs a row.) Every bin's counter
-exists (at 0) from load, so PromQL ratios see every series. Inputs that are not
-a 2-D numeric array with the reference's column count are not counted; drift
-counting never fails a request.
+exists (at 0) from load, so PromQL ratios see every series. Images and other
+inputs of more than two axes count as their flattened rows (a pixel is a feature).
+A model whose inputs are not numbers derives the features drift is measured on
+(``derive``: a text model's words per row and share of unknown words). Inputs
+that do not match the reference's column count are not counted; drift counting
+never fails a request.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,8 +35,14 @@ MAX_HELD_ROWS = 100_000  # rows held between flushes: past that, binned at once
 class InputBins:
     """One version's live bin counts in this worker, and their Prometheus series."""
 
-    def __init__(self, reference: dict[str, Any], labels: dict[str, str]) -> None:
+    def __init__(
+        self,
+        reference: dict[str, Any],
+        labels: dict[str, str],
+        derive: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.columns = int(reference["columns"])
+        self.derive = derive
         # a constant feature (one bin) cannot drift between bins: it is not counted
         kept = [(i, f) for i, f in enumerate(reference["features"]) if f["edges"]]
         self.indices = np.array([i for i, _ in kept], dtype=np.intp)
@@ -52,10 +62,13 @@ class InputBins:
     def observe(self, inputs: Any) -> None:
         """Take the rows of one answered request, to be counted at the next flush (on the
         event loop; the array is only read, later)."""
-        if not isinstance(inputs, np.ndarray) or inputs.ndim != 2 or not len(self.names):
+        if not isinstance(inputs, np.ndarray) or inputs.ndim < 1 or not len(self.names):
             return
-        if inputs.shape[1] != self.columns or inputs.dtype.kind not in "biuf":
-            return
+        if self.derive is None:
+            if inputs.ndim < 2 or inputs.dtype.kind not in "biuf":
+                return
+            if int(np.prod(inputs.shape[1:])) != self.columns:
+                return
         self._held.append(inputs)
         self._held_rows += len(inputs)
         if self._held_rows >= MAX_HELD_ROWS:
@@ -69,6 +82,15 @@ class InputBins:
         if not held:
             return
         rows = held[0] if len(held) == 1 else np.concatenate(held)
+        if self.derive is not None:
+            try:
+                rows = np.asarray(self.derive(rows.reshape(-1)), dtype=np.float64)
+            except Exception:  # rows the model refused are not counted either
+                return
+            if rows.ndim != 2 or rows.shape[1] != self.columns:
+                return
+        elif rows.ndim > 2:
+            rows = rows.reshape(len(rows), -1)
         for number, (column, edges) in enumerate(
             zip(self.indices.tolist(), self.edges, strict=True)
         ):

@@ -1,7 +1,9 @@
 """Feedback: a true label joined to a logged prediction, counted per version that answered.
 
 ``POST /v1|v2/models/{model}/feedback`` with ``{"request_id": "...", "label": 7}``
-(a list of labels for a request of several rows; a number for a regression).
+(a list of labels for a request of several rows; a number for a regression). A
+version that answers with class scores (a network's logits) is compared by the class
+of its highest score; one probability column counts as a regression's number.
 The prediction is looked up in the deployment's prediction log, which every
 worker writes; one that is not there yet may still be in another worker's
 queue, so a miss is declared only after waiting ``MISS_WAIT_S`` (the log is
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shipyard.scores import class_of
 from shipyard.serving.codec import ProtocolError
 from shipyard.serving.metrics import FEEDBACK, FEEDBACK_ERROR
 from shipyard.serving.predictions import Logged, PredictionLog
@@ -131,10 +134,19 @@ def _parse(body: Any) -> _Request:
     return _Request(request_id, body["label"])
 
 
+def _value(row: Any) -> Any:
+    """A row's predicted value: a row of one value is that value, a row of class scores the
+    class of the highest."""
+    if isinstance(row, list) and len(row) == 1:
+        return row[0]
+    scored = class_of(row)
+    return row if scored is None else scored
+
+
 def _values(outputs: Any) -> list[Any] | None:
-    """One predicted value per row (a row of one value counts as that value), or None."""
+    """One predicted value per row, or None."""
     rows = outputs if isinstance(outputs, list) else [outputs]
-    values = [row[0] if isinstance(row, list) and len(row) == 1 else row for row in rows]
+    values = [_value(row) for row in rows]
     if not values or not all(isinstance(v, bool | int | float | str) for v in values):
         return None
     return values

@@ -177,7 +177,8 @@ def _input_bins(loaded: Loaded, metrics: VersionMetrics) -> InputBins | None:
     if loaded.reference is None:
         return None
     try:
-        return InputBins(loaded.reference, metrics.labels)
+        derive = getattr(loaded.predictor, "drift_features", None)
+        return InputBins(loaded.reference, metrics.labels, derive)
     except (KeyError, TypeError, ValueError) as err:
         log.warning("v%s: reference summary not usable, no drift counting: %s", loaded.version, err)
         return None

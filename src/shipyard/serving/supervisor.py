@@ -36,6 +36,18 @@ log = logging.getLogger("shipyard.supervisor")
 COMMAND_TIMEOUT_S = 300.0  # a load may take long for a big model; a drain, up to the timeout
 
 
+# The thread pools of numpy's BLAS, torch (OpenMP) and TensorFlow read these at start-up.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "TF_NUM_INTRAOP_THREADS")  # fmt: skip
+
+
+def thread_limits(workers: int) -> dict[str, str]:
+    """Each worker's share of the cores for its model library's threads, so ``workers``
+    processes do not run more threads than there are cores (variables the user set win)."""
+    share = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    return dict.fromkeys(THREAD_ENV, share) | {"TF_NUM_INTEROP_THREADS": "1"}
+
+
 class CommandFailed(ShipyardError):
     """A worker refused or failed a command."""
 
@@ -118,6 +130,7 @@ class Supervisor:
 
     async def _spawn(self, index: int, restarts: int = 0) -> Worker:
         env = {
+            **thread_limits(self.size),
             **os.environ,
             CONFIG_ENV: self.config.with_state(self.versions, self.routes.to_data()).to_json(),
             "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,

@@ -47,3 +47,32 @@ def score(names: list[str], labels: Any, predictions: Any) -> dict[str, float]:
     """Each named prediction metric for these labels and predictions."""
     functions = _metric_functions()
     return {name: functions[name](labels, predictions) for name in names}
+
+
+def is_classification(labels: Any) -> bool:
+    """Integer, boolean or string labels with few distinct values: a classification task."""
+    import numpy as np
+
+    kind = np.asarray(labels).dtype.kind
+    return kind in "biuOUS" and len(np.unique(labels)) <= max(50, len(labels) // 20)
+
+
+def as_labels(predicted: Any, labels: Any) -> Any:
+    """A classifier's scores as the labels they stand for, so metrics compare like with like.
+
+    Neural networks answer with scores: one column per class (logits or probabilities)
+    becomes the class of the highest, one probability column of a two-class task becomes
+    the second class where it is above 0.5. Labels already, and regressions, pass as they are.
+    """
+    import numpy as np
+
+    scores = np.asarray(predicted)
+    if scores.dtype.kind != "f" or not is_classification(labels):
+        return scores
+    classes = np.unique(labels)
+    if scores.ndim == 2 and scores.shape[1] == len(classes) > 1:
+        return classes[np.argmax(scores, axis=1)]
+    column = scores.reshape(-1) if scores.ndim == 2 and scores.shape[1] == 1 else scores
+    if column.ndim == 1 and len(classes) == 2 and ((column >= 0) & (column <= 1)).all():
+        return classes[(column > 0.5).astype(np.intp)]
+    return scores

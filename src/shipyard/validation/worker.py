@@ -9,6 +9,7 @@ candidate's size and single-row latency, and the holdout confusion matrix.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import statistics
@@ -20,19 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.validation.metrics import score
+from shipyard.validation.metrics import as_labels, is_classification, score
 from shipyard.validation.report import draw_plots
 
 
 def _function(spec: str) -> Any:
     module, name = spec.split(":")
     return getattr(importlib.import_module(module), name)
-
-
-def is_classification(labels: Any) -> bool:
-    """Integer, boolean or string labels with few distinct values: a classification task."""
-    kind = np.asarray(labels).dtype.kind
-    return kind in "biuOUS" and len(np.unique(labels)) <= max(50, len(labels) // 20)
 
 
 def holdout_split(features: Any, labels: Any, fraction: float, seed: int) -> tuple[Any, ...]:
@@ -48,7 +43,29 @@ def holdout_split(features: Any, labels: Any, fraction: float, seed: int) -> tup
 _STATE: dict[str, Any] = {}
 
 
-def _pooled_fold(task: tuple[Any, Any]) -> dict[str, float]:
+def _is_keras(model: Any) -> bool:
+    return type(model).__module__.split(".")[0] == "keras"
+
+
+def _weights(model: Any) -> str | None:
+    """A digest of a network's weights (``get_weights``), to tell a fresh model from one a
+    fold has trained; ``None`` for models without weights to read."""
+    get = getattr(model, "get_weights", None)
+    if not callable(get):
+        return None
+    try:
+        arrays = get()
+    except (AttributeError, TypeError, ValueError):  # a wrapper not built before its fit
+        return None
+    if arrays is None:
+        return None
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _pooled_fold(task: tuple[int, Any, Any]) -> dict[str, Any]:
     """A fold in a pool process: one BLAS thread each, so processes x threads fit the cores
     (oversubscribed BLAS threads made 5 folds ten times slower on a 2-core machine)."""
     from threadpoolctl import threadpool_limits
@@ -57,36 +74,88 @@ def _pooled_fold(task: tuple[Any, Any]) -> dict[str, float]:
         return _fold(task)
 
 
-def _fold(task: tuple[Any, Any]) -> dict[str, float]:
-    """Fit a fresh estimator on one fold's training part and score its validation part."""
-    train_idx, val_idx = task
+def _fold(task: tuple[int, Any, Any]) -> dict[str, Any]:
+    """Fit a fresh model on one fold's training part and score its validation part.
+
+    A Keras model is fitted with the params' ``epochs`` and ``batch_size``, after the
+    seed is set, so folds are reproducible; the digests of its weights before and after
+    fitting let the caller prove that no fold started from another's training.
+    """
+    number, train_idx, val_idx = task
     features, labels, make, metrics = (_STATE[k] for k in ("features", "labels", "make", "metrics"))
+    params, seed = _STATE["params"], _STATE["seed"]
+    if "keras" in sys.modules:
+        keras = sys.modules["keras"]
+        keras.backend.clear_session()  # the previous fold's graph and layer names go
+        keras.utils.set_random_seed(seed)
     model = make()
-    model.fit(features[train_idx], labels[train_idx])
-    return score(metrics, labels[val_idx], model.predict(features[val_idx]))
+    before = _weights(model)
+    if _is_keras(model):
+        model.fit(
+            features[train_idx],
+            labels[train_idx],
+            epochs=int(params.get("epochs", 1)),
+            batch_size=int(params.get("batch_size", 32)),
+            verbose=0,
+        )
+        predicted = model.predict(features[val_idx], verbose=0)
+    else:
+        model.fit(features[train_idx], labels[train_idx])
+        predicted = model.predict(features[val_idx])
+    scores = score(metrics, labels[val_idx], as_labels(predicted, labels))
+    return {"fold": number, "scores": scores, "before": before, "after": _weights(model)}
+
+
+def _check_fresh(results: list[dict[str, Any]]) -> None:
+    """Refuse folds where a model started from weights an earlier fold trained."""
+    trained: dict[str, int] = {}
+    for result in results:
+        leaked = trained.get(result["before"]) if result["before"] is not None else None
+        if leaked is not None:
+            raise SystemExit(
+                f"cross-validation: fold {result['fold'] + 1} started from the weights fold "
+                f"{leaked + 1} trained: validate.fit must build a new, compiled model on every "
+                "call (scores of reused weights would leak validation data into training)"
+            )
+        if result["after"] is not None:
+            trained[result["after"]] = result["fold"]
 
 
 def _cross_validate(
     config: dict[str, Any], features: Any, labels: Any, candidate: Any
 ) -> dict[str, Any]:
-    from sklearn.base import clone
     from sklearn.model_selection import KFold, StratifiedKFold
 
     folds = int(config["folds"])
     if folds < 2:
         return {}
+    params = config["params"]
     if config.get("fit"):
         fit = _function(config["fit"])
-        params = config["params"]
         _STATE["make"] = lambda: fit(params)
     else:
+        from sklearn.base import clone
+
+        if not hasattr(candidate, "get_params"):
+            raise SystemExit(
+                "cross-validation: the model is not a scikit-learn estimator, so it cannot be "
+                "cloned for each fold: set validate.fit to a function that builds a fresh, "
+                "untrained model from params (e.g. fit: model:build_model)"
+            )
         _STATE["make"] = lambda: clone(candidate)
-    _STATE.update(features=features, labels=labels, metrics=config["metrics"])
+    _STATE.update(
+        features=features, labels=labels, metrics=config["metrics"], params=params,
+        seed=int(config["seed"]),
+    )  # fmt: skip
     splitter = (StratifiedKFold if is_classification(labels) else KFold)(
         n_splits=folds, shuffle=True, random_state=config["seed"]
     )
-    tasks = list(splitter.split(features, labels))
+    tasks = [(n, t, v) for n, (t, v) in enumerate(splitter.split(features, labels))]
     processes = int(config.get("processes") or 1)
+    if "keras" in sys.modules and not config.get("processes_set"):
+        # measured (benchmarks/bench_keras.py): forked folds of a Keras model on torch were
+        # slower than sequential ones, whose torch already uses every core
+        processes = 1
     if config.get("blas_threads"):  # benchmarks compare sequential runs with one thread too
         from threadpoolctl import threadpool_limits
 
@@ -98,13 +167,15 @@ def _cross_validate(
     else:
         results = [_fold(task) for task in tasks]
     seconds = time.perf_counter() - started
+    _check_fresh(results)
     print(f"cross-validation: {folds} folds on {processes} process(es) in {seconds:.2f} s")
     summary: dict[str, Any] = {"seconds": seconds, "processes": processes, "metrics": {}}
     for name in config["metrics"]:
-        values = [r[name] for r in results]
+        values = [r["scores"][name] for r in results]
         mean, std = statistics.fmean(values), statistics.pstdev(values)
         summary["metrics"][name] = {"mean": mean, "std": std, "folds": values}
         print(f"  {name}: {mean:.4f} ± {std:.4f}")
+    summary["weights"] = [{"before": r["before"], "after": r["after"]} for r in results]
     return summary
 
 
@@ -153,14 +224,19 @@ def _champion(config: dict[str, Any]) -> tuple[Any, int] | None:
         stores.close()
 
 
-def _write_reference(features: Any, path: Path) -> None:
-    """The inputs' reference summary (per-feature quantile bins), for drift checks."""
+def _write_reference(features: Any, path: Path, candidate: Any) -> None:
+    """The inputs' reference summary (per-feature quantile bins), for drift checks; a model
+    that derives its drift features (a text model's words and unknown words) gives them."""
     from shipyard.errors import InvalidInputError
     from shipyard.monitor.reference import MAX_FEATURES, summarize
 
+    derive = getattr(candidate, "drift_features", None)
+    names = list(getattr(candidate, "drift_names", ())) or None
     try:
-        summary = summarize(features, where="validation inputs")
-    except InvalidInputError as err:  # text or images: no per-feature summary, still validated
+        summary = summarize(
+            derive(features) if derive else features, names, where="validation inputs"
+        )
+    except InvalidInputError as err:  # text without a tokenizer: no summary, still validated
         print(f"no reference summary for drift checks: {err.message}")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,12 +258,12 @@ def main(config_path: str) -> None:
         features, labels, config["holdout"], config["seed"]
     )
     print(f"validation data: {len(labels)} rows, holdout {len(y_hold)}")
-    if config.get("reference"):
-        _write_reference(features, Path(config["reference"]))
     candidate = _load(config["candidate"], config["trust"])
+    if config.get("reference"):
+        _write_reference(features, Path(config["reference"]), candidate)
     result: dict[str, Any] = {"rows": len(labels), "holdout_rows": len(y_hold)}
     result["cv"] = _cross_validate(config, x_train, y_train, candidate)
-    predicted = np.asarray(candidate.predict(x_hold))
+    predicted = as_labels(candidate.predict(x_hold), labels)
     scores = score(config["metrics"], y_hold, predicted)
     scores["size_mb"] = config["candidate"]["size_bytes"] / 1e6
     scores["latency_p95_ms"] = _latency_p95_ms(candidate, x_hold)
@@ -202,7 +278,8 @@ def main(config_path: str) -> None:
     result["champion"] = None
     if champion is not None:
         model, number = champion
-        champion_scores = score(config["metrics"], y_hold, np.asarray(model.predict(x_hold)))
+        champion_predicted = as_labels(model.predict(x_hold), labels)
+        champion_scores = score(config["metrics"], y_hold, champion_predicted)
         champion_scores["latency_p95_ms"] = _latency_p95_ms(model, x_hold)
         result["champion"] = {"version": number, "metrics": champion_scores}
         print(

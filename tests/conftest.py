@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -110,18 +111,28 @@ def without_delivery(project: Path) -> None:
     spec.write_text("\n".join(lines[:cut]) + "\n")
 
 
-def example_project(path: Path, name: str) -> Path:
+def example_project(path: Path, name: str, *, port: int | None = None) -> Path:
     """A copy of ``examples/NAME`` in a git work tree of its own at ``path``, committed,
-    without its deploy and verify sections (``without_delivery``)."""
+    without its deploy and verify sections (``without_delivery``), or, given a ``port``,
+    with them, deploying on that port."""
     project = git_repo(path)
     shutil.copytree(
         Path(__file__).resolve().parents[1] / "examples" / name,
         project,
         dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".shipyard", "model.skops", "metrics.json"),
+        ignore=shutil.ignore_patterns(
+            ".shipyard", "model.skops", "model.keras", "model", "metrics.json"
+        ),
     )
-    without_delivery(project)
-    (project / ".gitignore").write_text("model.skops\nmetrics.json\n.shipyard/\n")
+    if port is None:
+        without_delivery(project)
+    else:
+        spec = project / "shipyard.yaml"
+        text = re.sub(r"(?m)^  port: \d+\n", "", spec.read_text())
+        spec.write_text(text.replace("\ndeploy:\n", f"\ndeploy:\n  port: {port}\n", 1))
+    (project / ".gitignore").write_text(
+        "model.skops\nmodel.keras\nmodel/\nmetrics.json\n.shipyard/\n"
+    )
     git(project, "add", ".")
     git(project, "commit", "-qm", name)
     return project

@@ -123,9 +123,13 @@ def summarize(
 
 
 def renamed(summary: dict[str, Any], signature: Signature | None) -> dict[str, Any]:
-    """The summary with its features named after the signature's columns, when it has some."""
+    """The summary with its features named after the signature's columns, when it has some;
+    features the summary already names (a text model's derived ones) keep their names."""
     names = column_names(signature, int(summary["columns"]))
-    features = [{**feature, "name": names[i]} for i, feature in enumerate(summary["features"])]
+    features = [
+        {**feature, "name": names[i] if str(feature["name"]) == str(i) else feature["name"]}
+        for i, feature in enumerate(summary["features"])
+    ]
     return {**summary, "features": features}
 
 

@@ -150,8 +150,9 @@ def test_keras_lambda_layers_need_trust(stores: Stores, tmp_path: Path) -> None:
     path = tmp_path / "lambda.keras"
     model.save(path)
     v = register(stores, path, "lambda-keras", RegisterOptions()).version
-    with pytest.raises(ValueError, match="safe_mode"):
+    with pytest.raises(UntrustedModelError, match="holds a Lambda layer") as refused:
         load_version(stores, v).predict(np.ones((1, 2), dtype=np.float32))
+    assert refused.value.hint is not None and "--trust-pickle" in refused.value.hint
     loaded = load_version(stores, v, TrustPolicy(pickle=True))
     assert loaded.predict(np.ones((1, 2), dtype=np.float32)).tolist() == [[2.0, 2.0]]
 

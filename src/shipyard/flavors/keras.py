@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import InvalidInputError
+from shipyard.errors import InvalidInputError, UntrustedModelError
 from shipyard.flavors.base import Predictor, TrustPolicy, single_file
 from shipyard.signature import Signature, TensorSpec, datatype_from_numpy
 
@@ -97,7 +97,16 @@ class KerasPredictor:
     def __init__(self, path: Path, trust: TrustPolicy) -> None:
         keras = _keras()
         _check_version(path, keras.__version__)
-        self.model = keras.saving.load_model(path, safe_mode=not trust.pickle)
+        try:
+            self.model = keras.saving.load_model(path, safe_mode=not trust.pickle)
+        except ValueError as err:
+            if "safe_mode" not in str(err):
+                raise
+            raise UntrustedModelError(
+                f"{path.name} holds a Lambda layer, whose Python code runs when it loads",
+                hint="replace the Lambda with a built-in or registered layer, or pass "
+                "--trust-pickle if you trust where this file came from",
+            ) from None
         self.dtype = str(self.model.inputs[0].dtype)
 
     def predict(self, inputs: Any) -> Any:

@@ -196,3 +196,13 @@ def test_workers_share_the_cores_between_their_thread_pools(
     assert {limits[name] for name in THREAD_ENV} == {"4"}
     assert thread_limits(16)["OMP_NUM_THREADS"] == "1"
     assert limits["TF_NUM_INTEROP_THREADS"] == "1"
+
+
+def test_the_keras_backend_enters_every_stage_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.pipeline.runner import environment
+
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    on_torch = environment()
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert environment() != on_torch
+    assert on_torch["keras_backend"] == "torch"

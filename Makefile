@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-k8s lint bench bench-team bench-deploy bench-alerting bench-image bench-serving docs clean system
+.PHONY: demo test test-k8s test-tensorflow test-slow lint bench bench-team bench-deploy bench-alerting bench-image bench-serving bench-keras docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -34,6 +34,17 @@ test-k8s: $(STAMP)
 	bash scripts/k8s-binaries.sh >/dev/null
 	$(BIN)/pytest -m k8s
 
+# The keras flavor on TensorFlow, in a venv of its own (tensorflow-cpu, 1.6 GB, made once by
+# scripts/tensorflow.sh in ~/.cache/shipyard/venvs/tensorflow, about a minute or two).
+test-tensorflow: $(STAMP)
+	bash scripts/tensorflow.sh >/dev/null
+	$(BIN)/pytest -m tensorflow
+
+# Tests too slow for every run: the Keras image (torch in a 1.1 GB layer, about 3 minutes).
+test-slow: $(STAMP)
+	bash scripts/system-deps.sh podman buildah runc skopeo debootstrap docker-registry
+	$(BIN)/pytest -m slow
+
 # Peers for side-by-side benchmarks live in their own venvs, never in Shipyard's dependencies.
 MLFLOW_VENV := benchmarks/.venvs/mlflow
 
@@ -48,6 +59,7 @@ bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_deploy.py
 	$(BIN)/python benchmarks/bench_alerting.py
+	$(BIN)/python benchmarks/bench_keras.py
 	$(MAKE) bench-image
 
 bench-team: $(STAMP)
@@ -85,6 +97,10 @@ PEER_VENVS := $(MLFLOW_VENV)/.installed $(BENTOML_VENV)/.installed $(LITSERVE_VE
 bench-serving: $(STAMP) $(PEER_VENVS)
 	bash scripts/system-deps.sh wrk
 	$(BIN)/python benchmarks/bench_serving.py
+
+bench-keras: $(STAMP)
+	bash scripts/system-deps.sh wrk
+	$(BIN)/python benchmarks/bench_keras.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py

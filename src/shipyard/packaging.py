@@ -45,9 +45,13 @@ ARG BASE_IMAGE={base_image}
 FROM ${{BASE_IMAGE}} AS dependencies
 WORKDIR /srv/bundle
 COPY requirements.txt ./
-RUN python3 -m venv /opt/venv \\
+# dependencies/: wheels of local builds no package index has (torch==…+cpu), which the
+# image build fetches where it runs; mounted, so they are not kept in the image
+RUN --mount=type=bind,source=dependencies,target=/tmp/dependencies \\
+    python3 -m venv /opt/venv \\
  && grep -v '^shipyard==' requirements.txt \\
-  | /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /dev/stdin
+  | PIP_FIND_LINKS=/tmp/dependencies \\
+    /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /dev/stdin
 
 FROM dependencies AS shipyard
 COPY wheels/ /tmp/wheels/
@@ -65,7 +69,7 @@ COPY code/ ./code/
 COPY --from=version /srv/bundle/ ./
 USER 10001
 ENV PATH=/opt/venv/bin:/opt/shipyard/bin:$PATH \\
-    PYTHONPATH=/opt/shipyard:/srv/bundle/code
+    PYTHONPATH=/opt/shipyard:/srv/bundle/code{environment}
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s \\
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/health/ready')"]
@@ -139,9 +143,8 @@ def build_bundle(project: Project, dest: Path, *, commit: str | None) -> dict[st
     model = _copy(model_files, dest / "model")
     code = _copy(_code_files(project, dest), dest / "code")
     (dest / "code").mkdir(exist_ok=True)
-    requirements = pin_closure(
-        ["shipyard[serve]", *FLAVOR_PACKAGES[flavor], *project.spec.package.requirements]
-    )
+    packages, environment = flavor_packages(flavor)
+    requirements = pin_closure(["shipyard[serve]", *packages, *project.spec.package.requirements])
     (dest / "requirements.txt").write_text("".join(f"{pin}\n" for pin in requirements))
     try:
         signature = get_flavor(flavor).signature(root, entrypoint, TrustPolicy(options.trust.types))
@@ -173,12 +176,24 @@ def build_bundle(project: Project, dest: Path, *, commit: str | None) -> dict[st
             commit=commit or "",
             model_digest=model_digest or "",
             command=json.dumps(SERVE_COMMAND),
+            environment="".join(f" \\\n    {k}={v}" for k, v in sorted(environment.items())),
         )
     )
     manifest["files"]["Dockerfile"] = file_digest(dest / "Dockerfile").digest
     manifest["files"]["requirements.txt"] = file_digest(dest / "requirements.txt").digest
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+def flavor_packages(flavor: str) -> tuple[list[str], dict[str, str]]:
+    """What a flavor's image installs, and the environment it serves in: a Keras version
+    gets the backend it runs on here, pinned, and ``KERAS_BACKEND`` naming it."""
+    if flavor != "keras":
+        return FLAVOR_PACKAGES[flavor], {}
+    from shipyard.flavors.keras import backend_distributions
+
+    backend, distributions = backend_distributions()
+    return [*FLAVOR_PACKAGES[flavor], *distributions], {"KERAS_BACKEND": backend}
 
 
 def _sha256(text: str) -> str:

@@ -58,6 +58,26 @@ def backend() -> dict[str, str]:
     return found
 
 
+def backend_distributions() -> tuple[str, list[str]]:
+    """The backend Keras runs on here and the distributions that install it (torch →
+    torch; tensorflow → tensorflow or tensorflow-cpu), for a bundle's pins: Keras depends
+    on no backend, so an image of a Keras version would have none."""
+    from importlib.metadata import packages_distributions
+
+    from shipyard.errors import ShipyardError
+
+    name = backend()["keras_backend"]
+    distributions = sorted(set(packages_distributions().get(name) or ()))
+    if not distributions:
+        raise ShipyardError(
+            f"a Keras version serves on the backend Keras runs on here ({name}), and {name} "
+            "is not installed here, so its version cannot be pinned",
+            hint=f"install {name} where the model is packaged (the version it trained on), or "
+            "set KERAS_BACKEND to a backend that is installed (tensorflow, torch or jax)",
+        )
+    return name, distributions
+
+
 def saved_by(path: Path) -> str | None:
     """The Keras version that wrote a ``.keras`` file (its ``metadata.json``), if it says."""
     try:

@@ -3,10 +3,11 @@
 The package stage stores a bundle file by file and the registered version names
 its manifest (tag ``shipyard.bundle``); the files come back digest-verified. The
 context adds what the bundle cannot carry: the registered version number in the
-image's ``manifest.json`` (so the image serves the version as its number) and a
-wheel of Shipyard. Every file gets the same mode and modification time (the
-version's registration time), so the layers do not depend on when or where the
-context was written.
+image's ``manifest.json`` (so the image serves the version as its number), a
+wheel of Shipyard, and wheels of the local builds its pins name that no index has
+(``dependencies``: PyTorch's CPU build). Every file gets the same mode and
+modification time (the version's registration time), so the layers do not depend
+on when or where the context was written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from shipyard import __version__
 from shipyard.errors import IntegrityError, NotFoundError, ShipyardError
+from shipyard.images.dependencies import WHEELS, fetch_local_wheels
 from shipyard.images.wheel import write_wheel
 from shipyard.registry import BUNDLE_TAG
 from shipyard.store import ModelVersion, Stores
@@ -104,6 +106,7 @@ def write_context(stores: Stores, version: ModelVersion, bundle: Bundle, dest: P
     for directory in ("code", "model"):
         (dest / directory).mkdir(exist_ok=True)  # a bundle without code still has the directory
     served = {**manifest, "version": version.version}
+    fetch_local_wheels(manifest.get("requirements", []), dest / WHEELS)
     (dest / "manifest.json").write_text(json.dumps(served, indent=2, sort_keys=True) + "\n")
     write_wheel(dest / "wheels")
     timestamp = int(datetime.fromisoformat(version.created_at).timestamp())

@@ -228,7 +228,6 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
         "seed": spec.seed,
         "metrics": spec.metrics,
         "processes": spec.processes or os.cpu_count() or 1,
-        "processes_set": spec.processes is not None,
         "params": ctx.params,
         "trust": list(ctx.project.spec.model.trust),
         "home": str(ctx.stores.home),

@@ -61,10 +61,21 @@ class Logged:
     feedback_at: float | None
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.execute("PRAGMA journal_mode = WAL")
+def _connect(path: Path, wait_s: float = 10.0) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=wait_s, isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+    # Turning a new file to WAL takes an exclusive lock without waiting on the busy handler:
+    # the workers of a fresh deployment open the log at once, so the loser retries.
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.05)
     db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
     return db
 

@@ -152,10 +152,6 @@ def _cross_validate(
     )
     tasks = [(n, t, v) for n, (t, v) in enumerate(splitter.split(features, labels))]
     processes = int(config.get("processes") or 1)
-    if "keras" in sys.modules and not config.get("processes_set"):
-        # measured (benchmarks/bench_keras.py): forked folds of a Keras model on torch were
-        # slower than sequential ones, whose torch already uses every core
-        processes = 1
     if config.get("blas_threads"):  # benchmarks compare sequential runs with one thread too
         from threadpoolctl import threadpool_limits
 

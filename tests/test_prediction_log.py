@@ -3,12 +3,14 @@ and by row count."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from shipyard.serving.predictions import PredictionLog
+from shipyard.serving.predictions import PredictionLog, _connect
 
 
 class Clock:
@@ -88,3 +90,28 @@ def test_a_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
         assert log.count() == sum(accepted)
     finally:
         log.close()
+
+
+def test_workers_opening_a_new_log_at_once_all_get_it(tmp_path: Path) -> None:
+    """A fresh deployment's workers open its log together; switching a new file to WAL
+    takes an exclusive lock that SQLite does not wait for, so one of them used to fail
+    with 'database is locked'."""
+    for round_ in range(20):
+        path = tmp_path / f"log-{round_}.sqlite"
+        barrier, failures = threading.Barrier(6), []
+
+        def open_it(
+            path: Path = path, barrier: threading.Barrier = barrier, failures: list[Any] = failures
+        ) -> None:
+            barrier.wait()
+            try:
+                _connect(path).close()
+            except Exception as err:
+                failures.append(err)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == [], failures

@@ -109,6 +109,19 @@ class Containers:
         layers: list[str] = self.inspect(image)["RootFS"]["Layers"]
         return layers
 
+    def wait_ready(self, url: str, container: str, seconds: float = 120) -> None:
+        """Until ``url`` answers 200; else fail with the container's log."""
+        import httpx
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.25)
+        logs = self.run("podman", "logs", container, check=False)
+        raise AssertionError(f"{url} not ready after {seconds} s:\n{logs}")
+
     def cleanup(self) -> None:
         """Remove every container and image, then the storage (unmounted first)."""
         self.run("podman", "rm", "--all", "--force", check=False)

@@ -243,6 +243,13 @@ class KubeletStandIn:
         self._stop.set()
         self._thread.join()
 
+    def __enter__(self) -> KubeletStandIn:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:

@@ -92,19 +92,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         containers.cleanup()
 
 
-def wait_ready(url: str, containers: Containers, name: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    logs = containers.run("podman", "logs", name, check=False)
-    raise AssertionError(f"{url} not ready after {seconds} s:\n{logs}")
-
-
 def test_the_image_serves_the_version_over_v2_as_a_non_root_user(built: Built) -> None:
     containers, port = built.containers, free_port()
     served, default = "served", "default"
@@ -119,7 +106,7 @@ def test_the_image_serves_the_version_over_v2_as_a_non_root_user(built: Built) -
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/v2/health/ready", containers, served)
+        containers.wait_ready(f"{base}/v2/health/ready", served)
         model = httpx.get(f"{base}/v2/models/digits").json()
         assert model["versions"] == ["1"]  # the registered number, not a bundle's "1" default
         body = {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32",

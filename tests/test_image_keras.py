@@ -112,19 +112,6 @@ def keras_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KerasImage
         containers.cleanup()
 
 
-def wait_ready(url: str, containers: Containers, name: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    logs = containers.run("podman", "logs", name, check=False)
-    raise AssertionError(f"{url} not ready after {seconds} s:\n{logs}")
-
-
 @pytest.fixture(scope="module")
 def served(keras_image: KerasImage) -> Iterator[str]:
     """v1's image serving on the host's network, as ``shipyard serve`` in it; yields its URL."""
@@ -135,7 +122,7 @@ def served(keras_image: KerasImage) -> Iterator[str]:
         *SERVE_COMMAND[:3], "--host", "127.0.0.1", "--port", str(port),
     )  # fmt: skip
     try:
-        wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", containers, name)
+        containers.wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", name)
         yield f"http://127.0.0.1:{port}"
     finally:
         containers.run("podman", "rm", "--force", name, check=False)

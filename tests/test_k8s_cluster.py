@@ -42,10 +42,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 
 @pytest.fixture(scope="module")
 def kubelet(cluster: ApiServer) -> Iterator[KubeletStandIn]:
-    standin = KubeletStandIn(cluster.kubeconfig)
-    standin.start()
-    yield standin
-    standin.stop()
+    with KubeletStandIn(cluster.kubeconfig) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="module")

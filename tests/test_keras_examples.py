@@ -83,23 +83,21 @@ def eventually(check: Any, seconds: float = 10) -> Any:
     return check()
 
 
+def shipyard_json(plane: ControlPlane, *args: str) -> Any:
+    """What ``shipyard ARGS --json`` prints, read."""
+    done = subprocess.run([SHIPYARD, *args, "--json"], env=plane.env, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return json.loads(done.stdout)
+
+
 def stage_metrics(plane: ControlPlane, run_id: str, stage: str) -> dict[str, float]:
-    shown = subprocess.run(
-        [SHIPYARD, "runs", "show", run_id, "--json"], env=plane.env, capture_output=True,
-        text=True, check=True,
-    )  # fmt: skip
-    found: dict[str, float] = next(
-        s["metrics"] for s in json.loads(shown.stdout)["stages"] if s["name"] == stage
-    )
+    stages = shipyard_json(plane, "runs", "show", run_id)["stages"]
+    found: dict[str, float] = next(s["metrics"] for s in stages if s["name"] == stage)
     return found
 
 
 def last_run(plane: ControlPlane) -> str:
-    listed = subprocess.run(
-        [SHIPYARD, "runs", "list", "--json", "--limit", "1"], env=plane.env,
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return str(json.loads(listed.stdout)[0]["id"])
+    return str(shipyard_json(plane, "runs", "list", "--limit", "1")[0]["id"])
 
 
 def test_digits_keras_runs_from_commit_to_a_watched_deployment(
@@ -128,12 +126,7 @@ def test_digits_keras_runs_from_commit_to_a_watched_deployment(
     assert [h["step"] for h in history] == list(range(1, 11))
     assert history[-1]["train.loss"] < history[0]["train.loss"]
 
-    version = json.loads(
-        subprocess.run(
-            [SHIPYARD, "models", "show", "digits-keras:1", "--json"], env=plane.env,
-            capture_output=True, text=True, check=True,
-        ).stdout
-    )  # fmt: skip
+    version = shipyard_json(plane, "models", "show", "digits-keras:1")
     assert version["flavor"] == "keras"
     assert version["signature"]["inputs"] == [
         {"name": "input-0", "datatype": "FP32", "shape": [-1, 8, 8]}
@@ -188,11 +181,8 @@ def test_digits_keras_runs_from_commit_to_a_watched_deployment(
     weak = run(plane, root, "--param", "epochs=1")
     assert weak.returncode == 3, weak.stdout + weak.stderr
     assert "quality gate(s) failed" in weak.stderr
-    listed = subprocess.run(
-        [SHIPYARD, "models", "versions", "digits-keras", "--json"], env=plane.env,
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert [v["version"] for v in json.loads(listed.stdout)] == [1]
+    listed = shipyard_json(plane, "models", "versions", "digits-keras")
+    assert [v["version"] for v in listed] == [1]
 
 
 def test_sentiment_lstm_takes_raw_strings_from_commit_to_a_deployment(
@@ -205,12 +195,7 @@ def test_sentiment_lstm_takes_raw_strings_from_commit_to_a_deployment(
     assert "registered sentiment-lstm v1" in first.stdout
     assert (root / "model" / "tokenizer.json").is_file()
 
-    version = json.loads(
-        subprocess.run(
-            [SHIPYARD, "models", "show", "sentiment-lstm:1", "--json"], env=plane.env,
-            capture_output=True, text=True, check=True,
-        ).stdout
-    )  # fmt: skip
+    version = shipyard_json(plane, "models", "show", "sentiment-lstm:1")
     assert version["signature"]["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
 
     texts = ["profits beat expectations", "the firm missed its targets"]

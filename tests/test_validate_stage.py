@@ -75,17 +75,33 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     shown = cli("runs", "show", failed_run)
     assert "accuracy >= champion - 0.005" in shown.out and "FAIL" in shown.out
 
-    # back to the spec's params: training is cached, validation re-runs (a champion appeared)
+    # the candidate itself became production (as its rollout does): there is nothing new to
+    # judge it against, so back at the spec's params the whole run is cached
     again = cli("run")
     assert again.code == 0, again.err
+    assert set(stage_statuses(home).values()) == {"cached"}
+    cached_report = json.loads((reports / "validate.json").read_text())
+
+    # another model made production is a champion to beat: validation runs again
+    assert cli("run", "--param", "C=0.0005").code == 3  # cached training: the weak model again
+    rival = cli("register", "--alias", "production", "--reason", "a rival")
+    assert rival.code == 0, rival.err
+    assert "digits v2" in rival.out
+    challenged = cli("run")
+    assert challenged.code == 0, challenged.err
     assert stage_statuses(home) == {
         "train": "cached",
         "validate": "succeeded",
         "package": "cached",
         "register": "cached",
     }
+    assert json.loads((reports / "validate.json").read_text())["champion"]["version"] == 2
+    # and once v1 is production again, its first judgement stands: cached, the same result
+    assert cli("alias", "set", "digits", "production", "1").code == 0
     assert cli("run").code == 0
     assert set(stage_statuses(home).values()) == {"cached"}
+    restored = json.loads((reports / "validate.json").read_text())
+    assert restored["candidate"] == cached_report["candidate"]
     # a stricter gate is a change: validation runs again, and this time stops the run
     spec = (digits / "shipyard.yaml").read_text()
     (digits / "shipyard.yaml").write_text(spec.replace("accuracy >= 0.95", "accuracy >= 0.999"))

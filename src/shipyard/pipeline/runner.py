@@ -87,6 +87,9 @@ class RunOptions:
     resume: bool = False
 
 
+ITSELF = "the candidate itself"  # a validate fingerprint's champion when it is the candidate
+
+
 def new_run_id() -> str:
     """Sortable and readable: ``20261124-010203-a1b2``."""
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -154,14 +157,25 @@ class _Pipeline:
             self.reporter.stage_finished(stage, note)
 
     def _champion(self) -> str | None:
-        """The content of the version validation compares against: a new champion re-runs it."""
+        """The content of the version validation compares against: a new champion re-runs
+        it. A champion that is the candidate itself (the version this very model became,
+        then deployed) is ``ITSELF``: there is nothing new to judge it against."""
         spec = self.project.spec
         assert spec.validate_stage is not None
         ref = ModelRef(spec.model.name, alias=spec.validate_stage.champion)
         try:
-            return resolve(self.stores, ref).content_digest
+            champion = resolve(self.stores, ref)
         except NotFoundError:
             return None
+        model = spec.model.path.rstrip("/")
+        candidate = {
+            digest
+            for path, digest in self.outputs.get("train", {}).items()
+            if path == model or path.startswith(f"{model}/")
+        }
+        if candidate and candidate == {a.digest for a in champion.artifacts}:
+            return ITSELF
+        return champion.content_digest
 
     def _log_digest(self, name: str) -> str | None:
         log = self.run_dir / f"{name}.log"
@@ -206,14 +220,15 @@ class _Pipeline:
         deps = dependency_digests(self.project.root, stage)
         self.deps[stage.name] = deps
         params = self.run.params if stage.kind != "user" else {}
-        fp = fingerprint(
-            stage,
-            params=params,
-            deps=deps,
-            environment=env,
-            upstream={name: self.outputs[name] for name in stage.inputs_from or stage.upstream},
-            extra={"champion": self._champion()} if stage.kind == "validate" else None,
-        )
+        champion = self._champion() if stage.kind == "validate" else None
+        upstream = {name: self.outputs[name] for name in stage.inputs_from or stage.upstream}
+
+        def stage_fingerprint(extra: dict[str, Any] | None) -> str:
+            return fingerprint(
+                stage, params=params, deps=deps, environment=env, upstream=upstream, extra=extra
+            )
+
+        fp = stage_fingerprint({"champion": champion} if stage.kind == "validate" else None)
         started = StageRun(stage.name, "running", fp, utc_now())
         self._update(started)
         self.current = started
@@ -243,12 +258,22 @@ class _Pipeline:
             )
             note = result.note
             if stage.kind not in ACTS:
-                runs.remember(
-                    self.stores,
-                    CacheEntry(
-                        fp, stage.name, result.outputs, result.metrics, self.run.id, result.params
-                    ),
-                )
+                keys = [fp]
+                if stage.kind == "validate" and champion != ITSELF:
+                    # once this candidate is the champion itself, its judgement stands
+                    keys.append(stage_fingerprint({"champion": ITSELF}))
+                for key in keys:
+                    runs.remember(
+                        self.stores,
+                        CacheEntry(
+                            key,
+                            stage.name,
+                            result.outputs,
+                            result.metrics,
+                            self.run.id,
+                            result.params,
+                        ),
+                    )
         self.outputs[stage.name] = done.outputs
         self.metrics[stage.name] = done.metrics
         self._update(done, note)

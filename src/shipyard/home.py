@@ -16,6 +16,17 @@ HOME_ENV = "SHIPYARD_HOME"
 SERVER_ENV = "SHIPYARD_SERVER"  # the team server every command talks to
 STORE_ENV = "SHIPYARD_STORE"
 ARTIFACTS_ENV = "SHIPYARD_ARTIFACTS"
+CLIENT_TOKEN_ENV = "SHIPYARD_TOKEN"  # a client's token for the team server
+
+
+def configured_server() -> tuple[str, str | None] | None:
+    """The team server named by ``$SHIPYARD_SERVER`` and the token for it, if one is set."""
+    url = os.environ.get(SERVER_ENV, "").strip()
+    if not url:
+        return None
+    from shipyard.server.state import TOKEN_ENV
+
+    return url.rstrip("/"), os.environ.get(CLIENT_TOKEN_ENV) or os.environ.get(TOKEN_ENV)
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -44,8 +55,6 @@ def stores_for(home: Path) -> Stores:
     """The stores a command works on: the team server's when ``$SHIPYARD_SERVER`` is set
     (never a local store then), else the ones ``$SHIPYARD_STORE`` and
     ``$SHIPYARD_ARTIFACTS`` name, else the home's own."""
-    from shipyard.server.client import ServerClient, configured_server
-
     team = configured_server()
     if team is None:
         from shipyard.store import open_stores
@@ -55,6 +64,7 @@ def stores_for(home: Path) -> Stores:
             metadata=os.environ.get(STORE_ENV) or None,
             artifacts=os.environ.get(ARTIFACTS_ENV) or None,
         )
+    from shipyard.server.client import ServerClient  # the HTTP client: only for a server
     from shipyard.server.remote import remote_stores
 
     return remote_stores(home, ServerClient(*team))

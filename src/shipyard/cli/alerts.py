@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from shipyard.cli.common import JSON_OPTION, console, err_console, home, new_table, print_json
 from shipyard.errors import InvalidInputError
-from shipyard.server.client import ServerClient
-from shipyard.server.connection import connect
 from shipyard.units import format_duration
 
 app = typer.Typer(
@@ -23,8 +21,13 @@ app = typer.Typer(
 )
 STATE_STYLE = {"firing": "bold red", "pending": "yellow", "inactive": "green"}
 
+if TYPE_CHECKING:
+    from shipyard.server.client import ServerClient
+
 
 def _client() -> ServerClient:
+    from shipyard.server.connection import connect  # the HTTP client: only when called
+
     return connect(home())
 
 

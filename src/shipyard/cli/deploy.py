@@ -5,7 +5,7 @@ the background if it is not running); ``deploy`` then follows the rollout."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -19,12 +19,15 @@ from shipyard.cli.common import (
     print_json,
 )
 from shipyard.errors import InvalidInputError, RolloutFailed, ShipyardError
-from shipyard.server.client import ServerClient
-from shipyard.server.connection import connect
 from shipyard.units import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from shipyard.server.client import ServerClient
 
 
 def _client() -> ServerClient:
+    from shipyard.server.connection import connect  # the HTTP client: only when called
+
     return connect(home())
 
 

@@ -7,7 +7,6 @@ from typing import Any
 import typer
 
 from shipyard.cli.common import JSON_OPTION, console, home, new_table, print_json
-from shipyard.server.connection import connect
 
 BARS = "▁▂▃▄▅▆▇█"
 LABELS = {
@@ -49,6 +48,8 @@ def metrics_cmd(
 ) -> None:
     """Requests/s, error rate, p50/p95/p99 latency, batch size, drift and live accuracy now,
     and across the window; the features that drifted most."""
+    from shipyard.server.connection import connect  # the HTTP client: only when called
+
     data: dict[str, Any] = connect(home()).call(
         "GET", f"deployments/{name}/metrics?window={window}"
     )

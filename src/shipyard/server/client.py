@@ -36,7 +36,6 @@ from shipyard.home import SERVER_ENV
 from shipyard.lineage import current_actor
 
 URL_ENV = SERVER_ENV
-CLIENT_TOKEN_ENV = "SHIPYARD_TOKEN"
 CA_ENV = "SHIPYARD_CA_CERT"  # a PEM bundle to trust for an https server (default: the system's)
 _CHUNK = 1 << 20
 
@@ -70,16 +69,6 @@ def _remote_kind(exit_code: int) -> type[RemoteError]:
     if base is None:
         return RemoteError
     return type(f"Remote{base.__name__}", (RemoteError, base), {})
-
-
-def configured_server() -> tuple[str, str | None] | None:
-    """The team server named by ``$SHIPYARD_SERVER`` and the token for it, if one is set."""
-    url = os.environ.get(URL_ENV, "").strip()
-    if not url:
-        return None
-    from shipyard.server.state import TOKEN_ENV
-
-    return url.rstrip("/"), os.environ.get(CLIENT_TOKEN_ENV) or os.environ.get(TOKEN_ENV)
 
 
 class ServerClient:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ShipyardError, UnreachableError
-from shipyard.server.client import URL_ENV, ServerClient, configured_server
+from shipyard.home import configured_server
+from shipyard.server.client import URL_ENV, ServerClient
 from shipyard.server.process import ServerOptions
 from shipyard.server.state import DEFAULT_PORT, PORT_ENV, TOKEN_ENV, lock_held, read_state
 

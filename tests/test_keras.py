@@ -107,8 +107,14 @@ def test_the_metrics_callback_logs_each_epoch_as_a_step_of_the_run(
     assert merged == {k: v for k, v in history[-1].items() if k != "step"}  # the last epoch
 
 
-def test_save_model_writes_a_keras_file_and_refuses_another_suffix(tmp_path: Path) -> None:
+def test_save_model_writes_a_keras_file_and_refuses_another_suffix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = small_net({})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(tracking.MODEL_PATH_ENV, raising=False)
+    assert shipyard.save_model(model) == Path("model.keras")  # outside a run: its own default
+    assert zipfile.is_zipfile(tmp_path / "model.keras")
     assert shipyard.save_model(model, tmp_path / "net.keras") == tmp_path / "net.keras"
     assert shipyard.save_model(model, tmp_path / "model") == tmp_path / "model" / "model.keras"
     assert zipfile.is_zipfile(tmp_path / "model" / "model.keras")

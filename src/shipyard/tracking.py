@@ -63,12 +63,14 @@ def save_model(model: Any, path: str | Path | None = None) -> Path:
 
     scikit-learn estimators are written with skops, ``torch.export`` programs with
     ``torch.export.save``, Keras models as ``.keras`` files (``model.save``). The default
-    path is the spec's ``model.path``; for a Keras model it must end in ``.keras``, or
-    name a directory, which gets ``model.keras``.
+    path is the spec's ``model.path`` inside a run, else ``model.skops`` (``model.keras``
+    for a Keras model); a Keras model's path must end in ``.keras``, or name a directory,
+    which gets ``model.keras``.
     """
-    target = Path(path or os.environ.get(MODEL_PATH_ENV) or "model.skops")
-    target.parent.mkdir(parents=True, exist_ok=True)
     kind = type(model).__module__.split(".")[0]
+    default = "model.keras" if kind == "keras" else "model.skops"
+    target = Path(path or os.environ.get(MODEL_PATH_ENV) or default)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if kind == "keras":
         return _save_keras(model, target)
     if kind == "sklearn" or hasattr(model, "get_params"):

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from test_serving import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +147,26 @@ class ApiServer:
             text=True,
             check=False,
         )
+
+    def __enter__(self) -> ApiServer:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def install_crds(self, crds: list[str]) -> None:
+        """Apply CustomResourceDefinitions (``crd``'s) and wait until each is served."""
+        path = self.root / f"crds-{len(list(self.root.glob('crds-*')))}.yaml"
+        path.write_text("---\n".join(crds))
+        applied = self.kubectl("apply", "-f", str(path))
+        assert applied.returncode == 0, applied.stderr
+        names = [f"crd/{yaml.safe_load(c)['metadata']['name']}" for c in crds]
+        assert self.kubectl("wait", "--for=condition=Established", *names).returncode == 0
 
     def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
         """A kubeconfig that acts as ServiceAccount ``namespace/name``, with the token its

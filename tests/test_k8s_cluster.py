@@ -31,13 +31,9 @@ NS = "ml"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    server = ApiServer(tmp_path_factory.mktemp("apiserver"))
-    try:
-        server.start()
+    with ApiServer(tmp_path_factory.mktemp("apiserver")) as server:
         assert server.kubectl("create", "namespace", NS).returncode == 0
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -246,16 +242,12 @@ HTTPROUTE_CRD = crd("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"
 
 
 def test_with_a_gateway_a_canary_gets_its_exact_weight_from_an_httproute(
-    cp: ControlPlane, cluster: ApiServer, tmp_path: Path
+    cp: ControlPlane, cluster: ApiServer
 ) -> None:
     refused = cp.cli("deploy", "echo", "--version", "1", "--name", "routed", "--target",
                      "kubernetes", "--namespace", NS, "--gateway", "infra/web")  # fmt: skip
     assert refused.returncode == 2 and "has no Gateway API (HTTPRoute)" in refused.stderr
-    crd = tmp_path / "httproute.yaml"
-    crd.write_text(HTTPROUTE_CRD)
-    assert cluster.kubectl("apply", "-f", str(crd)).returncode == 0
-    wait = ("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io")
-    assert cluster.kubectl(*wait).returncode == 0
+    cluster.install_crds([HTTPROUTE_CRD])
 
     first = cp.cli("deploy", "echo", "--version", "1", "--name", "routed", "--target",
                    "kubernetes", "--namespace", NS, "--gateway", "infra/web")  # fmt: skip

@@ -49,18 +49,10 @@ Grant = tuple[str, str, str, str]  # (API group, resource, resource name or "", 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    server = ApiServer(tmp_path_factory.mktemp("apiserver"))
-    try:
-        server.start()
+    with ApiServer(tmp_path_factory.mktemp("apiserver")) as server:
         assert server.kubectl("create", "namespace", DEPLOY_NS).returncode == 0
-        crds = server.root / "crds.yaml"
-        crds.write_text("---\n".join(CRDS))
-        assert server.kubectl("apply", "-f", str(crds)).returncode == 0
-        names = [f"crd/{yaml.safe_load(c)['metadata']['name']}" for c in CRDS]
-        assert server.kubectl("wait", "--for=condition=Established", *names).returncode == 0
+        server.install_crds(CRDS)
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

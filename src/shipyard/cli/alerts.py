@@ -16,13 +16,13 @@ from shipyard.cli.common import JSON_OPTION, console, err_console, home, new_tab
 from shipyard.errors import InvalidInputError
 from shipyard.units import format_duration
 
+if TYPE_CHECKING:
+    from shipyard.server.client import ServerClient
+
 app = typer.Typer(
     help="Alert rules: where they stand, what happened, a test.", no_args_is_help=True
 )
 STATE_STYLE = {"firing": "bold red", "pending": "yellow", "inactive": "green"}
-
-if TYPE_CHECKING:
-    from shipyard.server.client import ServerClient
 
 
 def _client() -> ServerClient:

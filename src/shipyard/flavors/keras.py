@@ -31,9 +31,13 @@ if TYPE_CHECKING:
 BACKENDS = ("tensorflow", "torch", "jax")
 
 
+def _installed_backend() -> str | None:
+    return next((b for b in BACKENDS if importlib.util.find_spec(b) is not None), None)
+
+
 def _keras() -> Any:
     if "KERAS_BACKEND" not in os.environ:
-        installed = next((b for b in BACKENDS if importlib.util.find_spec(b) is not None), None)
+        installed = _installed_backend()
         if installed is not None:
             os.environ["KERAS_BACKEND"] = installed
     import keras
@@ -41,21 +45,10 @@ def _keras() -> Any:
     return keras
 
 
-def backend() -> dict[str, str]:
-    """The Keras and backend versions a model trains and serves with (for fingerprints and
-    lineage), without importing Keras."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    name = os.environ.get("KERAS_BACKEND") or next(
-        (b for b in BACKENDS if importlib.util.find_spec(b) is not None), "tensorflow"
-    )
-    found = {"keras_backend": name}
-    for package, key in (("keras", "keras"), (name, "keras_backend_version")):
-        try:
-            found[key] = version(package)
-        except PackageNotFoundError:
-            found[key] = "not installed"
-    return found
+def backend_name() -> str:
+    """The backend Keras runs on here, without importing Keras: ``KERAS_BACKEND``, else the
+    first installed, else Keras's own default."""
+    return os.environ.get("KERAS_BACKEND") or _installed_backend() or "tensorflow"
 
 
 def backend_distributions() -> tuple[str, list[str]]:
@@ -66,7 +59,7 @@ def backend_distributions() -> tuple[str, list[str]]:
 
     from shipyard.errors import ShipyardError
 
-    name = backend()["keras_backend"]
+    name = backend_name()
     distributions = sorted(set(packages_distributions().get(name) or ()))
     if not distributions:
         raise ShipyardError(

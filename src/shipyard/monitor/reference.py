@@ -35,14 +35,20 @@ MAX_FEATURES = 256  # the first 256 columns: bounded series per version (256 x 1
 _DECILES = np.linspace(0.1, 0.9, BINS - 1)
 
 
+def feature_rows(array: np.ndarray) -> np.ndarray:
+    """Rows of features: an image's (or any input of more than two axes) pixels are its
+    features, one row per input."""
+    return array.reshape(len(array), -1) if array.ndim > 2 else array
+
+
 def as_matrix(inputs: Any, where: str) -> np.ndarray:
     """``inputs`` as a 2-D float array, or ``InvalidInputError`` saying why it is not one."""
     try:
         array = np.asarray(inputs)
     except (ValueError, TypeError) as err:
         raise InvalidInputError(f"{where}: not an array of numbers: {err}") from None
-    if array.ndim > 2 and array.dtype.kind in "biuf":  # images: each pixel a feature
-        array = array.reshape(len(array), -1)
+    if array.dtype.kind in "biuf":
+        array = feature_rows(array)
     if array.ndim != 2:
         raise InvalidInputError(
             f"{where}: expected a 2-D array (rows x features), got {array.ndim}-D "

@@ -124,12 +124,8 @@ def _rows(sample: VerifySample) -> tuple[list[Any], list[Any]]:
 
 
 def _close(got: Any, want: Any, tolerance: float) -> bool:
-    if isinstance(want, int) and not isinstance(want, bool) and isinstance(got, list):
-        # a class expected of a network's answer: the class of its highest score, or of its
-        # one probability (above 0.5: class 1)
-        if len(got) == 1 and isinstance(got[0], float) and 0 <= got[0] <= 1:
-            return int(got[0] > 0.5) == want
-        scored = class_of(got)
+    if isinstance(want, int) and not isinstance(want, bool):
+        scored = class_of(got, probability=True)  # a class expected of a network's scores
         if scored is not None:
             return scored == want
     if isinstance(want, list) and isinstance(got, list):

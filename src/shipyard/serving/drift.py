@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.monitor.reference import BINS, bin_counts
+from shipyard.monitor.reference import BINS, bin_counts, feature_rows
 from shipyard.serving.metrics import INPUT_BINS, REFERENCE_RATIO
 
 FLUSH_S = 1.0
@@ -89,8 +89,8 @@ class InputBins:
                 return
             if rows.ndim != 2 or rows.shape[1] != self.columns:
                 return
-        elif rows.ndim > 2:
-            rows = rows.reshape(len(rows), -1)
+        else:
+            rows = feature_rows(rows)
         for number, (column, edges) in enumerate(
             zip(self.indices.tolist(), self.edges, strict=True)
         ):

@@ -3,6 +3,7 @@ run registered, and the verify stage's smoke requests take it back when an answe
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,32 @@ def test_a_wrong_smoke_answer_fails_the_run_and_aborts_the_rollout(
     assert status["rollout"]["state"] == "aborted" and status["desired"]["weights"] == {"1": 100}
     assert load.failures == []
     assert set(load.recent) == {2.0}  # v1 (scale 2) again
+
+
+def test_a_rollout_that_pauses_under_wait_ends_the_run_paused_with_its_own_exit_code(
+    setup: tuple[ControlPlane, Path, int],
+) -> None:
+    plane, root, _ = setup
+    assert run(plane, root).returncode == 0  # v1 serves
+    spec = root / "shipyard.yaml"
+    spec.write_text(
+        spec.read_text().replace("  rollback_window: 5m\n", "  rollback_window: 5m\n  wait: true\n")
+    )
+    (root / "data.csv").write_text("1\n2\n3\n4\n")  # v2, whose canary step waits for promote
+    paused = run(plane, root)
+    assert paused.returncode == 12, paused.stdout + paused.stderr
+    assert "paused at step 1/2: the step waits for promote" in paused.stderr
+    assert "`shipyard promote toy` goes on" in paused.stderr and "Traceback" not in paused.stderr
+    assert "answered as expected" in paused.stdout  # verify still smoke-tested v2, pinned
+    shown = plane.cli("runs", "list", "--json")
+    latest = json.loads(shown.stdout)[0]
+    stages = {s["name"]: s for s in latest["stages"]}
+    assert latest["status"] == "paused" and "waits for promote" in latest["error"]
+    assert stages["deploy"]["status"] == "paused" and "step 1/2" in stages["deploy"]["error"]
+    assert stages["verify"]["status"] == "succeeded"
+    assert plane.status("toy")["rollout"]["state"] == "paused"
+
+    spec.write_text(spec.read_text().replace("  wait: true\n", ""))
+    going = run(plane, root)  # without wait the run says the rollout goes on, and succeeds
+    assert going.returncode == 0, going.stdout + going.stderr
+    assert "`shipyard status toy --watch` follows it" in going.stdout

@@ -2,27 +2,21 @@
 
 Each contract test runs once per backend, through ``open_stores`` as the services open
 them; the PostgreSQL ones get a fresh database of a real server (``postgres_helpers``).
-The tests after the contract are PostgreSQL's own: an unreachable server, writers in
-several processes, a dropped connection.
+The schema's own tests (migrations, refusals) are in ``test_store_schema.py``,
+PostgreSQL's own (an unreachable server, writers in several processes, a dropped
+connection) in ``test_store_postgres.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
-import multiprocessing
-import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from postgres_helpers import PostgresServer
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
 from shipyard.signature import Signature, TensorSpec
 from shipyard.store import (
@@ -31,108 +25,20 @@ from shipyard.store import (
     CacheEntry,
     DeploymentRecord,
     Desired,
-    Lineage,
     ProcessRecord,
     RolloutRecord,
-    Run,
     StageRun,
     Stores,
     TokenRecord,
-    VersionDraft,
     open_stores,
 )
-from shipyard.store.sql.database import Database
-
-
-def draft(content: str, **changes: object) -> VersionDraft:
-    """A version draft whose content digest is made from ``content``."""
-    base = VersionDraft(
-        flavor="sklearn",
-        content_digest=f"sha256:{hashlib.sha256(content.encode()).hexdigest()}",
-        artifacts=(),
-        lineage=Lineage(python="3.11", git_commit="abc"),
-        created_by="tester",
-    )
-    return replace(base, **changes)
-
-
-@dataclass
-class Backend:
-    """One backend under test: where its database is, and raw access for the tests."""
-
-    name: str
-    location: str  # a file path or a postgresql:// URL
-    home: Path
-
-    def open(self) -> Stores:
-        """The stores, as ``open_stores`` gives them."""
-        return open_stores(self.home, metadata=self.location)
-
-    def database(self) -> Database:
-        """The database on its own, for statements the stores never issue."""
-        if self.name == "sqlite":
-            from shipyard.store.sqlite.db import SqliteDatabase
-
-            return SqliteDatabase(Path(self.location))
-        from shipyard.store.postgres.db import PostgresDatabase
-
-        return PostgresDatabase(self.location)
-
-    def raw(self, *statements: str) -> None:
-        """Run statements with the engine's own driver, outside Shipyard."""
-        if self.name == "sqlite":
-            with contextlib.closing(sqlite3.connect(self.location)) as conn:
-                for sql in statements:
-                    conn.execute(sql)
-                conn.commit()
-            return
-        with psycopg.connect(self.location, autocommit=True) as pg:
-            for sql in statements:
-                pg.execute(sql)
-
-    def set_schema_version(self, version: int) -> None:
-        """Mark the database as migrated by another Shipyard up to ``version``."""
-        if self.name == "sqlite":
-            self.raw(f"PRAGMA user_version = {version}")
-        else:
-            self.raw(f"UPDATE shipyard_schema SET version = {version}")
-
-    def snapshot(self) -> object:
-        """Everything a refusal must leave as it was."""
-        if self.name == "sqlite":
-            files = [Path(self.location), Path(self.location + "-wal")]  # no -wal: nothing logged
-            return [
-                hashlib.sha256(f.read_bytes() if f.exists() else b"").hexdigest() for f in files
-            ]
-        with psycopg.connect(self.location, autocommit=True) as pg:
-            tables = [
-                name
-                for (name,) in pg.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
-                ).fetchall()
-            ]
-            counts = {t: pg.execute(f"SELECT count(*) FROM {t}").fetchone() for t in tables}
-            schema = pg.execute("SELECT * FROM shipyard_schema").fetchall() if tables else []
-            return tables, counts, schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """Each backend in turn, with an empty database."""
-    if request.param == "sqlite":
-        location = str(tmp_path / "registry.db")
-    else:
-        location = request.getfixturevalue("postgres_url")
-    return Backend(request.param, location, tmp_path / "home")
-
-
-@pytest.fixture
-def opened(backend: Backend) -> Iterator[Stores]:
-    """The backend's stores, open."""
-    stores = backend.open()
-    yield stores
-    stores.close()
-
+from store_helpers import (  # noqa: F401  (the fixtures)
+    Backend,
+    backend_fixture,
+    draft,
+    opened_fixture,
+    run_record,
+)
 
 # -- models, versions, aliases, events ----------------------------------------------------
 
@@ -268,28 +174,9 @@ def test_events_filter_by_model_id_limit_kind_and_deployment(opened: Stores) -> 
 # -- runs and the stage cache ---------------------------------------------------------------
 
 
-def _run(run_id: str, project: str = "p", started: str = "2026-01-01T00:00:00Z") -> Run:
-    return Run(
-        run_id,
-        project,
-        "m",
-        "running",
-        started,
-        None,
-        "tester",
-        "manual",
-        "abc",
-        "main",
-        True,
-        {"lr": 0.1},
-        None,
-        (StageRun("train"), StageRun("evaluate")),
-    )
-
-
 def test_runs_record_their_stages_and_finish_with_events(opened: Stores) -> None:
     runs = opened.runs
-    runs.create_run(_run("r1aaaa"))
+    runs.create_run(run_record("r1aaaa"))
     stage = StageRun(
         "train", "succeeded", "fp1", "t0", "t1", 1, {"model.skops": "sha256:x"}, {"loss": math.nan}
     )
@@ -319,9 +206,9 @@ def test_runs_record_their_stages_and_finish_with_events(opened: Stores) -> None
 
 def test_runs_are_found_by_unique_prefix_and_listed_newest_first(opened: Stores) -> None:
     runs = opened.runs
-    runs.create_run(_run("abc111", started="2026-01-01T00:00:01Z"))
-    runs.create_run(_run("abc222", started="2026-01-01T00:00:02Z"))
-    runs.create_run(_run("def333", project="q", started="2026-01-01T00:00:03Z"))
+    runs.create_run(run_record("abc111", started="2026-01-01T00:00:01Z"))
+    runs.create_run(run_record("abc222", started="2026-01-01T00:00:02Z"))
+    runs.create_run(run_record("def333", project="q", started="2026-01-01T00:00:03Z"))
     assert runs.get_run("abc1").id == "abc111"
     with pytest.raises(InvalidInputError, match="ambiguous"):
         runs.get_run("abc")
@@ -336,9 +223,9 @@ def test_runs_are_found_by_unique_prefix_and_listed_newest_first(opened: Stores)
 def test_a_write_the_database_refuses_is_a_store_error_and_changes_nothing(
     opened: Stores,
 ) -> None:
-    opened.runs.create_run(_run("r1"))
+    opened.runs.create_run(run_record("r1"))
     with pytest.raises(StoreError):
-        opened.runs.create_run(replace(_run("r1"), project="other"))  # the same id again
+        opened.runs.create_run(replace(run_record("r1"), project="other"))  # the same id again
     assert [r.project for r in opened.runs.list_runs()] == ["p"]
     assert len(opened.metadata.list_events(kind="run.started")) == 1
 
@@ -590,41 +477,6 @@ def test_versions_events_and_alias_history_cannot_be_rewritten(
     stores.close()
 
 
-def test_reopening_keeps_the_data_and_applies_no_migration_twice(backend: Backend) -> None:
-    backend.open().close()
-    stores = backend.open()
-    stores.metadata.add_version("m", draft("a"))
-    stores.close()
-    stores = backend.open()
-    assert [v.version for v in stores.metadata.list_versions("m")] == [1]
-    stores.close()
-
-
-def test_a_newer_schema_is_refused_with_nothing_written(backend: Backend) -> None:
-    stores = backend.open()
-    stores.metadata.add_version("m", draft("a"))
-    stores.close()
-    backend.set_schema_version(99)
-    before = backend.snapshot()
-    with pytest.raises(StoreError, match="schema version 99, newer") as err:
-        backend.open()
-    assert "left untouched" in (err.value.hint or "")
-    assert backend.snapshot() == before
-
-
-def test_a_database_that_is_not_shipyards_is_refused_with_nothing_written(
-    backend: Backend,
-) -> None:
-    backend.raw("CREATE TABLE customers (id INTEGER)")
-    with pytest.raises(StoreError, match="not a Shipyard metadata store"):
-        backend.open()
-    backend.raw("SELECT count(*) FROM customers")  # still there, untouched
-    if backend.name == "postgres":
-        with psycopg.connect(backend.location) as pg:
-            tables = pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            assert tables.fetchall() == [("customers",)]
-
-
 def test_an_unknown_store_scheme_is_refused_naming_what_is_accepted(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="mysql://") as err:
         open_stores(tmp_path, metadata="mysql://db/shipyard")
@@ -638,125 +490,3 @@ def test_an_sqlite_store_does_not_import_psycopg(tmp_path: Path) -> None:
         "assert 'psycopg' not in sys.modules, 'psycopg imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# -- PostgreSQL's own ---------------------------------------------------------------------------
-
-
-def test_an_unreachable_server_names_host_and_port_but_never_the_password(tmp_path: Path) -> None:
-    from postgres_helpers import _free_port
-
-    port = _free_port()  # nothing listens there
-    url = f"postgresql://shipyard:s3cret-pw@127.0.0.1:{port}/registry"
-    with pytest.raises(StoreError) as err:
-        open_stores(tmp_path, metadata=url)
-    text = str(err.value)
-    assert f"127.0.0.1:{port}/registry" in err.value.message
-    assert "s3cret-pw" not in text and "s3cret-pw" not in repr(err.value.__cause__)
-    assert "check that PostgreSQL is running" in (err.value.hint or "")
-
-
-def test_a_missing_database_and_a_wrong_user_get_their_own_hints(
-    postgres_server: PostgresServer, tmp_path: Path
-) -> None:
-    with pytest.raises(StoreError, match="does not exist") as err:
-        open_stores(tmp_path, metadata=postgres_server.url("no_such_db"))
-    assert "createdb" in (err.value.hint or "")
-    url = postgres_server.url().replace("shipyard@", "nobody:pw@")
-    with pytest.raises(StoreError, match="nobody") as err:
-        open_stores(tmp_path, metadata=url)
-    assert "user name and password" in (err.value.hint or "")
-    assert ":pw@" not in str(err.value)
-
-
-def test_a_read_only_database_is_a_store_error_that_says_so(
-    postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
-) -> None:
-    open_stores(tmp_path, metadata=postgres_url).close()
-    name = postgres_url.rsplit("/", 1)[1]
-    with postgres_server.admin() as admin:  # as a hot standby would be
-        admin.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
-    stores = open_stores(tmp_path, metadata=postgres_url)
-    with pytest.raises(StoreError, match="cannot be written") as err:
-        stores.metadata.add_version("m", draft("a"))
-    assert "read-only standby" in (err.value.hint or "")
-    assert stores.metadata.list_models() == []
-    stores.close()
-
-
-def test_a_dropped_connection_is_opened_again_on_the_next_call(
-    postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
-) -> None:
-    stores = open_stores(tmp_path, metadata=postgres_url)
-    stores.metadata.add_version("m", draft("a"))
-
-    def kill_backends() -> None:
-        with postgres_server.admin() as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'shipyard' AND pid <> pg_backend_pid()"
-            )
-
-    kill_backends()
-    assert [m.name for m in stores.metadata.list_models()] == ["m"]  # a read
-    kill_backends()
-    assert stores.metadata.add_version("m", draft("b"))[0].version == 2  # a write
-    stores.close()
-
-
-def _register_many(url: str, home: str, worker: int, count: int) -> list[int]:
-    stores = open_stores(Path(home), metadata=url)
-    try:
-        return [
-            stores.metadata.add_version("m", draft(f"{worker}-{i}"))[0].version
-            for i in range(count)
-        ]
-    finally:
-        stores.close()
-
-
-def _register_same(url: str, home: str) -> tuple[int, bool]:
-    stores = open_stores(Path(home), metadata=url)
-    try:
-        version, created = stores.metadata.add_version("m", draft("same"))
-        return version.version, created
-    finally:
-        stores.close()
-
-
-def _open_and_count(url: str, home: str) -> int:
-    stores = open_stores(Path(home), metadata=url)
-    try:
-        return len(stores.metadata.list_models())
-    finally:
-        stores.close()
-
-
-def test_processes_registering_at_once_get_unique_gapless_numbers(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    args = [(postgres_url, str(tmp_path), w, 25) for w in range(4)]
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        results = pool.starmap(_register_many, args)
-    numbers = sorted(n for worker in results for n in worker)
-    assert numbers == list(range(1, 101))
-    stores = open_stores(tmp_path, metadata=postgres_url)
-    registered = stores.metadata.list_events(kind="model.version.registered")
-    assert sorted(e.version or 0 for e in registered) == numbers
-    stores.close()
-
-
-def test_processes_registering_the_same_content_at_once_make_one_version(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        results = pool.starmap(_register_same, [(postgres_url, str(tmp_path))] * 8)
-    assert {number for number, _ in results} == {1}
-    assert sum(created for _, created in results) == 1
-
-
-def test_processes_opening_a_fresh_database_at_once_all_succeed(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        assert pool.starmap(_open_and_count, [(postgres_url, str(tmp_path))] * 4) == [0] * 4

@@ -69,6 +69,13 @@ class RolloutFailed(ShipyardError):
     exit_code = 9
 
 
+class RolloutPaused(ShipyardError):
+    """A pipeline that waits for its rollout found it paused: an inconclusive analysis
+    (too little traffic, say) or a step that waits for ``shipyard promote``."""
+
+    exit_code = 12
+
+
 class AuthError(ShipyardError):
     """The caller is not allowed: no token, a wrong or revoked one (HTTP 401), or a token
     without the scope the call needs (HTTP 403)."""

@@ -25,6 +25,7 @@ from shipyard.cli.common import (
     stores,
     when,
 )
+from shipyard.errors import RolloutPaused
 from shipyard.pipeline import TRAIN_HISTORY, VALIDATE_REPORT
 from shipyard.store import Run, StageRun, Stores
 from shipyard.units import format_duration
@@ -36,6 +37,7 @@ runs_app = typer.Typer(
 _STYLE = {
     "succeeded": "green",
     "cached": "cyan",
+    "paused": "yellow",
     "failed": "red",
     "interrupted": "red",
     "running": "yellow",
@@ -172,6 +174,11 @@ def run_cmd(
         )
         if run.stages and run.stages[-1].name == "register" and notes:
             console.print(f"[bold]{notes[-1]}[/]")
+    if run.status == "paused":  # recorded and reported; a waiting rollout is not a success
+        raise RolloutPaused(
+            run.error or "a rollout waits",
+            hint="`shipyard status` shows where it stands; the run is recorded as paused",
+        )
 
 
 @runs_app.command("list")

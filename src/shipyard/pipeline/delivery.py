@@ -92,10 +92,25 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     if r["state"] in ("failed", "aborted"):
         raise StageFailed(stage.name, f"rollout {r['state']}: {r['error']}")
     if r["state"] == "succeeded":
-        note = f"v{version} serves all traffic on {status['url']}"
+        return StageResult({}, {}, note=f"v{version} serves all traffic on {status['url']}")
+    at = f"{strategy} of v{version} on {status['url']}: step {r['step']}/{r['steps']}"
+    if r["state"] == "paused" and spec.wait:
+        return StageResult({}, {}, note=f"{at}, paused", paused=_paused_because(name, r))
+    follow = f"`shipyard status {name} --watch` follows it"
+    return StageResult({}, {}, note=f"{at}; the rollout goes on ({follow})")
+
+
+def _paused_because(name: str, rollout: dict[str, Any]) -> str:
+    """Why a rollout waits, and what a person can do about it."""
+    step = f"rollout {rollout['id']} of {name} paused at step {rollout['step']}/{rollout['steps']}"
+    analysis = rollout.get("analysis") or {}
+    if analysis.get("verdict") == "inconclusive":
+        why = f"its analysis was inconclusive ({analysis.get('note') or 'too little traffic'})"
     else:
-        note = f"{strategy} of v{version} on {status['url']}: step {r['step']}/{r['steps']}"
-    return StageResult({}, {}, note=note)
+        why = "the step waits for promote"
+    return (
+        f"{step}: {why}; `shipyard promote {name}` goes on, `shipyard abort {name}` takes it back"
+    )
 
 
 def _watch(client: ServerClient, name: str, ctx: StageContext) -> None:

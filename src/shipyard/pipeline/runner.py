@@ -150,6 +150,7 @@ class _Pipeline:
         self.metrics: dict[str, dict[str, float]] = {}
         self.deps: dict[str, dict[str, str]] = {}
         self.current = StageRun("")  # the stage in progress, as last recorded
+        self.paused: list[str] = []  # why each paused stage's rollout waits
 
     def _update(self, stage: StageRun, note: str | None = None) -> None:
         runs.update_stage(self.stores, self.run.id, stage)
@@ -247,14 +248,17 @@ class _Pipeline:
             note = f"from run {hit.run_id}"
         else:
             result, attempts = self._execute(stage)
+            if result.paused:
+                self.paused.append(result.paused)
             done = replace(
                 started,
-                status="cached" if result.reused else "succeeded",
+                status="cached" if result.reused else "paused" if result.paused else "succeeded",
                 finished_at=utc_now(),
                 attempts=attempts,
                 outputs=result.outputs,
                 metrics=result.metrics,
                 log_digest=self._log_digest(stage.name),
+                error=result.paused,
             )
             note = result.note
             if stage.kind not in ACTS:
@@ -284,7 +288,7 @@ def _previous_failed(stores: Stores, project: Project) -> Run:
     for run in runs.list_runs(stores, project=str(project.root), limit=50):
         if run.status in ("failed", "interrupted"):
             return run
-        if run.status == "succeeded":
+        if run.status in ("succeeded", "paused"):
             break
     raise InvalidInputError(
         "nothing to resume: the latest run of this project did not fail",
@@ -372,7 +376,8 @@ def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter:
         except BaseException as err:
             _close_failed(pipeline, stages, err)
             raise
-    final = runs.finish_run(stores, run.id, "succeeded", None)
+    paused = "; ".join(pipeline.paused) or None  # every stage ran, but a rollout waits
+    final = runs.finish_run(stores, run.id, "paused" if paused else "succeeded", paused)
     reporter.run_finished(final)
     return final
 
@@ -383,7 +388,7 @@ def _close_failed(pipeline: _Pipeline, stages: list[StagePlan], err: BaseExcepti
     message = "interrupted" if interrupted else getattr(err, "message", None) or repr(err)
     stores, run_id = pipeline.stores, pipeline.run.id
     current = pipeline.current
-    finished = current.status in ("succeeded", "cached")  # stopped between two stages
+    finished = current.status in ("succeeded", "cached", "paused")  # between two stages
     failed = (
         current
         if finished

@@ -54,7 +54,7 @@ def update_stage(stores: Stores, run_id: str, stage: StageRun) -> None:
 
 
 def finish_run(stores: Stores, run_id: str, status: str, error: str | None) -> Run:
-    """Close a run as succeeded, failed or interrupted."""
+    """Close a run as succeeded, paused (its rollout waits), failed or interrupted."""
     if status not in _FINAL:
         raise InvalidInputError(
             f"a run finishes as {', '.join(_FINAL)}, not {status!r}",

@@ -74,6 +74,7 @@ class StageResult:
     metrics: dict[str, float]
     note: str = ""
     reused: bool = False  # it found its result already made (the registry had the version)
+    paused: str | None = None  # why it stopped short of done: its rollout waits for a person
     params: dict[str, Any] = field(default_factory=dict)  # params the stage logged itself
 
 

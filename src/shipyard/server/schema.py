@@ -130,7 +130,9 @@ class AliasMoveBody(_Body):
 class FinishBody(_Body):
     """``POST /api/v1/runs/{id}/finish``: how the run ended."""
 
-    status: str = Field(json_schema_extra={"enum": ["succeeded", "failed", "interrupted"]})
+    status: str = Field(
+        json_schema_extra={"enum": ["succeeded", "paused", "failed", "interrupted"]}
+    )
     error: str | None = None
 
 

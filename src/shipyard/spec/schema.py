@@ -277,7 +277,8 @@ class DeploySpec(_Strict):
     analysis: AnalysisSpec = Field(default_factory=lambda: AnalysisSpec())
     wait: bool = Field(
         default=False,
-        description="Wait for the rollout to finish (else the run ends once it is under way).",
+        description="Wait for the rollout to finish (else the run ends once it is under way); "
+        "a rollout that pauses ends the run paused, exit 12.",
     )
 
     @field_validator("steps")

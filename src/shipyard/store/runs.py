@@ -1,9 +1,11 @@
 """Pipeline runs: records and the store interface that keeps them.
 
 A run is one execution of a project's pipeline; each of its stages has a row
-that moves pending → running → succeeded / cached / failed / interrupted /
-skipped. The stage cache maps a stage's fingerprint to the outputs it produced,
-so an unchanged stage is reused instead of re-run.
+that moves pending → running → succeeded / cached / paused / failed /
+interrupted / skipped (``paused``: a deploy stage whose rollout waits for a
+person; the run then ends paused too). The stage cache maps a stage's
+fingerprint to the outputs it produced, so an unchanged stage is reused instead
+of re-run.
 """
 
 from __future__ import annotations
@@ -11,8 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
-STAGE_STATUSES = ("pending", "running", "succeeded", "cached", "failed", "interrupted", "skipped")
+RUN_STATUSES = ("running", "succeeded", "paused", "failed", "interrupted")
+STAGE_STATUSES = (
+    "pending",
+    "running",
+    "succeeded",
+    "cached",
+    "paused",
+    "failed",
+    "interrupted",
+    "skipped",
+)
 
 
 @dataclass(frozen=True, slots=True)

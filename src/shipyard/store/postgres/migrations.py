@@ -238,6 +238,12 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL",
     ],
+    # 6: a run may end 'paused' (its rollout waits for a person).
+    [
+        """ALTER TABLE runs DROP CONSTRAINT runs_status_check,
+            ADD CONSTRAINT runs_status_check
+            CHECK (status IN ('running', 'succeeded', 'paused', 'failed', 'interrupted'))""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -142,18 +142,27 @@ class SqliteDatabase:
         conn = self.conn
         if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
-        conn.execute("BEGIN IMMEDIATE")
+        # A migration may rebuild a table others refer to (SQLite's way to change a
+        # constraint): foreign keys are off meanwhile and checked before the commit.
+        conn.execute("PRAGMA foreign_keys = OFF")
         try:
-            current = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
-            for statements in MIGRATIONS[current:]:
-                for sql in statements:
-                    conn.execute(sql)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                current = conn.execute("PRAGMA user_version").fetchone()[0]  # under the lock
+                for statements in MIGRATIONS[current:]:
+                    for sql in statements:
+                        conn.execute(sql)
+                broken = conn.execute("PRAGMA foreign_key_check").fetchone()
+                if broken is not None:
+                    raise sqlite3.IntegrityError(f"a migration broke a reference from {broken[0]}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
     def tx(self) -> Iterator[_SqliteTransaction]:

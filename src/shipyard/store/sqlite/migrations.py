@@ -211,6 +211,30 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL",
     ],
+    # 6: a run may end 'paused' (its rollout waits for a person). SQLite cannot alter a
+    # CHECK constraint: the table is rebuilt (the migration runs with foreign keys off).
+    [
+        """CREATE TABLE runs_new (
+            id TEXT PRIMARY KEY,
+            project TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('running', 'succeeded', 'paused', 'failed', 'interrupted')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            actor TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            git_commit TEXT,
+            git_branch TEXT,
+            git_dirty INTEGER,
+            params TEXT NOT NULL,
+            error TEXT
+        )""",
+        "INSERT INTO runs_new SELECT * FROM runs",
+        "DROP TABLE runs",
+        "ALTER TABLE runs_new RENAME TO runs",
+        "CREATE INDEX runs_by_project ON runs (project, started_at)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

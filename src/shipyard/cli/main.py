@@ -6,38 +6,82 @@ code, never a traceback; ``--debug`` shows the traceback too.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup
+from typer.models import CommandInfo
 
 from shipyard import __version__
-from shipyard.cli import alerts, alias, ci, export, hooks, image, models, spec, store, tokens
-from shipyard.cli.common import SETTINGS, err_console
-from shipyard.cli.deploy import (
-    abort_cmd,
-    deploy_cmd,
-    promote_cmd,
-    rollback_cmd,
-    status_cmd,
-    traffic_cmd,
-    undeploy_cmd,
-)
-from shipyard.cli.events import events_cmd
-from shipyard.cli.info import info_cmd
-from shipyard.cli.metrics import metrics_cmd
-from shipyard.cli.project import init, register_cmd
-from shipyard.cli.run import run_cmd, runs_app
-from shipyard.cli.serve import serve_cmd
-from shipyard.cli.server import server_cmd
 from shipyard.errors import ShipyardError
 from shipyard.home import HOME_ENV
 from shipyard.home import SERVER_ENV as URL_ENV
 
+# Every sub-command, in the order `--help` lists them, and where it lives: a function is
+# one command, a Typer a group of them. A command's module is imported when it is named,
+# so `shipyard --version` loads none of them and `shipyard models list` only its own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("shipyard.cli.project", "init"),
+    "register": ("shipyard.cli.project", "register_cmd"),
+    "models": ("shipyard.cli.models", "app"),
+    "alias": ("shipyard.cli.alias", "app"),
+    "run": ("shipyard.cli.run", "run_cmd"),
+    "runs": ("shipyard.cli.run", "runs_app"),
+    "hooks": ("shipyard.cli.hooks", "app"),
+    "ci": ("shipyard.cli.ci", "app"),
+    "serve": ("shipyard.cli.serve", "serve_cmd"),
+    "server": ("shipyard.cli.server", "server_cmd"),
+    "deploy": ("shipyard.cli.deploy", "deploy_cmd"),
+    "status": ("shipyard.cli.deploy", "status_cmd"),
+    "promote": ("shipyard.cli.deploy", "promote_cmd"),
+    "abort": ("shipyard.cli.deploy", "abort_cmd"),
+    "rollback": ("shipyard.cli.deploy", "rollback_cmd"),
+    "traffic": ("shipyard.cli.deploy", "traffic_cmd"),
+    "undeploy": ("shipyard.cli.deploy", "undeploy_cmd"),
+    "events": ("shipyard.cli.events", "events_cmd"),
+    "metrics": ("shipyard.cli.metrics", "metrics_cmd"),
+    "alerts": ("shipyard.cli.alerts", "app"),
+    "tokens": ("shipyard.cli.tokens", "app"),
+    "store": ("shipyard.cli.store", "app"),
+    "info": ("shipyard.cli.info", "info_cmd"),
+    "spec": ("shipyard.cli.spec", "app"),
+    "export": ("shipyard.cli.export", "app"),
+    "image": ("shipyard.cli.image", "app"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root command: its sub-commands are built from ``COMMANDS`` when asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        target = getattr(importlib.import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            command: Any = typer.main.get_group(target)
+        else:
+            command = typer.main.get_command_from_info(
+                CommandInfo(name=cmd_name, callback=target),
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+        command.name = cmd_name
+        return command
+
+
 app = typer.Typer(
     name="shipyard",
+    cls=_LazyGroup,
     help="Train, validate, register, deploy and watch ML models, from a git commit to production.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -74,38 +118,12 @@ def root(
     ),
 ) -> None:
     """Shipyard: the model lifecycle from commit to monitored endpoint."""
+    from shipyard.cli.common import SETTINGS
+
     SETTINGS.home = home
     SETTINGS.debug = debug
     if server:  # in the environment, so the processes a command starts talk to it too
         os.environ[URL_ENV] = server
-
-
-app.command("init")(init)
-app.command("register")(register_cmd)
-app.add_typer(models.app, name="models")
-app.add_typer(alias.app, name="alias")
-app.command("run")(run_cmd)
-app.add_typer(runs_app, name="runs")
-app.add_typer(hooks.app, name="hooks")
-app.add_typer(ci.app, name="ci")
-app.command("serve")(serve_cmd)
-app.command("server")(server_cmd)
-app.command("deploy")(deploy_cmd)
-app.command("status")(status_cmd)
-app.command("promote")(promote_cmd)
-app.command("abort")(abort_cmd)
-app.command("rollback")(rollback_cmd)
-app.command("traffic")(traffic_cmd)
-app.command("undeploy")(undeploy_cmd)
-app.command("events")(events_cmd)
-app.command("metrics")(metrics_cmd)
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(tokens.app, name="tokens")
-app.add_typer(store.app, name="store")
-app.command("info")(info_cmd)
-app.add_typer(spec.app, name="spec")
-app.add_typer(export.app, name="export")
-app.add_typer(image.app, name="image")
 
 
 _GLOBAL_WITH_VALUE = ("--home", "--server")
@@ -137,19 +155,20 @@ def main() -> None:
     """Console entry point."""
     try:
         app(args=_hoist_global_options(sys.argv[1:]), prog_name="shipyard")
-    except ShipyardError as err:
+    except (ShipyardError, OSError, KeyboardInterrupt) as err:
+        from shipyard.cli.common import SETTINGS, err_console  # rich: only to print
+
+        if isinstance(err, KeyboardInterrupt):
+            err_console.print("interrupted")
+            sys.exit(130)
         if SETTINGS.debug:
             traceback.print_exc()
-        err_console.print(f"[red]error:[/] {err.message}", soft_wrap=True)
-        if err.hint:
-            err_console.print(f"  hint: {err.hint}", soft_wrap=True)
-        sys.exit(err.exit_code)
-    except OSError as err:  # the file system said no: a path, a permission, a full disk
-        if SETTINGS.debug:
-            traceback.print_exc()
+        if isinstance(err, ShipyardError):
+            err_console.print(f"[red]error:[/] {err.message}", soft_wrap=True)
+            if err.hint:
+                err_console.print(f"  hint: {err.hint}", soft_wrap=True)
+            sys.exit(err.exit_code)
+        # the file system said no: a path, a permission, a full disk
         where = f": {err.filename}" if err.filename else ""
         err_console.print(f"[red]error:[/] {err.strerror or err}{where}", soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)

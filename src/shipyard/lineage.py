@@ -8,6 +8,7 @@ import platform
 import socket
 import sys
 from functools import cache
+from typing import Any
 
 ACTOR_ENV = "SHIPYARD_ACTOR"
 
@@ -17,12 +18,26 @@ def pinned_requirements() -> str:
     """The running interpreter's installed distributions as sorted ``name==version`` lines."""
     from importlib import metadata  # 15 ms of imports, paid only when registering
 
-    pins = {
-        f"{dist.metadata['Name']}=={dist.version}"
-        for dist in metadata.distributions()
-        if dist.metadata["Name"]
-    }
+    pins = {pin for dist in metadata.distributions() if (pin := _pin(dist))}
     return "".join(f"{pin}\n" for pin in sorted(pins, key=str.lower))
+
+
+def _pin(dist: Any) -> str | None:
+    """``Name==Version`` from a distribution's metadata header.
+
+    The two fields head the file; reading them directly instead of through
+    ``dist.metadata`` (an e-mail parser over the whole file, descriptions included)
+    takes the environment's fingerprint from about 200 ms to a few.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    fields: dict[str, str] = {}
+    for line in text.partition("\n\n")[0].splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key in ("Name", "Version"):
+            fields.setdefault(key, value.strip())
+    if not fields.get("Name") or not fields.get("Version"):
+        return None
+    return f"{fields['Name']}=={fields['Version']}"
 
 
 def python_version() -> str:

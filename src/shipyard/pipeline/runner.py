@@ -28,7 +28,6 @@ from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.git import git_state
 from shipyard.lineage import current_actor, pinned_requirements, python_version
 from shipyard.pipeline import BUNDLE_DIR, runs
-from shipyard.pipeline.delivery import run_deploy_stage, run_verify_stage
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs
 from shipyard.pipeline.plan import ACTS, StagePlan, plan
@@ -204,10 +203,12 @@ class _Pipeline:
                     return run_package_stage(stage, ctx, self.run.git_commit), attempt + 1
                 if stage.kind == "validate":
                     return run_validate_stage(stage, ctx, stage.timeout), attempt + 1
-                if stage.kind == "deploy":
-                    return run_deploy_stage(stage, ctx), attempt + 1
-                if stage.kind == "verify":
-                    return run_verify_stage(stage, ctx), attempt + 1
+                if stage.kind in ("deploy", "verify"):  # the HTTP client, when delivering
+                    from shipyard.pipeline import delivery
+
+                    act = delivery.run_deploy_stage if stage.kind == "deploy" else None
+                    act = act or delivery.run_verify_stage
+                    return act(stage, ctx), attempt + 1
                 return run_user_stage(stage, ctx, stage.timeout), attempt + 1
             except StageFailed as err:
                 if attempt == stage.retries or isinstance(err, GateFailed):

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-k8s test-tensorflow test-slow lint bench bench-team bench-deploy bench-alerting bench-image bench-serving bench-keras docs clean system
+.PHONY: demo test test-k8s test-tensorflow test-slow test-stress lint bench bench-team bench-deploy bench-alerting bench-image bench-serving bench-keras bench-loop docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -45,6 +45,10 @@ test-slow: $(STAMP)
 	bash scripts/system-deps.sh podman buildah runc skopeo debootstrap docker-registry
 	$(BIN)/pytest -m slow
 
+# Fifty rounds of `shipyard serve --workers 2` started, probed and loaded at once (3-4 minutes).
+test-stress: $(STAMP)
+	$(BIN)/pytest -m stress
+
 # Peers for side-by-side benchmarks live in their own venvs, never in Shipyard's dependencies.
 MLFLOW_VENV := benchmarks/.venvs/mlflow
 
@@ -53,7 +57,15 @@ $(MLFLOW_VENV)/.installed:
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check mlflow==3.17.2
 	touch $@
 
-bench: $(STAMP) $(MLFLOW_VENV)/.installed
+DVC_VENV := benchmarks/.venvs/dvc
+
+$(DVC_VENV)/.installed:
+	$(PYTHON) -m venv $(DVC_VENV)
+	$(DVC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check dvc==3.67.1
+	touch $@
+
+bench: $(STAMP) $(MLFLOW_VENV)/.installed $(DVC_VENV)/.installed
+	$(BIN)/python benchmarks/bench_loop.py
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_team.py
 	$(BIN)/python benchmarks/bench_pipeline.py
@@ -61,6 +73,10 @@ bench: $(STAMP) $(MLFLOW_VENV)/.installed
 	$(BIN)/python benchmarks/bench_alerting.py
 	$(BIN)/python benchmarks/bench_keras.py
 	$(MAKE) bench-image
+
+# The everyday loop: CLI start-up and no-op re-runs, beside DVC's no-op `dvc repro`.
+bench-loop: $(STAMP) $(DVC_VENV)/.installed
+	$(BIN)/python benchmarks/bench_loop.py
 
 bench-team: $(STAMP)
 	$(BIN)/python benchmarks/bench_team.py

@@ -23,6 +23,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,28 @@ def _worker_error(message: dict[str, Any]) -> ShipyardError:
         kind = ShipyardError
     error: ShipyardError = kind(message["error"], hint=message.get("hint"))
     return error
+
+
+def how_it_ended(code: int) -> str:
+    """A worker's exit status in words: the signal that killed it, or its exit code."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    why = " (sent by someone, or the kernel's out-of-memory killer)" if name == "SIGKILL" else ""
+    return f"was killed by {name}{why}"
+
+
+def _pass_on(done: asyncio.Future[None], to: asyncio.Future[None]) -> None:
+    """A replacement's start decides the start of the worker it replaces."""
+    if to.done():
+        return
+    if done.cancelled() or done.exception() is None:
+        to.set_result(None)
+    else:
+        to.set_exception(done.exception() or ShipyardError("cancelled"))
 
 
 def _log_start_failure(serving: asyncio.Future[None]) -> None:
@@ -173,18 +196,30 @@ class Supervisor:
         for future in worker.replies.values():  # its replacement starts in the new state
             if not future.done():
                 future.set_result({"ok": True, "exited": code, "pid": worker.process.pid})
-        if not worker.serving.done():
-            worker.serving.set_exception(
-                ShipyardError(f"worker {worker.index} exited with code {code} while starting")
-            )
-            if not self.started:  # first start: the caller reports it
-                return
         if self.stopping:
+            if not worker.serving.done():
+                worker.serving.set_exception(ShipyardError("stopped while starting"))
             return
+        reported = worker.serving.done() and worker.serving.exception() is not None
+        if not self.started and (reported or not self._one_serves()):
+            # The first start failed before any worker served (a model it cannot load, a
+            # crash loading it): the caller reports that instead of starting workers that
+            # would fail the same way. A worker lost while another already serves is
+            # replaced, and the start waits for its replacement.
+            if not worker.serving.done():
+                worker.serving.set_exception(
+                    ShipyardError(f"worker {worker.index} {how_it_ended(code)} while starting")
+                )
+            return
+        # At once the first time; a worker that keeps dying young backs off, up to 30 s.
         restarts = 0 if time.monotonic() - worker.born > 60 else worker.restarts + 1
-        delay = min(30.0, 0.25 * 2**restarts)
+        delay = 0.0 if restarts <= 1 else min(30.0, 0.25 * 2 ** (restarts - 1))
         log.warning(
-            "worker %d exited with code %s; restarting in %.1f s", worker.index, code, delay
+            "worker %d (pid %s) %s; restarting it %s",
+            worker.index,
+            worker.process.pid,
+            how_it_ended(code),
+            f"in {delay:.1f} s" if delay else "now",
         )
         await asyncio.sleep(delay)
         async with self.lock:  # after any command under way: it starts in the state it leaves
@@ -193,6 +228,15 @@ class Supervisor:
             replacement = await self._spawn(worker.index, restarts)
             self.workers[worker.index] = replacement
             replacement.serving.add_done_callback(_log_start_failure)
+            if not worker.serving.done():  # the first start waits for the replacement
+                replacement.serving.add_done_callback(partial(_pass_on, to=worker.serving))
+
+    def _one_serves(self) -> bool:
+        """Whether any worker has started serving."""
+        return any(
+            w.serving.done() and not w.serving.cancelled() and w.serving.exception() is None
+            for w in self.workers
+        )
 
     def _forget(self, pid: int | None) -> None:
         """A dead worker's gauges must not count any more."""

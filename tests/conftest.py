@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -13,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from postgres_helpers import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from shipyard.cli import common
-from shipyard.cli.main import main
 from shipyard.store import Stores, open_stores
+
+# The CLIs the tests start write to pipes, as in CI; a terminal's size (which pytest-xdist's
+# workers pass on as COLUMNS=80) must not wrap or cut what the tests read.
+for _variable in ("COLUMNS", "LINES"):
+    os.environ.pop(_variable, None)
 
 
 @pytest.fixture
@@ -50,6 +54,9 @@ def cli(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., Result]]:
     """Run ``shipyard ARGS`` in-process through the real entry point (error handling included)."""
+
+    from shipyard.cli import common  # imported after the environment is reset, above
+    from shipyard.cli.main import main
 
     def run(*args: str) -> Result:
         monkeypatch.setattr(sys, "argv", ["shipyard", *args])

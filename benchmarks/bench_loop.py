@@ -157,6 +157,7 @@ def dvc_noop(tmp: Path) -> tuple[str, list[float]]:
     # the stages' python is Shipyard's venv (scikit-learn, skops), as for shipyard run
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["SHIPYARD_PARAMS"] = json.dumps({"C": 0.1, "max_iter": 1000})  # the example's params
     subprocess.run([str(DVC), "init", "-q"], cwd=project, env=env, check=True)
     subprocess.run([str(DVC), "repro", "-q"], cwd=project, env=env, check=True)
     version = subprocess.run(

@@ -27,7 +27,7 @@ test: lint
 	bash scripts/system-deps.sh podman buildah runc skopeo debootstrap docker-registry   # images built, run and pushed for real (no Docker engine needed); debootstrap makes their base
 	bash scripts/postgres.sh >/dev/null   # a real PostgreSQL runs the metadata store contract tests
 	$(BIN)/python -m compileall -q -j 0 src tests   # bytecode once, not in every CLI the tests start (PYTHONDONTWRITEBYTECODE)
-	$(BIN)/pytest -n 3 --dist loadfile   # files on three processes: most tests wait on real servers
+	$(BIN)/pytest -n 3 --dist loadfile --durations=20   # files on three processes: most tests wait on real servers
 
 # A real Kubernetes control plane (kube-apiserver and controller manager built once from Debian's
 # source package into ~/.cache/shipyard/k8s, 5 to 10 minutes the first time; etcd from Debian).

@@ -95,11 +95,11 @@ def start(home: Path, ref: str, *extra: str) -> tuple[subprocess.Popen[bytes], s
     )
 
 
-@pytest.fixture(scope="module")
-def digits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def digits_registry(tmp: Path) -> tuple[Path, LogisticRegression, np.ndarray]:
+    """A registry under ``tmp`` with a digits model as ``digits@production``: its home,
+    the fitted model and the features it was fitted on."""
     import skops.io
 
-    tmp = tmp_path_factory.mktemp("serve")
     features, labels = load_digits(return_X_y=True)
     model = LogisticRegression(max_iter=500).fit(features, labels)
     skops.io.dump(model, tmp / "model.skops")
@@ -108,6 +108,12 @@ def digits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     version = register(stores, tmp / "model.skops", "digits", RegisterOptions()).version
     set_alias(stores, "digits", "production", version.version)
     stores.close()
+    return home, model, features
+
+
+@pytest.fixture(scope="module")
+def digits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home, model, features = digits_registry(tmp_path_factory.mktemp("serve"))
     proc, url = start(home, "digits@production", "--max-body", "100000")
     yield {"url": url, "model": model, "features": features.astype(np.float32)}
     proc.terminate()

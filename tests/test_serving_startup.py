@@ -20,13 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
 
-from shipyard.registry import RegisterOptions, register
-from shipyard.registry.aliases import set_alias
-from shipyard.store import open_stores
-from test_serving import SHIPYARD, custom_model_home, free_port, wait_ready
+from test_serving import SHIPYARD, custom_model_home, digits_registry, free_port, wait_ready
 
 CONNECTIONS = 64
 LOAD_S = 1.0
@@ -35,17 +30,7 @@ LOAD_S = 1.0
 @pytest.fixture(scope="module")
 def digits_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float], int]:
     """A registry with the digits model in production, one of its rows and that row's class."""
-    import skops.io
-
-    tmp = tmp_path_factory.mktemp("startup")
-    features, labels = load_digits(return_X_y=True)
-    model = LogisticRegression(max_iter=500).fit(features, labels)
-    skops.io.dump(model, tmp / "model.skops")
-    home = tmp / "home"
-    stores = open_stores(home)
-    version = register(stores, tmp / "model.skops", "digits", RegisterOptions()).version
-    set_alias(stores, "digits", "production", version.version)
-    stores.close()
+    home, model, features = digits_registry(tmp_path_factory.mktemp("startup"))
     row = [float(v) for v in features[5]]
     return home, row, int(model.predict(features[5:6])[0])
 

@@ -206,9 +206,12 @@ class _Pipeline:
                 if stage.kind in ("deploy", "verify"):  # the HTTP client, when delivering
                     from shipyard.pipeline import delivery
 
-                    act = delivery.run_deploy_stage if stage.kind == "deploy" else None
-                    act = act or delivery.run_verify_stage
-                    return act(stage, ctx), attempt + 1
+                    deliver = (
+                        delivery.run_deploy_stage
+                        if stage.kind == "deploy"
+                        else delivery.run_verify_stage
+                    )
+                    return deliver(stage, ctx), attempt + 1
                 return run_user_stage(stage, ctx, stage.timeout), attempt + 1
             except StageFailed as err:
                 if attempt == stage.retries or isinstance(err, GateFailed):

@@ -4,6 +4,7 @@ queue is bounded, and batches are sized to the measured latency budget."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from shipyard.serving import batching
 from shipyard.serving.batching import Batcher, Overloaded
 
 
@@ -169,3 +171,109 @@ def test_requests_that_timed_out_while_queued_are_not_run() -> None:
     assert len(timed_out) >= 7
     time.sleep(0.3)
     assert sum(model.batches) < 10  # the expired ones never reached the model
+
+
+def test_short_batches_of_a_model_allowed_on_the_loop_run_there_with_the_same_answers() -> None:
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=300).fit(x, y)
+    threads: list[int] = []
+
+    def predict(rows: Any) -> Any:
+        threads.append(threading.get_ident())
+        return model.predict(rows)
+
+    async def scenario() -> tuple[list[Any], int]:
+        batcher = Batcher(predict, ThreadPoolExecutor(2), inline=True)
+        answers = []
+        for start in range(0, 400, 8):  # 50 batches of 8 single rows
+            rows = [x[i : i + 1] for i in range(start, start + 8)]
+            answers += await asyncio.gather(*(batcher.submit(r) for r in rows))
+        return answers, threading.get_ident()
+
+    answers, loop_thread = asyncio.run(scenario())
+    assert np.concatenate(answers).tolist() == model.predict(x[:400]).tolist()
+    assert threads[: batching.INLINE_AFTER].count(loop_thread) == 0  # measured in threads first
+    assert threads[-10:] == [loop_thread] * 10  # then on the loop: a thread costs more
+
+
+def test_a_model_not_allowed_on_the_loop_always_runs_in_threads() -> None:
+    threads: list[int] = []
+
+    def predict(rows: Any) -> Any:
+        threads.append(threading.get_ident())
+        return np.asarray(rows)
+
+    async def scenario() -> int:
+        batcher = Batcher(predict, ThreadPoolExecutor(1))
+        for _ in range(30):
+            await batcher.submit(np.ones((1, 1)))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario())
+    assert len(threads) == 30 and loop_thread not in threads
+
+
+def test_a_call_too_slow_for_the_loop_sends_the_version_back_to_threads_for_good() -> None:
+    threads: list[int] = []
+    slow = {"now": False}
+
+    def predict(rows: Any) -> Any:
+        threads.append(threading.get_ident())
+        if slow["now"]:
+            time.sleep(batching.INLINE_NEVER_S * 2)
+        return np.asarray(rows)
+
+    async def scenario() -> tuple[Batcher, int]:
+        batcher = Batcher(predict, ThreadPoolExecutor(1), inline=True)
+        for _ in range(20):
+            await batcher.submit(np.ones((1, 1)))
+        slow["now"] = True
+        await batcher.submit(np.ones((1, 1)))  # on the loop, too slow: the last one there
+        slow["now"] = False
+        for _ in range(20):
+            await batcher.submit(np.ones((1, 1)))
+        return batcher, threading.get_ident()
+
+    batcher, loop_thread = asyncio.run(scenario())
+    assert threads[20] == loop_thread and not batcher.inline
+    assert loop_thread not in threads[21:]
+
+
+def test_the_next_batch_runs_while_the_last_is_still_running() -> None:
+    both = threading.Barrier(2, timeout=5)  # passes only when two batches run at once
+
+    def predict(rows: Any) -> Any:
+        both.wait()
+        return np.asarray(rows)
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(predict, ThreadPoolExecutor(2), max_batch_size=1)
+        return await asyncio.gather(
+            batcher.submit(np.ones((1, 1))), batcher.submit(np.ones((1, 1)))
+        )
+
+    assert [a.tolist() for a in asyncio.run(scenario())] == [[[1.0]], [[1.0]]]
+
+
+def test_a_request_in_a_batch_that_hangs_times_out_and_the_batcher_goes_on() -> None:
+    release = threading.Event()
+
+    def predict(rows: Any) -> Any:
+        if rows[0, 0] == 0:
+            release.wait(5)  # hangs past the request's timeout
+        return np.asarray(rows)
+
+    async def scenario() -> tuple[Any, Any]:
+        batcher = Batcher(predict, ThreadPoolExecutor(2), max_batch_size=1)
+        hung = await asyncio.gather(
+            batcher.submit(np.zeros((1, 1)), timeout=0.2), return_exceptions=True
+        )
+        later = await batcher.submit(np.ones((1, 1)), timeout=2)
+        release.set()
+        return hung[0], later
+
+    hung, later = asyncio.run(scenario())
+    assert isinstance(hung, TimeoutError) and later.tolist() == [[1.0]]

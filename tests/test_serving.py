@@ -227,13 +227,14 @@ def test_unknown_model_version_and_oversized_body(digits_server: dict[str, Any])
 
 
 def test_metrics_count_requests_by_code(digits_server: dict[str, Any]) -> None:
-    url = digits_server["url"]
-    httpx.post(f"{url}/v1/models/digits:predict", json={"instances": [[0.0] * 64]})
+    url, row = digits_server["url"], digits_server["features"][:1]
+    predicted = int(digits_server["model"].predict(row)[0])
+    httpx.post(f"{url}/v1/models/digits:predict", json={"instances": row.tolist()})
     page = httpx.get(f"{url}/metrics").text
     labels = 'deployment="digits",model="digits"'
     assert f'shipyard_requests_total{{code="200",{labels},protocol="v1",version="1"}}' in page
     assert "shipyard_inference_duration_seconds_bucket" in page
-    assert f'shipyard_predictions_total{{{labels},value="0",version="1"}}' in page
+    assert f'shipyard_predictions_total{{{labels},value="{predicted}",version="1"}}' in page
     assert f'shipyard_model_loaded{{{labels},version="1"}} 1.0' in page
     assert f'shipyard_queue_depth{{{labels},version="1"}} 0.0' in page
 

@@ -16,7 +16,10 @@ that keep the budget.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,10 +36,11 @@ class Overloaded(Exception):
     """The queue is full: the client should retry later."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity: rows are arrays
 class _Item:
     rows: Any
     future: asyncio.Future[Any]
+    deadline: float  # loop time after which the request has timed out (inf: never)
 
 
 class CostModel:
@@ -83,8 +87,21 @@ class BatchStats:
     sizes: list[int] = field(default_factory=list)  # recent batch sizes (bounded)
 
 
+INLINE_S = 0.002  # a batch predicted to take less may run on the event loop (flavors that allow it)
+INLINE_AFTER = 8  # batches measured in a thread before any runs on the loop
+INLINE_NEVER_S = 0.02  # an inline call that took longer: this version never runs inline again
+MAX_RUNNING = 2  # batches in threads at once: the next runs while the last is answered
+
+
 class Batcher:
-    """Batches ``predict`` calls for one version; inputs are arrays with rows on axis 0."""
+    """Batches ``predict`` calls for one version; inputs are arrays with rows on axis 0.
+
+    Per request, only a future and a place in a deque: no timer, queue or task. One
+    timer per batcher fails the requests whose deadline passes (waiting or running),
+    armed at the nearest deadline. With ``inline``, a batch whose measured cost is
+    under ``INLINE_S`` runs on the event loop itself — a thread hand-off costs more
+    than such a batch — and a single call over ``INLINE_NEVER_S`` sends the version
+    back to threads for good."""
 
     def __init__(
         self,
@@ -94,6 +111,7 @@ class Batcher:
         max_batch_size: int = 32,
         max_latency_ms: float = 20.0,
         max_queue: int = 256,
+        inline: bool = False,
         on_batch: Callable[[int, float, Any], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
     ) -> None:
@@ -101,15 +119,25 @@ class Batcher:
         self._executor = executor
         self.max_batch_size = max_batch_size
         self.max_latency_s = max_latency_ms / 1000
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        self.inline = inline
         self._on_batch = on_batch
         self._on_depth = on_depth
         self.stats = BatchStats()
         self._task: asyncio.Task[None] | None = None
+        self._waiting: deque[_Item] = deque()
+        self._waiting_rows = 0
+        self._want = 0.0  # queued rows that wake the dispatcher (0: not waiting; inf: only a
+        # finished batch does)
+        self._wakeup: asyncio.Future[None] | None = None
+        self._taken: dict[int, list[_Item]] = {}  # batches off the queue, not yet answered
+        self._running = 0  # batches in threads
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = math.inf
 
     def depth(self) -> int:
         """Requests waiting."""
-        return self._queue.qsize()
+        return len(self._waiting)
 
     def target(self) -> int:
         """How many rows the next batch may take, from the measured cost of batches."""
@@ -136,61 +164,166 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if self._task is None:
             self._task = loop.create_task(self._dispatch())
+        if len(self._waiting) >= self.max_queue:
+            raise Overloaded(f"{self.max_queue} requests are already waiting")
         future: asyncio.Future[Any] = loop.create_future()
-        try:
-            self._queue.put_nowait(_Item(rows, future))
-        except asyncio.QueueFull:
-            raise Overloaded(f"{self._queue.maxsize} requests are already waiting") from None
-        return await expiring(future, timeout)
+        deadline = math.inf if timeout is None else loop.time() + timeout
+        self._waiting.append(_Item(rows, future, deadline))
+        self._waiting_rows += len(rows)
+        if deadline < self._expiry_at:
+            self._arm(loop, deadline)
+        if self._want and self._waiting_rows >= self._want:
+            self._wake()
+        return await future
 
     def close(self) -> None:
         """Stop the dispatcher (call once nothing is waiting)."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        if self._expiry is not None:
+            self._expiry.cancel()
 
-    async def _collect(self) -> list[_Item]:
-        first = await self._queue.get()
-        batch, rows = [first], len(first.rows)
+    def _wake(self) -> None:
+        self._want = 0.0
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = at
+        self._expiry = loop.call_at(at, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail every request past its deadline, waiting or running; re-arm for the next."""
+        self._expiry, self._expiry_at = None, math.inf
+        now = loop.time() + 0.002  # timers may fire a little early
+        nearest = math.inf
+        for item in itertools.chain(self._waiting, *self._taken.values()):
+            if item.future.done():
+                continue
+            if item.deadline <= now:
+                item.future.set_exception(TimeoutError())
+            else:
+                nearest = min(nearest, item.deadline)
+        if nearest < math.inf:
+            self._arm(loop, nearest)
+
+    async def _until(self, loop: asyncio.AbstractEventLoop, rows: float, seconds: float) -> None:
+        """Wait until ``rows`` more rows are queued, or ``seconds`` pass (inf: no limit)."""
+        self._want = rows
+        self._wakeup = wakeup = loop.create_future()
+        timer = None if seconds == math.inf else loop.call_later(seconds, self._wake)
+        try:
+            await wakeup
+        finally:
+            self._want, self._wakeup = 0.0, None
+            if timer is not None:
+                timer.cancel()
+
+    def _take(self, batch: list[_Item], room: int) -> int:
+        """Move waiting requests into ``batch``, up to ``room`` rows; the rows moved."""
+        taken = 0
+        waiting = self._waiting
+        while waiting and taken < room:
+            item = waiting.popleft()
+            count = len(item.rows)
+            self._waiting_rows -= count
+            if not item.future.done():  # timed out or given up while waiting: not run
+                batch.append(item)
+                taken += count
+        return taken
+
+    async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Item]:
+        """The next batch: what is waiting up to the target, then a short wait for more."""
+        batch: list[_Item] = []
+        self._taken[id(batch)] = batch
         target = self.target()
-        deadline = time.monotonic() + self.patience(target)
+        rows, deadline = 0, math.inf
         while rows < target:
-            try:
-                item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-            batch.append(item)
-            rows += len(item.rows)
+            rows += self._take(batch, target - rows)
+            if rows >= target:
+                break
+            if batch and deadline == math.inf:
+                deadline = loop.time() + self.patience(target)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await self._until(loop, target - rows if batch else 1, remaining)
         return batch
 
     async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            collected = await self._collect()
+            while self._running >= MAX_RUNNING:
+                await self._until(loop, math.inf, math.inf)  # woken when a batch is done
+            batch = await self._collect(loop)
             if self._on_depth is not None:  # sampled once a batch, not on every request
-                self._on_depth(self._queue.qsize())
-            batch = [item for item in collected if not item.future.done()]  # timed out: skip
+                self._on_depth(len(self._waiting))
             try:
                 inputs = np.concatenate([np.asarray(item.rows) for item in batch])
             except ValueError:  # rows of different shapes (a model without a signature)
+                del self._taken[id(batch)]
                 for item in batch:
-                    await self._answer([item], np.asarray(item.rows))
+                    alone = [item]
+                    self._taken[id(alone)] = alone
+                    self._start(loop, alone, np.asarray(item.rows))
+                    while self._running >= MAX_RUNNING:
+                        await self._until(loop, math.inf, math.inf)
                 continue
-            if batch:
-                await self._answer(batch, inputs)
+            self._start(loop, batch, inputs)
 
-    async def _answer(self, batch: list[_Item], inputs: Any) -> None:
-        """Run one batch and give each request its rows — or the error — never leaving one
-        waiting, whatever the model returns."""
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
+    def _start(self, loop: asyncio.AbstractEventLoop, batch: list[_Item], inputs: Any) -> None:
+        """Run one batch on the loop (cheap, and allowed) or in a thread."""
+        if self._on_loop(len(inputs)):
+            started = time.perf_counter()
+            try:
+                outputs: Any = self._predict(inputs)
+            except Exception as err:
+                outputs = err
+            seconds = time.perf_counter() - started
+            if seconds > INLINE_NEVER_S:
+                self.inline = False
+                log.warning(
+                    "a batch of %d rows took %.0f ms on the event loop: this version's "
+                    "batches run in threads from now on",
+                    len(inputs),
+                    seconds * 1000,
+                )
+            self._answer(batch, inputs, outputs, seconds)
+            return
+        self._running += 1
+        future = loop.run_in_executor(self._executor, _timed, self._predict, inputs)
+        future.add_done_callback(functools.partial(self._finished, batch, inputs))
+
+    def _on_loop(self, rows: int) -> bool:
+        if not self.inline or self.stats.batches < INLINE_AFTER:
+            return False
+        fixed, per_row = self.stats.cost.fit()
+        return fixed + per_row * rows <= INLINE_S
+
+    def _finished(self, batch: list[_Item], inputs: Any, future: asyncio.Future[Any]) -> None:
+        self._running -= 1
+        if self._want == math.inf:
+            self._wake()
+        if future.cancelled():
+            outputs: Any = RuntimeError("the version was unloaded")
+            seconds = 0.0
+        elif future.exception() is not None:
+            outputs, seconds = future.exception(), 0.0
+        else:
+            outputs, seconds = future.result()
+        self._answer(batch, inputs, outputs, seconds)
+
+    def _answer(self, batch: list[_Item], inputs: Any, result: Any, seconds: float) -> None:
+        """Give each request of a batch its rows — or the error — never leaving one
+        waiting, whatever the model returned."""
+        del self._taken[id(batch)]
         try:
-            outputs = np.asarray(await loop.run_in_executor(self._executor, self._predict, inputs))
+            if isinstance(result, BaseException):
+                raise result
+            outputs = np.asarray(result)
             if outputs.ndim == 0 or len(outputs) != len(inputs):
                 raise ValueError(
                     f"predict answered {outputs.shape} for {len(inputs)} rows; "
@@ -208,7 +341,7 @@ class Batcher:
                 item.future.set_result(outputs[offset : offset + count])
             offset += count
         try:
-            self._learn(len(inputs), time.perf_counter() - started, outputs)
+            self._learn(len(inputs), seconds, outputs)
         except Exception:  # measuring must never stop the dispatcher
             log.exception("recording a batch's metrics failed")
 
@@ -219,6 +352,12 @@ class Batcher:
         stats.sizes = [*stats.sizes[-99:], rows]
         if self._on_batch is not None:
             self._on_batch(rows, seconds, outputs)
+
+
+def _timed(predict: Callable[[Any], Any], inputs: Any) -> tuple[Any, float]:
+    """In the thread: the outputs and the call's own time (not its wait for a thread)."""
+    started = time.perf_counter()
+    return predict(inputs), time.perf_counter() - started
 
 
 async def expiring(future: asyncio.Future[Any], timeout: float | None) -> Any:

@@ -1,9 +1,15 @@
 """Loaded model versions and the threads that run them.
 
-Inference never runs on the event loop: each version has a small thread pool
-(and, when the model takes batches, an adaptive batcher in front of it). A
-version counts the requests that hold it, so it can be drained — no request
-left — before it is unloaded.
+Each version has a small thread pool (and, when the model takes batches, an
+adaptive batcher in front of it). Model code runs in those threads, with one
+exception: a scikit-learn model's batches that measure under the batcher's
+inline budget (about 2 ms) run on the event loop, because handing them to a
+thread costs more than running them (measured: digits, see
+benchmarks/bench_serving.py). A scikit-learn estimator loaded by skops is pure
+computation on the arrays it is given — no I/O, no locks it waits on — so the
+loop is held only as long as measured; custom code, ONNX, PyTorch and Keras
+always run in threads. A version counts the requests that hold it, so it can be
+drained — no request left — before it is unloaded.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from shipyard.signature import Signature
 
 log = logging.getLogger("shipyard.serve")
 
+INLINE_FLAVOR = "sklearn"  # the one flavor whose short batches may run on the event loop
+
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
@@ -42,6 +50,11 @@ class Loaded:
     predictor: Predictor
     batchable: bool  # predict takes any number of rows at once (library flavors; opt-in for custom)
     reference: dict[str, Any] | None = None  # the inputs' summary, for drift counting
+
+    @property
+    def may_run_on_loop(self) -> bool:
+        """Whether short batches may run on the event loop (see the module's docstring)."""
+        return self.flavor == INLINE_FLAVOR
 
 
 def load_reference(ref: str, home: Path, trust: TrustPolicy) -> Loaded:
@@ -118,6 +131,7 @@ class VersionHost:
                 max_batch_size=batching.max_batch_size,
                 max_latency_ms=batching.max_latency_ms,
                 max_queue=batching.max_queue,
+                inline=loaded.may_run_on_loop,
                 on_batch=self._measured,
                 on_depth=metrics.queue_depth.set,
             )

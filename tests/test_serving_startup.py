@@ -229,3 +229,32 @@ def _worker_pids(supervisor: int) -> list[int]:
     """The supervisor's child processes (its workers), oldest first."""
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
     return sorted(int(pid) for pid in children)
+
+
+def _processes_of(home: Path) -> list[int]:
+    """Live processes started with ``SHIPYARD_HOME=home``."""
+    mark = f"SHIPYARD_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def test_workers_started_before_the_version_is_resolved_do_not_outlive_a_bad_reference(
+    digits_home: tuple[Path, list[float], int],
+) -> None:
+    """Workers start while the version is resolved; one that cannot be takes them down."""
+    home, _, _ = digits_home
+    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    for ref in ("nosuch@production", "digits:9"):
+        proc = subprocess.run(
+            [SHIPYARD, "serve", ref, "--workers", "2", "--port", str(free_port())],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode != 0
+        assert "error:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert _processes_of(home) == []

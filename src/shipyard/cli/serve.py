@@ -160,19 +160,20 @@ def serve_cmd(
         log_format=log_format,
         access_log=access_log,
     )
-    if is_bundle(ref):
-        if weights or shadow:
-            raise InvalidInputError("a bundle holds one version: --weights and --shadow need NAME")
-        config = _from_bundle(Path(ref), base)
-    else:
-        config = _from_registry(ref, weights, shadow, base)
-    config = replace(config, deployment=deployment or config.model)
-    config = replace(
-        config,
-        predictions=_prediction_log(
-            prediction_log, prediction_retention, prediction_max_rows, config.deployment
-        ),
-    )
+    if is_bundle(ref) and (weights or shadow):
+        raise InvalidInputError("a bundle holds one version: --weights and --shadow need NAME")
+    started = time.monotonic()
+
+    def configure() -> ServeConfig:
+        """What to serve: resolved while the workers start (see serving/server.py)."""
+        if is_bundle(ref):
+            config = _from_bundle(Path(ref), base)
+        else:
+            config = _from_registry(ref, weights, shadow, base)
+        name = deployment or config.model
+        logged = _prediction_log(prediction_log, prediction_retention, prediction_max_rows, name)
+        return replace(config, deployment=name, predictions=logged)
+
     socket_path = admin_socket or admin_socket_path(home(), f"serve-{port}")
     token_file = socket_path.with_name(socket_path.name + ".token")
     token_note = f"token in {token_file}" if not admin_token else "token from --admin-token"
@@ -186,10 +187,9 @@ def serve_cmd(
         admin_port,
         shutdown_delay=shutdown_delay,
     )
-    split = ", ".join(f"v{v} {w}%" for v, w in config.routes["weights"].items())
-    started = time.monotonic()
 
-    def ready() -> None:
+    def ready(config: ServeConfig) -> None:
+        split = ", ".join(f"v{v} {w}%" for v, w in config.routes["weights"].items())
         console.print(
             f"serving {config.model} ({split}) on http://{host}:{port} with {workers} "
             f"worker{'s' if workers > 1 else ''}, ready in {time.monotonic() - started:.1f} s\n"
@@ -198,4 +198,4 @@ def serve_cmd(
         )
         sys.stdout.flush()  # seen at once even when stdout is a pipe or a log file
 
-    run(config, listen, ready)
+    run(configure, listen, ready)

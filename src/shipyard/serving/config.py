@@ -1,8 +1,8 @@
 """What a server runs: passed from ``shipyard serve`` to the supervisor and each worker.
 
-A worker gets the configuration as JSON in its environment, with the versions
-and routes current at the moment it starts — a restarted worker comes back in
-the state the others are in.
+A worker gets the configuration as one JSON line, the first on its stdin, with
+the versions and routes current at that moment — a restarted worker comes back
+in the state the others are in.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
-
-CONFIG_ENV = "SHIPYARD_SERVE_CONFIG"
 
 
 @dataclass(frozen=True, slots=True)

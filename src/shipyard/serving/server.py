@@ -1,8 +1,11 @@
 """Running a server: supervisor, workers and the admin interface, until a signal stops them.
 
-``shipyard serve`` builds a ``ServeConfig`` and calls ``run``. The process that
-runs this module is the supervisor: it holds the port and the admin socket and
-serves no model traffic itself, so it imports no model library.
+``shipyard serve`` calls ``run`` with the way to build its ``ServeConfig``. The
+process that runs this module is the supervisor: it holds the port and the
+admin socket and serves no model traffic itself, so it imports no model library.
+It binds the port and starts the workers first, then builds the configuration
+(resolving the version in the registry) while they import their serving stack:
+the two overlap, which is most of what a server adds to a model's own load time.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from shipyard.errors import ShipyardError
 from shipyard.home import write_private
 from shipyard.serving.config import ServeConfig
-from shipyard.serving.supervisor import Supervisor, bind
+from shipyard.serving.supervisor import Supervisor, bind, fresh_metrics_dir, start_worker
 
 UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 
@@ -67,9 +70,23 @@ def new_token(path: Path) -> str:
     return token
 
 
-async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]) -> None:
+async def _run(
+    configure: Callable[[], ServeConfig],
+    listen: Listen,
+    on_ready: Callable[[ServeConfig], None],
+) -> None:
     sock = bind(listen.host, listen.port)
     metrics_dir = listen.admin_socket.with_name(listen.admin_socket.name + ".metrics")
+    fresh_metrics_dir(metrics_dir)
+    started = [await start_worker(sock, listen.workers, metrics_dir) for _ in range(listen.workers)]
+    try:
+        config = configure()  # while the workers import: nothing else needs the loop yet
+    except BaseException:
+        for process in started:
+            process.kill()
+            await process.wait()
+        sock.close()
+        raise
     supervisor = Supervisor(config, sock, listen.workers, metrics_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,7 +94,7 @@ async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]
         loop.add_signal_handler(signum, stop.set)
     admin_sockets: list[socket.socket] = []
     try:
-        await supervisor.spawn()
+        await supervisor.spawn(started)
         starting = asyncio.ensure_future(supervisor.started_all())
         stopped = asyncio.ensure_future(stop.wait())
         from shipyard.serving.admin import admin_server
@@ -91,7 +108,7 @@ async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]
         if starting.done():
             starting.result()  # a worker that failed to start: its error
             serving = loop.create_task(admin.serve(sockets=admin_sockets))
-            on_ready()
+            on_ready(config)
             await stopped
             await supervisor.drain()  # readiness false first, even with a command under way
             admin.should_exit = True
@@ -106,6 +123,11 @@ async def _run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]
         listen.admin_socket.unlink(missing_ok=True)
 
 
-def run(config: ServeConfig, listen: Listen, on_ready: Callable[[], None]) -> None:
-    """Serve until SIGTERM or Ctrl-C; ``on_ready`` runs once every worker answers."""
-    asyncio.run(_run(config, listen, on_ready))
+def run(
+    configure: Callable[[], ServeConfig],
+    listen: Listen,
+    on_ready: Callable[[ServeConfig], None],
+) -> None:
+    """Serve what ``configure`` returns until SIGTERM or Ctrl-C; ``on_ready`` runs once
+    every worker answers."""
+    asyncio.run(_run(configure, listen, on_ready))

@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+from asyncio.subprocess import Process
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 
 from shipyard import errors
 from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.serving.config import CONFIG_ENV, ServeConfig
+from shipyard.serving.config import ServeConfig
 from shipyard.serving.routing import RouteTable, route_table
 
 log = logging.getLogger("shipyard.supervisor")
@@ -60,7 +61,7 @@ class CommandFailed(ShipyardError):
 @dataclass
 class Worker:
     index: int
-    process: asyncio.subprocess.Process
+    process: Process
     serving: asyncio.Future[None]
     replies: dict[int, asyncio.Future[dict[str, Any]]]
     restarts: int = 0
@@ -121,6 +122,33 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def fresh_metrics_dir(path: Path) -> None:
+    """An empty directory for the workers' metric samples (a killed server leaves its own)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+
+
+async def start_worker(sock: socket.socket, workers: int, metrics_dir: Path) -> Process:
+    """A worker process, importing its serving stack until its configuration arrives."""
+    env = {
+        **thread_limits(workers),
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shipyard.serving.worker",
+        "--fd",
+        str(sock.fileno()),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        pass_fds=(sock.fileno(),),
+        env=env,
+        start_new_session=True,  # terminal signals go to the supervisor, which orders them
+    )
+
+
 class Supervisor:
     """Worker processes of one server, and the deployment state they share."""
 
@@ -138,38 +166,27 @@ class Supervisor:
         self.drained_at: float | None = None
         self.lock = asyncio.Lock()  # one admin command at a time
         self._ids = itertools.count(1)
-        shutil.rmtree(metrics_dir, ignore_errors=True)  # a killed server's old samples
-        metrics_dir.mkdir(parents=True)
-        self._metrics_dir = str(metrics_dir)
+        self._metrics_dir = metrics_dir
 
-    async def spawn(self) -> None:
-        """Start every worker process."""
-        self.workers = [await self._spawn(i) for i in range(self.size)]
+    async def spawn(self, started: list[Process] | None = None) -> None:
+        """Configure the worker processes ``started`` already, and start the rest."""
+        given = started or []
+        self.workers = [
+            await self._spawn(i, process=given[i] if i < len(given) else None)
+            for i in range(self.size)
+        ]
 
     async def started_all(self) -> None:
         """Wait until every worker serves (or fail with the first error)."""
         await asyncio.gather(*(w.serving for w in self.workers))
         self.started = True
 
-    async def _spawn(self, index: int, restarts: int = 0) -> Worker:
-        env = {
-            **thread_limits(self.size),
-            **os.environ,
-            CONFIG_ENV: self.config.with_state(self.versions, self.routes.to_data()).to_json(),
-            "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "shipyard.serving.worker",
-            "--fd",
-            str(self.sock.fileno()),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            pass_fds=(self.sock.fileno(),),
-            env=env,
-            start_new_session=True,  # terminal signals go to the supervisor, which orders them
-        )
+    async def _spawn(self, index: int, restarts: int = 0, process: Process | None = None) -> Worker:
+        if process is None:
+            process = await start_worker(self.sock, self.size, self._metrics_dir)
+        config = self.config.with_state(self.versions, self.routes.to_data())
+        assert process.stdin is not None
+        process.stdin.write(config.to_json().encode() + b"\n")  # its first line: what to serve
         loop = asyncio.get_running_loop()
         worker = Worker(index, process, loop.create_future(), {}, restarts, time.monotonic())
         worker.reader = loop.create_task(self._read(worker))

@@ -1,9 +1,11 @@
 """One server worker process: loads its versions, serves HTTP on the shared socket, and
 obeys its supervisor.
 
-Started by the supervisor with the listening socket inherited (``--fd``) and
-its configuration in the environment. Commands arrive as JSON lines on stdin
-and answers leave on the original stdout, which is then pointed at stderr so
+Started by the supervisor with the listening socket inherited (``--fd``),
+often before the version to serve is even resolved: the worker imports its
+serving stack, then waits for its configuration, the first line on stdin.
+Commands arrive as further JSON lines on stdin and answers leave on the
+original stdout, which is then pointed at stderr so
 that a model printing to stdout cannot corrupt the channel. When stdin closes
 (the supervisor is gone) the worker shuts down gracefully.
 
@@ -28,7 +30,7 @@ from shipyard.errors import ShipyardError
 from shipyard.flavors import TrustPolicy
 from shipyard.serving import logs
 from shipyard.serving.app import create_app
-from shipyard.serving.config import CONFIG_ENV, ServeConfig
+from shipyard.serving.config import ServeConfig
 from shipyard.serving.deployment import Deployment, Settings
 from shipyard.serving.host import Loaded, load_bundle, load_reference
 from shipyard.serving.predictions import PredictionLog
@@ -162,11 +164,26 @@ async def serve(config: ServeConfig, sock: socket.socket, reply_fd: int) -> None
     listener.cancel()
 
 
+def first_line(fd: int) -> bytes:
+    """The first line on ``fd``, read a byte at a time so that nothing after it is taken
+    from the command channel (b"" when it closes first)."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            return b""
+        line += byte
+    return bytes(line)
+
+
 def main() -> None:
     fd = int(sys.argv[sys.argv.index("--fd") + 1])
     reply_fd = os.dup(1)
     os.dup2(2, 1)  # print() in model code goes to the log, not into the control channel
-    config = ServeConfig.from_json(os.environ[CONFIG_ENV])
+    line = first_line(0)
+    if not line:
+        raise SystemExit(0)  # the supervisor stopped before it configured this worker
+    config = ServeConfig.from_json(line.decode())
     logs.configure(config.log_format)
     sock = socket.socket(fileno=fd)
     with contextlib.suppress(KeyboardInterrupt):

@@ -7,10 +7,12 @@ and is stored with the deployment so the control plane watches it from then on.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard import jsonio
 from shipyard.monitor.rules import AlertRule, alert_rule
 
 if TYPE_CHECKING:
@@ -66,6 +68,15 @@ class MonitorConfig:
             "project": self.project,
             "evaluation_interval": self.evaluation_interval,
         }
+
+
+def config_digest(data: dict[str, Any]) -> str:
+    """The digest of a monitor config's stored form (``MonitorConfig.to_data``).
+
+    A deployment's status reports the digest of the monitor it holds, so a project about
+    to attach its rules can tell that the control plane holds exactly these already.
+    """
+    return f"sha256:{hashlib.sha256(jsonio.dumps(data, sort_keys=True)).hexdigest()}"
 
 
 def monitor_config(data: dict[str, Any]) -> MonitorConfig:

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shipyard.errors import ShipyardError
-from shipyard.monitor.config import attach_call
+from shipyard.monitor.config import attach_call, config_digest, from_spec
 from shipyard.pipeline.plan import StagePlan
 from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
 from shipyard.scores import class_of
@@ -66,7 +66,7 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         if under_way.get("active") and under_way["to_version"] == version:
             rollout = under_way  # a previous run started it: follow that one
         elif current is not None and current["stable"] == version and not under_way.get("active"):
-            _watch(client, name, ctx)
+            _watch(client, name, ctx, holds=current.get("monitor_digest"))
             return StageResult({}, {}, note=f"{name} already serves v{version}", reused=True)
         else:
             rollout = client.call("POST", "deployments", _body(spec, model, version, ctx.run_id))
@@ -113,11 +113,20 @@ def _paused_because(name: str, rollout: dict[str, Any]) -> str:
     )
 
 
-def _watch(client: ServerClient, name: str, ctx: StageContext) -> None:
-    """The project's `monitor:` rules watch the deployment from now on."""
+def _watch(client: ServerClient, name: str, ctx: StageContext, holds: str | None = None) -> None:
+    """The project's `monitor:` rules watch the deployment from now on.
+
+    ``holds`` is the digest of the monitor the deployment's status reported: when it is the
+    one this project would attach, attaching again would change nothing, and is skipped.
+    """
     monitor = ctx.project.spec.monitor
-    if monitor is not None:
-        client.call(*attach_call(name, monitor, ctx.project.root))
+    if monitor is None:
+        return
+    if holds is not None and holds == config_digest(
+        from_spec(monitor, str(ctx.project.root)).to_data()
+    ):
+        return
+    client.call(*attach_call(name, monitor, ctx.project.root))
 
 
 def _status(client: ServerClient, name: str) -> dict[str, Any] | None:

@@ -121,11 +121,34 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where}: {message[0].lower()}{message[1:]}{shown}"
 
 
+def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        return root, None if root is None else loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for error positions) and the data it holds, from one parse.
+
+    libyaml, where PyYAML was built with it, parses a spec over ten times faster; a text it
+    rejects is parsed again by PyYAML's own parser, whose errors say more and point better.
+    """
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return _load(text, fast)
+        except yaml.YAMLError:
+            pass
+    return _load(text, yaml.SafeLoader)
+
+
 def parse_spec(text: str, source: str = SPEC_FILE) -> ProjectSpec:
     """Parse and validate spec text; ``source`` names it in error messages."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _parse_yaml(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         at = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

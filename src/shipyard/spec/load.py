@@ -15,18 +15,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from shipyard.errors import SpecError
+from shipyard.spec.files import SPEC_FILE
 from shipyard.spec.schema import ProjectSpec
-
-SPEC_FILE = "shipyard.yaml"
-
-
-def find_spec(start: Path) -> Path | None:
-    """The nearest ``shipyard.yaml`` in ``start`` or a parent directory."""
-    for directory in (start, *start.parents):
-        candidate = directory / SPEC_FILE
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _node_at(root: yaml.Node, loc: tuple[int | str, ...], *, key: bool) -> yaml.Node:

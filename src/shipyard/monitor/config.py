@@ -121,10 +121,14 @@ def from_spec(spec: MonitorSpec, project: str | None) -> MonitorConfig:
     )
 
 
+def monitor_section(spec: MonitorSpec) -> dict[str, Any]:
+    """A ``monitor:`` section as JSON, as the attach request sends it."""
+    return spec.model_dump(mode="json", by_alias=True)
+
+
 def attach_call(
-    deployment: str, spec: MonitorSpec, project: Path
+    deployment: str, section: dict[str, Any], project: Path
 ) -> tuple[str, str, dict[str, Any]]:
-    """The API call (method, path, body) that has a project's ``monitor:`` section watch
-    a deployment: ``client.call(*attach_call(...))``."""
-    body = {"monitor": spec.model_dump(mode="json", by_alias=True), "project": str(project)}
-    return "PUT", f"deployments/{deployment}/monitor", body
+    """The API call (method, path, body) that has a project's ``monitor:`` section (as
+    ``monitor_section`` gives it) watch a deployment: ``client.call(*attach_call(...))``."""
+    return "PUT", f"deployments/{deployment}/monitor", {"monitor": section, "project": str(project)}

@@ -70,6 +70,16 @@ def test_changed_monitor_rules_resolve_a_blueprint_with_another_monitor_digest(s
     assert changed.monitor_digest != first.monitor_digest
 
 
+def test_a_run_reads_the_spec_once_so_an_edit_meanwhile_cannot_split_it(spec: Path) -> None:
+    resolved(spec)
+    project = Project(spec)
+    assert blueprint(project).params["scale"] == 2  # the stored blueprint, nothing parsed
+    spec.write_text(SPEC.replace("scale: 2", "scale: 3"))  # edited while the run goes on
+    assert project.spec.train is not None
+    assert project.spec.train.params["scale"] == 2  # a stage reads what the blueprint came from
+    assert resolved(spec).params["scale"] == 3  # the next run reads the edit
+
+
 def test_a_spec_made_invalid_is_an_error_though_a_blueprint_is_stored(spec: Path) -> None:
     resolved(spec)
     spec.write_text(SPEC.replace("name: toy", "name: Not A Name"))

@@ -9,29 +9,38 @@ from typing import TYPE_CHECKING
 from shipyard.errors import InvalidInputError, SpecError
 from shipyard.flavors import TrustPolicy
 from shipyard.registry import RegisterOptions
-from shipyard.spec import find_spec
+from shipyard.spec.files import find_spec, read_spec
 
 if TYPE_CHECKING:
     from shipyard.spec import ProjectSpec
 
 
 class Project:
-    """A directory with a ``shipyard.yaml``, read and validated when first asked for."""
+    """A directory with a ``shipyard.yaml``, read once and validated when first asked for."""
 
-    __slots__ = ("_spec", "root", "spec_path")
+    __slots__ = ("_spec", "_text", "root", "spec_path")
 
-    def __init__(self, spec_path: Path, spec: ProjectSpec | None = None) -> None:
+    def __init__(self, spec_path: Path) -> None:
         self.root = spec_path.parent
         self.spec_path = spec_path
-        self._spec = spec
+        self._text: str | None = None
+        self._spec: ProjectSpec | None = None
+
+    @property
+    def spec_text(self) -> str:
+        """The spec file's text as this project first read it: every part of a run sees the
+        same spec, even if the file is edited while the run goes on."""
+        if self._text is None:
+            self._text = read_spec(self.spec_path)
+        return self._text
 
     @property
     def spec(self) -> ProjectSpec:
         """The validated spec (a ``SpecError`` that points at the line, if it is not valid)."""
         if self._spec is None:
-            from shipyard.spec import load_spec
+            from shipyard.spec import parse_spec
 
-            self._spec = load_spec(self.spec_path)
+            self._spec = parse_spec(self.spec_text, str(self.spec_path))
         return self._spec
 
     @property

@@ -127,7 +127,7 @@ def _key(project: Project, text: bytes) -> str:
 def blueprint(project: Project) -> Blueprint:
     """The project's blueprint: the stored one when the spec is unchanged, else resolved
     from the spec (parsing it, with its errors) and stored for the next run."""
-    key = _key(project, project.spec_path.read_bytes())
+    key = _key(project, project.spec_text.encode())
     path = project.root / FILE
     try:
         stored = json.loads(path.read_text())

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from shipyard.errors import SpecError
-from shipyard.spec.files import SPEC_FILE
+from shipyard.spec.files import SPEC_FILE, read_spec
 from shipyard.spec.schema import ProjectSpec
 
 
@@ -171,10 +171,4 @@ def parse_spec(text: str, source: str = SPEC_FILE) -> ProjectSpec:
 
 def load_spec(path: Path) -> ProjectSpec:
     """Read and validate a ``shipyard.yaml`` file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such file", hint="run `shipyard init` to create one") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"{path}: cannot be read: {err}") from None
-    return parse_spec(text, str(path))
+    return parse_spec(read_spec(path), str(path))

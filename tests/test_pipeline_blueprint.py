@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import shipyard
 from shipyard.errors import SpecError
 from shipyard.pipeline.blueprint import FILE, Blueprint, blueprint
 from shipyard.project import Project
@@ -96,6 +97,19 @@ def test_a_blueprint_stored_under_another_key_is_not_used(spec: Path) -> None:
     stored.write_text(json.dumps(data))
     assert resolved(spec).model == "toy"
     stored.write_text("{not json")
+    assert resolved(spec).model == "toy"
+
+
+def test_another_shipyard_resolves_the_spec_again(
+    spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolved(spec)
+    stored = spec.parent / FILE
+    data = json.loads(stored.read_text())
+    data["blueprint"]["model"] = "kept"  # the stored blueprint is what a run reads...
+    stored.write_text(json.dumps(data))
+    assert resolved(spec).model == "kept"
+    monkeypatch.setattr(shipyard, "__version__", "99.0")  # ...until Shipyard changes
     assert resolved(spec).model == "toy"
 
 

@@ -27,17 +27,23 @@ from shipyard.project import Project
 from shipyard.registry import RegisterOptions
 
 FILE = ".shipyard/blueprint.json"
-# The modules whose code decides what a spec's blueprint is: a change to one (a new
-# default, a stricter check) resolves the spec again.
+# The modules whose code decides what a spec's blueprint is: the schema and what its
+# validators call, the planner, and this module. A change to one (a new default, a
+# stricter check) resolves the spec again.
 _SHAPED_BY = (
     "spec/schema.py",
     "spec/load.py",
+    "pipeline/__init__.py",
     "pipeline/plan.py",
     "pipeline/blueprint.py",
     "monitor/config.py",
     "monitor/rules.py",
+    "validation/gates.py",
+    "validation/metrics.py",
+    "deploy/plan.py",
     "units.py",
     "refs.py",
+    "jsonio.py",
 )
 
 

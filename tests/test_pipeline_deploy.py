@@ -153,3 +153,43 @@ def test_a_rollout_that_pauses_under_wait_ends_the_run_paused_with_its_own_exit_
     going = run(plane, root)  # without wait the run says the rollout goes on, and succeeds
     assert going.returncode == 0, going.stdout + going.stderr
     assert "`shipyard status toy --watch` follows it" in going.stdout
+
+
+MONITOR = """\
+monitor:
+  reference: none
+  alerts:
+    - name: HighErrorRate
+      when: error_rate > 0.02
+      window: 1m
+"""
+
+
+def test_a_rerun_attaches_the_monitor_only_when_the_deployment_holds_other_rules(
+    setup: tuple[ControlPlane, Path, int],
+) -> None:
+    plane, root, _ = setup
+    spec = root / "shipyard.yaml"
+    spec.write_text(spec.read_text() + MONITOR)
+    assert run(plane, root).returncode == 0  # v1 serves, watched by HighErrorRate
+    assert len(plane.events("monitor.set")) == 1
+    digest = plane.status("toy")["monitor_digest"]
+    assert digest is not None
+
+    again = run(plane, root)  # the same rules: nothing to attach
+    assert again.returncode == 0 and "already serves v1" in again.stdout
+    assert len(plane.events("monitor.set")) == 1
+    assert plane.status("toy")["monitor_digest"] == digest
+
+    spec.write_text(spec.read_text().replace("error_rate > 0.02", "error_rate > 0.05"))
+    changed = run(plane, root)  # changed rules are attached, though the version is the same
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert len(plane.events("monitor.set")) == 2
+    assert plane.api("GET", "alerts")[0]["when"] == "error_rate > 0.05"
+
+    other = {"alerts": [{"name": "Quiet", "when": "requests < 1", "window": "1m"}]}
+    plane.api("PUT", "deployments/toy/monitor", {"monitor": other})  # changed by hand
+    restored = run(plane, root)  # the project's rules watch it again
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert [r["rule"] for r in plane.api("GET", "alerts")] == ["HighErrorRate"]
+    assert len(plane.events("monitor.set")) == 4

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shipyard.errors import SpecError
 from shipyard.spec import json_schema, load_spec, parse_spec
+from shipyard.spec.load import _parse_yaml
 
 GOOD = """\
 model:
@@ -74,6 +76,17 @@ def test_missing_required_key_and_bad_model_name_are_reported_together() -> None
 def test_invalid_yaml_reports_line_and_column() -> None:
     with pytest.raises(SpecError, match=r"shipyard.yaml:3:10: invalid YAML: mapping values"):
         parse_spec("model:\n  name: digits\n  path: a: b\n")
+
+
+@pytest.mark.parametrize(
+    "spec", sorted(Path(__file__).parent.parent.glob("examples/*/shipyard.yaml")), ids=str
+)
+def test_every_example_spec_reads_the_same_through_libyaml_as_through_pyyaml(spec: Path) -> None:
+    text = spec.read_text()
+    root, data = _parse_yaml(text)
+    assert data == yaml.safe_load(text)
+    pure = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert [k.start_mark.line for k, _ in root.value] == [k.start_mark.line for k, _ in pure.value]
 
 
 def test_non_scalar_param_gets_one_error_not_one_per_union_member() -> None:

@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipyard.errors import InvalidInputError, SpecError
 from shipyard.flavors import TrustPolicy
 from shipyard.registry import RegisterOptions
-from shipyard.spec import ProjectSpec, find_spec, load_spec
+from shipyard.spec.files import find_spec, read_spec
+
+if TYPE_CHECKING:
+    from shipyard.spec import ProjectSpec
 
 
-@dataclass(frozen=True, slots=True)
 class Project:
-    """A directory with a ``shipyard.yaml``."""
+    """A directory with a ``shipyard.yaml``, read once and validated when first asked for."""
 
-    root: Path
-    spec: ProjectSpec
+    __slots__ = ("_spec", "_text", "root", "spec_path")
+
+    def __init__(self, spec_path: Path) -> None:
+        self.root = spec_path.parent
+        self.spec_path = spec_path
+        self._text: str | None = None
+        self._spec: ProjectSpec | None = None
+
+    @property
+    def spec_text(self) -> str:
+        """The spec file's text as this project first read it: every part of a run sees the
+        same spec, even if the file is edited while the run goes on."""
+        if self._text is None:
+            self._text = read_spec(self.spec_path)
+        return self._text
+
+    @property
+    def spec(self) -> ProjectSpec:
+        """The validated spec (a ``SpecError`` that points at the line, if it is not valid)."""
+        if self._spec is None:
+            from shipyard.spec import parse_spec
+
+            self._spec = parse_spec(self.spec_text, str(self.spec_path))
+        return self._spec
 
     @property
     def model_path(self) -> Path:
@@ -25,17 +49,21 @@ class Project:
         return self.root / self.spec.model.path
 
 
-def find_project(start: Path) -> Project | None:
-    """The project holding ``start`` (its nearest ``shipyard.yaml``), if any."""
+def find_project(start: Path, *, read: bool = True) -> Project | None:
+    """The project holding ``start`` (its nearest ``shipyard.yaml``), if any; with
+    ``read``, its spec is read and validated now (a spec error is raised here)."""
     spec_path = find_spec(start.resolve())
     if spec_path is None:
         return None
-    return Project(spec_path.parent, load_spec(spec_path))
+    project = Project(spec_path)
+    if read:
+        project.spec  # noqa: B018 - read now: the error belongs to the command's start
+    return project
 
 
-def load_project(start: Path) -> Project:
+def load_project(start: Path, *, read: bool = True) -> Project:
     """Like ``find_project``, but a missing spec is an error that says what to do."""
-    project = find_project(start)
+    project = find_project(start, read=read)
     if project is None:
         raise SpecError(
             f"no shipyard.yaml in {start.resolve()} or any parent directory",

@@ -158,7 +158,7 @@ def apply_cmd(
     ),
 ) -> None:
     """Attach the project's `monitor:` section to its deployment (no redeploy needed)."""
-    from shipyard.monitor.config import attach_call
+    from shipyard.monitor.config import attach_call, monitor_section
     from shipyard.project import load_project
 
     project = load_project(Path.cwd())
@@ -169,7 +169,7 @@ def apply_cmd(
             hint="add `monitor: {alerts: [{name: HighErrorRate, when: error_rate > 0.02}]}`",
         )
     name = deployment or project.spec.model.name
-    result = _client().call(*attach_call(name, spec, project.root))
+    result = _client().call(*attach_call(name, monitor_section(spec), project.root))
     console.print(
         f"{name}: watched by {len(result['rules'])} rule(s): {', '.join(result['rules'])}"
     )

@@ -199,7 +199,7 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
     """Run in the model's project, attach its `monitor:` rules to the deployment."""
     from pathlib import Path
 
-    from shipyard.monitor.config import attach_call
+    from shipyard.monitor.config import attach_call, monitor_section
     from shipyard.project import find_project
 
     try:
@@ -209,7 +209,8 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
     if project is None or project.spec.model.name != model or project.spec.monitor is None:
         return
     try:
-        client.call(*attach_call(deployment, project.spec.monitor, project.root))
+        section = monitor_section(project.spec.monitor)
+        client.call(*attach_call(deployment, section, project.root))
     except ShipyardError as err:  # the rollout is under way: say so, and carry on
         err_console.print(f"[yellow]warning:[/] the project's alerts were not attached: {err}")
 

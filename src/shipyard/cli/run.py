@@ -150,7 +150,7 @@ def run_cmd(
     from shipyard.pipeline.runner import RunOptions, run_pipeline  # model-free but not tiny
     from shipyard.project import load_project
 
-    project = load_project(Path.cwd())
+    project = load_project(Path.cwd(), read=False)  # the run's blueprint reads it if need be
     options = RunOptions(
         to=to,
         force=frozenset(force or []),

@@ -7,6 +7,7 @@ from typing import Any
 
 from shipyard.deploy.engine import Engine
 from shipyard.deploy.rollout import ACTIVE
+from shipyard.monitor.config import config_digest
 from shipyard.store import RolloutRecord, Stores
 
 
@@ -17,6 +18,7 @@ def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, An
     rollouts = stores.deploy.list_rollouts(name, limit=1)
     last = rollouts[0] if rollouts else None
     proc = stores.deploy.get_process(name)
+    monitor = stores.alerts.get_monitor(name)
     return {
         "name": d.name,
         "model": d.model,
@@ -44,6 +46,7 @@ def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, An
         "last_change": _last_change(stores, d.model, d.name),
         "process": None if proc is None else {"pid": proc.pid, "log": proc.log},
         "cluster": _cluster_view(d.options) if d.target == "kubernetes" else None,
+        "monitor_digest": None if monitor is None else config_digest(monitor),
     }
 
 

@@ -7,10 +7,12 @@ and is stored with the deployment so the control plane watches it from then on.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard import jsonio
 from shipyard.monitor.rules import AlertRule, alert_rule
 
 if TYPE_CHECKING:
@@ -68,6 +70,15 @@ class MonitorConfig:
         }
 
 
+def config_digest(data: dict[str, Any]) -> str:
+    """The digest of a monitor config's stored form (``MonitorConfig.to_data``).
+
+    A deployment's status reports the digest of the monitor it holds, so a project about
+    to attach its rules can tell that the control plane holds exactly these already.
+    """
+    return f"sha256:{hashlib.sha256(jsonio.dumps(data, sort_keys=True)).hexdigest()}"
+
+
 def monitor_config(data: dict[str, Any]) -> MonitorConfig:
     """A config from its stored (or posted) form; every rule is checked again."""
     rules = tuple(
@@ -110,10 +121,14 @@ def from_spec(spec: MonitorSpec, project: str | None) -> MonitorConfig:
     )
 
 
+def monitor_section(spec: MonitorSpec) -> dict[str, Any]:
+    """A ``monitor:`` section as JSON, as the attach request sends it."""
+    return spec.model_dump(mode="json", by_alias=True)
+
+
 def attach_call(
-    deployment: str, spec: MonitorSpec, project: Path
+    deployment: str, section: dict[str, Any], project: Path
 ) -> tuple[str, str, dict[str, Any]]:
-    """The API call (method, path, body) that has a project's ``monitor:`` section watch
-    a deployment: ``client.call(*attach_call(...))``."""
-    body = {"monitor": spec.model_dump(mode="json", by_alias=True), "project": str(project)}
-    return "PUT", f"deployments/{deployment}/monitor", body
+    """The API call (method, path, body) that has a project's ``monitor:`` section (as
+    ``monitor_section`` gives it) watch a deployment: ``client.call(*attach_call(...))``."""
+    return "PUT", f"deployments/{deployment}/monitor", {"monitor": section, "project": str(project)}

@@ -18,36 +18,31 @@ from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
 from shipyard.scores import class_of
 from shipyard.server.client import RemoteError, ServerClient
 from shipyard.server.connection import connect
-from shipyard.spec.schema import DeploySpec, VerifySample
 
 ROLLOUT_TIMEOUT = 3600.0
 
 
 def _registered(ctx: StageContext) -> tuple[str, int]:
-    spec = ctx.project.spec
-    model = spec.model.name
-    return model, ctx.stores.metadata.resolve_alias(model, spec.register_stage.alias)
+    bp = ctx.blueprint
+    return bp.model, ctx.stores.metadata.resolve_alias(bp.model, bp.alias)
 
 
 def _deployment(ctx: StageContext) -> str:
-    spec = ctx.project.spec
-    assert spec.deploy is not None
-    return spec.deploy.name or spec.model.name
+    assert ctx.blueprint.deployment is not None
+    return ctx.blueprint.deployment
 
 
-def _body(spec: DeploySpec, model: str, version: int, run_id: str) -> dict[str, Any]:
-    """The deploy request; settings the spec leaves out keep the deployment's own."""
+_REQUESTED = ("name", "strategy", "steps", "interval", "port", "replicas", "rollback_window")
+
+
+def _body(spec: dict[str, Any], model: str, version: int, run_id: str) -> dict[str, Any]:
+    """The deploy request from the spec's deploy section; settings the spec leaves out keep
+    the deployment's own."""
     body = {
         "model": model,
         "version": version,
-        "name": spec.name,
-        "strategy": spec.strategy,
-        "steps": spec.steps,
-        "interval": spec.interval,
-        "port": spec.port,
-        "replicas": spec.replicas,
-        "rollback_window": spec.rollback_window,
-        "analysis": spec.analysis.model_dump(),
+        **{key: spec[key] for key in _REQUESTED},
+        "analysis": spec["analysis"],
         "reason": f"pipeline run {run_id}",
     }
     return {k: v for k, v in body.items() if v is not None}
@@ -55,7 +50,7 @@ def _body(spec: DeploySpec, model: str, version: int, run_id: str) -> dict[str, 
 
 def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     """Start the rollout; return once the new version is loaded (or, with ``wait``, done)."""
-    spec = ctx.project.spec.deploy
+    spec = ctx.blueprint.deploy
     assert spec is not None
     model, version = _registered(ctx)
     name = _deployment(ctx)
@@ -66,7 +61,7 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         if under_way.get("active") and under_way["to_version"] == version:
             rollout = under_way  # a previous run started it: follow that one
         elif current is not None and current["stable"] == version and not under_way.get("active"):
-            _watch(client, name, ctx)
+            _watch(client, name, ctx, holds=current.get("monitor_digest"))
             return StageResult({}, {}, note=f"{name} already serves v{version}", reused=True)
         else:
             rollout = client.call("POST", "deployments", _body(spec, model, version, ctx.run_id))
@@ -83,7 +78,7 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
                 f"[shipyard] {s['rollout']['state']}, step "
                 f"{s['rollout']['step']}/{s['rollout']['steps']}"
             ),
-            until_loaded=not spec.wait,
+            until_loaded=not spec["wait"],
             timeout=ROLLOUT_TIMEOUT,
         )
     except ShipyardError as err:
@@ -94,7 +89,7 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     if r["state"] == "succeeded":
         return StageResult({}, {}, note=f"v{version} serves all traffic on {status['url']}")
     at = f"{strategy} of v{version} on {status['url']}: step {r['step']}/{r['steps']}"
-    if r["state"] == "paused" and spec.wait:
+    if r["state"] == "paused" and spec["wait"]:
         return StageResult({}, {}, note=f"{at}, paused", paused=_paused_because(name, r))
     follow = f"`shipyard status {name} --watch` follows it"
     return StageResult({}, {}, note=f"{at}; the rollout goes on ({follow})")
@@ -113,11 +108,16 @@ def _paused_because(name: str, rollout: dict[str, Any]) -> str:
     )
 
 
-def _watch(client: ServerClient, name: str, ctx: StageContext) -> None:
-    """The project's `monitor:` rules watch the deployment from now on."""
-    monitor = ctx.project.spec.monitor
-    if monitor is not None:
-        client.call(*attach_call(name, monitor, ctx.project.root))
+def _watch(client: ServerClient, name: str, ctx: StageContext, holds: str | None = None) -> None:
+    """The project's `monitor:` rules watch the deployment from now on.
+
+    ``holds`` is the digest of the monitor the deployment's status reported: when it is the
+    one this project would attach, attaching again would change nothing, and is skipped.
+    """
+    bp = ctx.blueprint
+    if bp.monitor is None or (holds is not None and holds == bp.monitor_digest):
+        return
+    client.call(*attach_call(name, bp.monitor, ctx.project.root))
 
 
 def _status(client: ServerClient, name: str) -> dict[str, Any] | None:
@@ -130,12 +130,12 @@ def _status(client: ServerClient, name: str) -> dict[str, Any] | None:
     return status
 
 
-def _rows(sample: VerifySample) -> tuple[list[Any], list[Any]]:
+def _rows(sample: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     """The rows to send and the predictions expected for them (one row: its prediction)."""
-    value = sample.input
+    value, expect = sample["input"], sample["expect"]
     if value and isinstance(value[0], list):
-        return value, sample.expect if isinstance(sample.expect, list) else [sample.expect]
-    return [value], [sample.expect]
+        return value, expect if isinstance(expect, list) else [expect]
+    return [value], [expect]
 
 
 def _close(got: Any, want: Any, tolerance: float) -> bool:
@@ -172,17 +172,17 @@ def _predict(url: str, model: str, version: int, rows: list[Any]) -> Any:
 
 def run_verify_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     """Smoke requests pinned to the new version; a wrong answer takes the rollout back."""
-    spec = ctx.project.spec.verify
+    spec = ctx.blueprint.verify
     assert spec is not None
     model, version = _registered(ctx)
     name = _deployment(ctx)
     client = connect(ctx.stores.home)
     status = client.call("GET", f"deployments/{name}")
     problems = []
-    for i, sample in enumerate(spec.samples, 1):
+    for i, sample in enumerate(spec["samples"], 1):
         rows, want = _rows(sample)
         got = _predict(status["url"], model, version, rows)
-        if not _close(got, want, spec.tolerance):
+        if not _close(got, want, spec["tolerance"]):
             problems.append(f"sample {i}: expected {json.dumps(want)}, got {json.dumps(got)}")
     if problems:
         reason = f"verify failed for v{version}: {problems[0]}"
@@ -197,7 +197,7 @@ def run_verify_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
             undone = "nothing to take back"
         raise StageFailed(
             stage.name,
-            f"{len(problems)} of {len(spec.samples)} smoke request(s) failed; {undone}",
+            f"{len(problems)} of {len(spec['samples'])} smoke request(s) failed; {undone}",
             hint="\n".join(problems),
         )
-    return StageResult({}, {}, note=f"{len(spec.samples)} smoke request(s) answered as expected")
+    return StageResult({}, {}, note=f"{len(spec['samples'])} smoke request(s) answered as expected")

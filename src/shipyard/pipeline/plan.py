@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import Literal
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Literal
 
 from shipyard.errors import SpecError
 from shipyard.pipeline import BUNDLE_DIR, TRAIN_HISTORY, VALIDATE_OUTS
-from shipyard.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from shipyard.spec import ProjectSpec
 
 Kind = Literal["user", "train", "validate", "package", "register", "deploy", "verify"]
 ACTS = ("register", "deploy", "verify")  # act on the world: never taken from the cache
@@ -189,23 +192,29 @@ def plan(spec: ProjectSpec, *, to: str | None = None) -> list[StagePlan]:
             f"stages depend on each other in a cycle: {' → '.join(reversed(cycle))}",
             hint="remove one of the `after` entries or one of the deps/outs that link them",
         )
-    by_name = {s.name: s for s in stages}
-    wanted = set(by_name)
-    if to is not None:
-        if to not in by_name:
-            raise SpecError(f"no stage {to!r}", hint=f"the stages are: {', '.join(by_name)}")
-        wanted, todo = set(), [to]
-        while todo:
-            name = todo.pop()
-            if name not in wanted:
-                wanted.add(name)
-                todo.extend(edges[name])
     ordered: list[StagePlan] = []
     done: set[str] = set()
-    while len(ordered) < len(wanted):
+    while len(ordered) < len(stages):
         for stage in stages:  # the spec's order among stages that are ready
-            if stage.name in wanted and stage.name not in done and set(edges[stage.name]) <= done:
+            if stage.name not in done and set(edges[stage.name]) <= done:
                 ordered.append(replace(stage, upstream=tuple(dict.fromkeys(edges[stage.name]))))
                 done.add(stage.name)
                 break
-    return ordered
+    return select(ordered, to)
+
+
+def select(stages: Sequence[StagePlan], to: str | None) -> list[StagePlan]:
+    """A whole plan (in order) cut down to stage ``to`` and what it needs; all without ``to``."""
+    if to is None:
+        return list(stages)
+    by_name = {s.name: s for s in stages}
+    if to not in by_name:
+        raise SpecError(f"no stage {to!r}", hint=f"the stages are: {', '.join(by_name)}")
+    wanted: set[str] = set()
+    todo = [to]
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(by_name[name].upstream)
+    return [s for s in stages if s.name in wanted]

@@ -28,9 +28,10 @@ from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.git import git_state
 from shipyard.lineage import current_actor, pinned_requirements, python_version
 from shipyard.pipeline import BUNDLE_DIR, runs
+from shipyard.pipeline.blueprint import Blueprint, blueprint
 from shipyard.pipeline.fingerprint import dependency_digests, fingerprint
 from shipyard.pipeline.outputs import restore_outputs
-from shipyard.pipeline.plan import ACTS, StagePlan, plan
+from shipyard.pipeline.plan import ACTS, StagePlan, select
 from shipyard.pipeline.stages import (
     GateFailed,
     StageContext,
@@ -139,9 +140,12 @@ def _signals_deferred() -> Iterator[None]:
 class _Pipeline:
     """One run in progress."""
 
-    def __init__(self, stores: Stores, project: Project, reporter: Reporter, run: Run) -> None:
+    def __init__(
+        self, stores: Stores, project: Project, bp: Blueprint, reporter: Reporter, run: Run
+    ) -> None:
         self.stores = stores
         self.project = project
+        self.blueprint = bp
         self.reporter = reporter
         self.run = run
         self.run_dir = project.root / ".shipyard" / "runs" / run.id
@@ -160,14 +164,13 @@ class _Pipeline:
         """The content of the version validation compares against: a new champion re-runs
         it. A champion that is the candidate itself (the version this very model became,
         then deployed) is ``ITSELF``: there is nothing new to judge it against."""
-        spec = self.project.spec
-        assert spec.validate_stage is not None
-        ref = ModelRef(spec.model.name, alias=spec.validate_stage.champion)
+        bp = self.blueprint
+        assert bp.champion is not None
         try:
-            champion = resolve(self.stores, ref)
+            champion = resolve(self.stores, ModelRef(bp.model, alias=bp.champion))
         except NotFoundError:
             return None
-        model = spec.model.path.rstrip("/")
+        model = bp.model_path.rstrip("/")
         candidate = {
             digest
             for path, digest in self.outputs.get("train", {}).items()
@@ -185,6 +188,7 @@ class _Pipeline:
         ctx = StageContext(
             run_id=self.run.id,
             project=self.project,
+            blueprint=self.blueprint,
             stores=self.stores,
             params=self.run.params,
             run_dir=self.run_dir,
@@ -327,7 +331,8 @@ def run_pipeline(stores: Stores, project: Project, options: RunOptions, reporter
 
 
 def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter: Reporter) -> Run:
-    stages = plan(project.spec, to=options.to)
+    bp = blueprint(project)
+    stages = select(bp.stages, options.to)
     unknown = options.force - {s.name for s in stages}
     if unknown:
         raise InvalidInputError(
@@ -341,7 +346,7 @@ def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter:
             "to run",
             hint="commit or stash the changes (a run records the commit it came from)",
         )
-    params = dict(project.spec.train.params) if project.spec.train else {}
+    params = dict(bp.params)
     trigger = options.trigger
     if options.resume:
         previous = _previous_failed(stores, project)
@@ -351,7 +356,7 @@ def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter:
     run = Run(
         id=new_run_id(),
         project=str(project.root),
-        model=project.spec.model.name,
+        model=bp.model,
         status="running",
         started_at=utc_now(),
         finished_at=None,
@@ -366,7 +371,7 @@ def _run_locked(stores: Stores, project: Project, options: RunOptions, reporter:
     )
     run = runs.start_run(stores, run, run.actor)
     reporter.run_started(run)
-    pipeline = _Pipeline(stores, project, reporter, run)
+    pipeline = _Pipeline(stores, project, bp, reporter, run)
     env = environment()
     with _sigterm_as_interrupt():
         try:

@@ -16,6 +16,7 @@ from shipyard import tracking
 from shipyard.errors import ShipyardError
 from shipyard.jsonio import to_data
 from shipyard.pipeline import BUNDLE_DIR, REFERENCE_SUMMARY, REPORT_DIR, TRAIN_HISTORY
+from shipyard.pipeline.blueprint import Blueprint
 from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
 from shipyard.pipeline.plan import StagePlan
@@ -57,6 +58,7 @@ class StageContext:
 
     run_id: str
     project: Project
+    blueprint: Blueprint
     stores: Stores
     params: dict[str, Any]
     run_dir: Path
@@ -234,7 +236,7 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
         "home": str(ctx.stores.home),
         "champion": f"{name}@{spec.champion}",
         "output": str(result_path),
-        "reference": str(root / REFERENCE_SUMMARY) if keeps_reference(ctx.project) else None,
+        "reference": str(root / REFERENCE_SUMMARY) if ctx.blueprint.keeps_reference else None,
         "candidate": {
             "flavor": flavor,
             "entrypoint": entrypoint,
@@ -273,18 +275,10 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
     return StageResult(outputs, metrics, note=f"gates passed: {note}" if verdicts else "validated")
 
 
-def keeps_reference(project: Project) -> bool:
-    """Whether validation summarises its inputs for the registered version (the default)."""
-    monitor = project.spec.monitor
-    return project.spec.validate_stage is not None and (
-        monitor is None or monitor.reference == "validate"
-    )
-
-
 def _reference(ctx: StageContext) -> dict[str, Any] | None:
     """The validate stage's summary of its inputs, when the spec keeps one."""
     path = ctx.project.root / REFERENCE_SUMMARY
-    if not keeps_reference(ctx.project) or not path.is_file():
+    if not ctx.blueprint.keeps_reference or not path.is_file():
         return None
     return dict(json.loads(path.read_text()))
 
@@ -302,7 +296,7 @@ def run_package_stage(stage: StagePlan, ctx: StageContext, commit: str | None) -
 
 def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     """Register the trained model with the run's lineage and move the spec's alias to it."""
-    name, source, options = register_options(ctx.project)
+    name, source, options = ctx.blueprint.register_options(ctx.project.root)
     metrics = {**ctx.upstream_metrics.get("train", {}), **ctx.upstream_metrics.get("validate", {})}
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
     if bad:
@@ -316,7 +310,7 @@ def run_register_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         options.tags[BUNDLE_TAG] = ctx.bundle_digest
     options.data_digests = dict(ctx.dep_digests)
     options.reference = _reference(ctx)
-    alias = ctx.project.spec.register_stage.alias
+    alias = ctx.blueprint.alias
     result = register(ctx.stores, source, name, options)
     version = result.version.version
     set_alias(ctx.stores, name, alias, version, reason=f"pipeline run {ctx.run_id}")

@@ -6,8 +6,10 @@ a few settings of the spec, yet parsing and validating the spec means importing 
 building every pydantic model of the schema: most of a no-op run's time. So the settings
 are resolved once per spec text into a ``Blueprint``, stored as JSON in the project's
 ``.shipyard/`` under a key of the spec's bytes, the project's path, Shipyard's version
-and the modules that turn a spec into a blueprint. A stage that really runs (training,
-validation, packaging) still reads the full spec, which is parsed on first use.
+and the size and time of every module of the package (an edited checkout — a new
+default, a stricter check — resolves the spec again; no list of modules to keep). A
+stage that really runs (training, validation, packaging) still reads the full spec,
+which is parsed on first use.
 """
 
 from __future__ import annotations
@@ -27,24 +29,6 @@ from shipyard.project import Project
 from shipyard.registry import RegisterOptions
 
 FILE = ".shipyard/blueprint.json"
-# The modules whose code decides what a spec's blueprint is: the schema and what its
-# validators call, the planner, and this module. A change to one (a new default, a
-# stricter check) resolves the spec again.
-_SHAPED_BY = (
-    "spec/schema.py",
-    "spec/load.py",
-    "pipeline/__init__.py",
-    "pipeline/plan.py",
-    "pipeline/blueprint.py",
-    "monitor/config.py",
-    "monitor/rules.py",
-    "validation/gates.py",
-    "validation/metrics.py",
-    "deploy/plan.py",
-    "units.py",
-    "refs.py",
-    "jsonio.py",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +104,21 @@ def _from_data(data: dict[str, Any]) -> Blueprint:
     return Blueprint(**{**data, "stages": stages, "trust": tuple(data["trust"])})
 
 
+def _walk(top: Path) -> Any:
+    """``os.walk`` with paths: about 2 ms over the package here, a third of ``rglob``'s."""
+    for folder, subfolders, files in os.walk(top):
+        yield Path(folder), subfolders, files
+
+
 def _key(project: Project, text: bytes) -> str:
     code = Path(shipyard.__file__).parent
     digest = hashlib.sha256(text)
     digest.update(f"\0{project.root}\0{shipyard.__version__}".encode())
-    for name in _SHAPED_BY:
-        stat = (code / name).stat()
-        digest.update(f"\0{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for folder, subfolders, files in _walk(code):
+        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py")):
+            stat = (folder / name).stat()
+            digest.update(f"\0{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return f"sha256:{digest.hexdigest()}"
 
 

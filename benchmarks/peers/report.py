@@ -26,8 +26,11 @@ def render(summary: Summary, rounds: Rounds, method: dict[str, Any]) -> str:
             f"predict {m['raw_s']:g} s per figure, processes started together; {every}",
             *forest_table(summary["forest"], m["batches"]),
             "",
-            f"Cold start, digits; {every}",
+            f"Cold start and hot swap, digits; {every}",
             *cold_table(summary["cold start"]),
+            "",
+            "Goals (issue: speed where users feel it)",
+            *goals_table(summary),
         ]
     )
 
@@ -97,4 +100,34 @@ def cold_table(rows: dict[str, Figures]) -> list[str]:
             f"  shipyard serve, {workers:<9}: start → first 200 from /v2/health/ready "
             f"{seconds:>6.2f} s  ({seconds - floor:+.2f} s above the floor)"
         )
+    swap = rows["hot swap, 2 workers"]["seconds"]
+    lines.append(f"  hot swap, 2 workers: load v2, route to it → v2's first answer {swap:>6.2f} s")
     return lines
+
+
+def goals_table(summary: Summary) -> list[str]:
+    """Each goal beside its figure and whether it is met."""
+    digits, forest, cold = summary["digits"], summary["forest"], summary["cold start"]
+    ship, ceiling = digits["Shipyard"], digits["ceiling"]
+    floor = cold["floor"]["seconds"]
+    rows: list[tuple[str, str, str, bool]] = [
+        ("digits req/s, share of the ceiling", f"{ship['rps'] / ceiling['rps']:.0%}", "≥ 70%",
+         ship["rps"] >= 0.7 * ceiling["rps"]),
+        ("digits p99 over the ceiling's p99", f"{ship['p99_ms'] - ceiling['p99_ms']:+.1f} ms",
+         "≤ +5 ms", ship["p99_ms"] <= ceiling["p99_ms"] + 5),
+    ]  # fmt: skip
+    for label, batch in (("Shipyard", 32), ("Shipyard --max-batch-size 64", 64)):
+        raw = forest[f"raw predict, {batch} rows, 2 proc"]["rows_per_s"]
+        share = forest[label]["rps"] / raw
+        rows.append((f"forest rows/s, share of raw predict at {batch}, 2 proc", f"{share:.0%}",
+                     "≥ 80%", share >= 0.8))  # fmt: skip
+    for workers in ("1 worker", "2 workers"):
+        above = cold[f"shipyard serve, {workers}"]["seconds"] - floor
+        rows.append((f"cold start, {workers}, above the floor", f"{above:+.2f} s", "≤ +0.30 s",
+                     above <= 0.3))  # fmt: skip
+    swap = cold["hot swap, 2 workers"]["seconds"]
+    rows.append(("hot swap to v2's first answer", f"{swap:.2f} s", "≤ 0.30 s", swap <= 0.3))
+    return [
+        f"  {goal:<52} {got:>9}  goal {want:<9} {'met' if met else 'NOT met'}"
+        for goal, got, want, met in rows
+    ]

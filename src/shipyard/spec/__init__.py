@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shipyard import lazy
 from shipyard.spec.files import SPEC_FILE, find_spec
 
 if TYPE_CHECKING:
@@ -12,24 +13,17 @@ if TYPE_CHECKING:
 
 # Imported on first use: the schema is pydantic models and the loader is YAML, which a
 # no-op `shipyard run` with an unchanged spec does not need (see pipeline.blueprint).
-_EXPORTS = {
-    "load_spec": "shipyard.spec.load",
-    "parse_spec": "shipyard.spec.load",
-    "ModelSpec": "shipyard.spec.schema",
-    "ProjectSpec": "shipyard.spec.schema",
-    "TrainSpec": "shipyard.spec.schema",
-    "json_schema": "shipyard.spec.schema",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'shipyard.spec' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(
+    __name__,
+    {
+        "load_spec": "shipyard.spec.load",
+        "parse_spec": "shipyard.spec.load",
+        "ModelSpec": "shipyard.spec.schema",
+        "ProjectSpec": "shipyard.spec.schema",
+        "TrainSpec": "shipyard.spec.schema",
+        "json_schema": "shipyard.spec.schema",
+    },
+)
 
 
 __all__ = [

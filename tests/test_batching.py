@@ -242,20 +242,27 @@ def test_a_call_too_slow_for_the_loop_sends_the_version_back_to_threads_for_good
     assert loop_thread not in threads[21:]
 
 
-def test_the_next_batch_runs_while_the_last_is_still_running() -> None:
-    both = threading.Barrier(2, timeout=5)  # passes only when two batches run at once
+def test_requests_arriving_while_a_batch_runs_gather_into_the_next_one() -> None:
+    running, release = threading.Event(), threading.Event()
+    sizes: list[int] = []
 
     def predict(rows: Any) -> Any:
-        both.wait()
+        sizes.append(len(rows))
+        running.set()
+        release.wait(5)
         return np.asarray(rows)
 
     async def scenario() -> list[Any]:
-        batcher = Batcher(predict, ThreadPoolExecutor(2), max_batch_size=1)
-        return await asyncio.gather(
-            batcher.submit(np.ones((1, 1))), batcher.submit(np.ones((1, 1)))
-        )
+        batcher = Batcher(predict, ThreadPoolExecutor(2), max_batch_size=16)
+        first = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
+        await asyncio.to_thread(running.wait, 5)
+        later = [asyncio.ensure_future(batcher.submit(np.ones((1, 1)))) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(first, *later)
 
-    assert [a.tolist() for a in asyncio.run(scenario())] == [[[1.0]], [[1.0]]]
+    assert len(asyncio.run(scenario())) == 6
+    assert sizes[0] == 1 and sum(sizes) == 6 and len(sizes) <= 3  # not one call each
 
 
 def test_a_request_in_a_batch_that_hangs_times_out_and_the_batcher_goes_on() -> None:

@@ -76,20 +76,28 @@ def build(built: Built | Containers, ref: str, *extra: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Containers, Path]]:
+    """One podman store for this module's images, the base image loaded once: the model's
+    and the control plane's images share their Shipyard layers, built once."""
     tmp = tmp_path_factory.mktemp("image")
-    home = tmp / "home"
-    containers = start_containers(tmp / "containers", home)
+    containers = start_containers(tmp / "containers", tmp / "home")
     try:
-        project = digits_project(tmp / "digits")
-        commits = {1: register_digits(containers, project, 0.1)}
-        output = build(containers, "digits:1")
-        commits[2] = register_digits(containers, project, 0.2)
-        build(containers, "digits:2")
-        layers = {n: containers.layers(f"shipyard/digits:{n}") for n in (1, 2)}
-        yield Built(containers, home, commits, layers, output)
+        yield containers, tmp
     finally:
         containers.cleanup()
+
+
+@pytest.fixture(scope="module")
+def built(store: tuple[Containers, Path]) -> Built:
+    containers, tmp = store
+    home = tmp / "home"
+    project = digits_project(tmp / "digits")
+    commits = {1: register_digits(containers, project, 0.1)}
+    output = build(containers, "digits:1")
+    commits[2] = register_digits(containers, project, 0.2)
+    build(containers, "digits:2")
+    layers = {n: containers.layers(f"shipyard/digits:{n}") for n in (1, 2)}
+    return Built(containers, home, commits, layers, output)
 
 
 def test_the_image_serves_the_version_over_v2_as_a_non_root_user(built: Built) -> None:
@@ -363,17 +371,13 @@ def test_image_build_takes_a_version_or_the_control_plane(cli: Cli, home: Path) 
 
 
 @pytest.fixture(scope="module")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Containers, str]]:
+def control_plane(store: tuple[Containers, Path]) -> tuple[Containers, str]:
     """The control plane's image, built once by the command as a user types it."""
-    tmp = tmp_path_factory.mktemp("control-plane-image")
-    containers = start_containers(tmp / "containers", tmp / "home")
-    try:
-        out = containers.run(SHIPYARD, "image", "build", "--control-plane",
-                             "--base-image", BASE_IMAGE)  # fmt: skip
-        assert f"built shipyard/control-plane:{__version__}" in out
-        yield containers, f"shipyard/control-plane:{__version__}"
-    finally:
-        containers.cleanup()
+    containers, _ = store
+    out = containers.run(SHIPYARD, "image", "build", "--control-plane",
+                         "--base-image", BASE_IMAGE)  # fmt: skip
+    assert f"built shipyard/control-plane:{__version__}" in out
+    return containers, f"shipyard/control-plane:{__version__}"
 
 
 def test_the_control_plane_image_serves_as_10001_on_a_read_only_root(

@@ -269,11 +269,14 @@ class Batcher:
     async def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            while len(self._running) >= MAX_RUNNING:
-                await self._until(loop, math.inf, math.inf)  # woken when a batch is done
+            await self._free_thread(loop)
             batch = await self._collect(loop)
             if self._on_depth is not None:  # sampled once a batch, not on every request
                 self._on_depth(len(self._waiting))
+            batch[:] = [item for item in batch if not item.future.done()]  # expired meanwhile
+            if not batch:
+                del self._taken[id(batch)]
+                continue
             try:
                 inputs = np.concatenate([np.asarray(item.rows) for item in batch])
             except ValueError:  # rows of different shapes (a model without a signature)
@@ -282,10 +285,14 @@ class Batcher:
                     alone = [item]
                     self._taken[id(alone)] = alone
                     self._start(loop, alone, np.asarray(item.rows))
-                    while len(self._running) >= MAX_RUNNING:
-                        await self._until(loop, math.inf, math.inf)
+                    await self._free_thread(loop)
                 continue
             self._start(loop, batch, inputs)
+
+    async def _free_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Return once fewer than ``MAX_RUNNING`` batches run in threads."""
+        while len(self._running) >= MAX_RUNNING:
+            await self._until(loop, math.inf, math.inf)  # woken when a batch is done
 
     def _start(self, loop: asyncio.AbstractEventLoop, batch: list[_Item], inputs: Any) -> None:
         """Run one batch on the loop (cheap, and allowed) or in a thread."""

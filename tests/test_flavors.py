@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,41 @@ def test_sklearn_skops_roundtrip_predicts_like_the_original(
     loaded = load_version(stores, v)
     features = digits_data[0][:50]
     assert (loaded.predict(features) == logistic.predict(features)).all()
+
+
+# What a fresh process imported and which scikit-learn types skops trusts once it can read
+# skops files: through the flavor (loading one) or by importing skops as it comes.
+_TRUSTED_AFTER = """
+import json, sys
+{setup}
+from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES
+trusted = sorted(SKLEARN_ESTIMATOR_TYPE_NAMES)
+print(json.dumps({{"torch": "torch" in sys.modules, "trusted": trusted}}))
+"""
+
+
+def test_loading_a_skops_file_imports_no_torch_and_trusts_what_skops_trusts(
+    tmp_path: Path, logistic: LogisticRegression
+) -> None:
+    import skops.io
+
+    skops.io.dump(logistic, tmp_path / "model.skops")
+    load = (
+        "from pathlib import Path\n"
+        "from shipyard.flavors import TrustPolicy, get_flavor\n"
+        f"get_flavor('sklearn').load(Path({str(tmp_path)!r}), 'model.skops', TrustPolicy())"
+    )
+    seen = {}
+    for name, setup in (("flavor", load), ("plain", "import skops.io")):
+        done = subprocess.run(
+            [sys.executable, "-c", _TRUSTED_AFTER.format(setup=setup)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        seen[name] = json.loads(done.stdout)
+    assert seen["plain"]["torch"], "torch is installed: skops' own import pulls it in"
+    assert not seen["flavor"]["torch"]
+    assert seen["flavor"]["trusted"] == seen["plain"]["trusted"]
+    assert len(seen["flavor"]["trusted"]) > 100
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

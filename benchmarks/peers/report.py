@@ -89,16 +89,17 @@ def forest_table(rows: dict[str, Figures], batches: tuple[int, ...]) -> list[str
 
 def cold_table(rows: dict[str, Figures]) -> list[str]:
     """Start to ready for ``shipyard serve``, against the import-and-load floor."""
-    floor = rows["floor"]["seconds"]
+    floor = rows["floor without torch"]["seconds"]
     lines = [
         "  floor: fresh `python -c 'import sklearn.linear_model, skops.io; skops.io.load(…)'`"
-        f" {floor:>6.2f} s"
+        f" {rows['floor']['seconds']:>6.2f} s  (skops' import brings torch)",
+        f"  floor without torch (skops imported as Shipyard does)                 {floor:>6.2f} s",
     ]
     for workers in ("1 worker", "2 workers"):
         seconds = rows[f"shipyard serve, {workers}"]["seconds"]
         lines.append(
             f"  shipyard serve, {workers:<9}: start → first 200 from /v2/health/ready "
-            f"{seconds:>6.2f} s  ({seconds - floor:+.2f} s above the floor)"
+            f"{seconds:>6.2f} s  ({seconds - floor:+.2f} s above the floor without torch)"
         )
     swap = rows["hot swap, 2 workers"]["seconds"]
     lines.append(f"  hot swap, 2 workers: load v2, route to it → v2's first answer {swap:>6.2f} s")
@@ -109,7 +110,7 @@ def goals_table(summary: Summary) -> list[str]:
     """Each goal beside its figure and whether it is met."""
     digits, forest, cold = summary["digits"], summary["forest"], summary["cold start"]
     ship, ceiling = digits["Shipyard"], digits["ceiling"]
-    floor = cold["floor"]["seconds"]
+    floor = cold["floor without torch"]["seconds"]
     rows: list[tuple[str, str, str, bool]] = [
         ("digits req/s, share of the ceiling", f"{ship['rps'] / ceiling['rps']:.0%}", "≥ 70%",
          ship["rps"] >= 0.7 * ceiling["rps"]),
@@ -123,8 +124,8 @@ def goals_table(summary: Summary) -> list[str]:
                      "≥ 80%", share >= 0.8))  # fmt: skip
     for workers in ("1 worker", "2 workers"):
         above = cold[f"shipyard serve, {workers}"]["seconds"] - floor
-        rows.append((f"cold start, {workers}, above the floor", f"{above:+.2f} s", "≤ +0.30 s",
-                     above <= 0.3))  # fmt: skip
+        rows.append((f"cold start, {workers}, above the torch-free floor", f"{above:+.2f} s",
+                     "≤ +0.30 s", above <= 0.3))  # fmt: skip
     swap = cold["hot swap, 2 workers"]["seconds"]
     rows.append(("hot swap to v2's first answer", f"{swap:.2f} s", "≤ 0.30 s", swap <= 0.3))
     return [

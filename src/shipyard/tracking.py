@@ -74,9 +74,9 @@ def save_model(model: Any, path: str | Path | None = None) -> Path:
     if kind == "keras":
         return _save_keras(model, target)
     if kind == "sklearn" or hasattr(model, "get_params"):
-        import skops.io
+        from shipyard.flavors.skops_import import skops_io
 
-        skops.io.dump(model, target)
+        skops_io().dump(model, target)
     elif kind == "torch":
         import torch
 

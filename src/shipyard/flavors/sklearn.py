@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from shipyard.errors import InvalidInputError, UntrustedModelError
+from shipyard.flavors import skops_import
 from shipyard.flavors.base import Predictor, TrustPolicy, single_file
 from shipyard.signature import Signature, TensorSpec, datatype_from_numpy
 
@@ -39,16 +40,15 @@ class SklearnFlavor:
             raise InvalidInputError(
                 f"{entrypoint}: not a scikit-learn model file ({SAFE + PICKLED})"
             )
-        import skops.io
-
-        untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in trust.types]
+        skops_io = skops_import.skops_io()
+        untrusted = [t for t in skops_io.get_untrusted_types(file=path) if t not in trust.types]
         if untrusted:
             raise UntrustedModelError(
                 f"{entrypoint} contains types that skops does not trust by default: "
                 f"{', '.join(untrusted)}",
                 hint="if you trust them, pass --trust " + " --trust ".join(untrusted),
             )
-        return cast(Predictor, skops.io.load(path, trusted=list(trust.types)))
+        return cast(Predictor, skops_io.load(path, trusted=list(trust.types)))
 
     def signature(self, root: Path, entrypoint: str, trust: TrustPolicy) -> Signature | None:
         """Inputs from ``n_features_in_``; outputs from ``classes_`` (classifiers)."""

@@ -109,6 +109,34 @@ def test_worse_model_is_stopped_at_the_gate_and_nothing_is_registered(
     assert stage_statuses(home)["validate"] == "failed"
 
 
+def test_packaging_and_registration_reuse_the_signature_validation_inferred(
+    cli: Callable[..., Result], digits: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Validation runs in a worker process of its own and loads the candidate there; this
+    # process (packaging, registration) must not load it again to learn its signature.
+    from shipyard.flavors.sklearn import SklearnFlavor
+
+    def no_loading(*args: object) -> None:
+        raise AssertionError("the model was loaded again for its signature")
+
+    monkeypatch.setattr(SklearnFlavor, "signature", no_loading)
+    done = cli("run")
+    assert done.code == 0, done.err
+    assert "signature not recorded" not in done.out + done.err
+    bundle = json.loads((digits / ".shipyard/bundle/manifest.json").read_text())
+    version = json.loads(cli("models", "show", "digits:1", "--json").out)
+    expected = {"name": "input-0", "datatype": "FP32", "shape": [-1, 64]}
+    assert bundle["signature"]["inputs"] == version["signature"]["inputs"] == [expected]
+
+    # other content is another model: nothing kept for it, so it is inferred (here: refused)
+    from shipyard.flavors import TrustPolicy
+    from shipyard.registry.signatures import inferred_signature
+
+    with pytest.raises(AssertionError, match="loaded again"):
+        inferred_signature(home, "sha256:" + "0" * 64, digits, "sklearn", "model.skops",
+                           TrustPolicy())  # fmt: skip
+
+
 def test_sentiment_example_validates_and_registers_a_text_model(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path
 ) -> None:

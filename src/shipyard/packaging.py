@@ -15,11 +15,12 @@ from typing import Any
 
 from shipyard import jsonio
 from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.flavors import TrustPolicy, get_flavor
+from shipyard.flavors import TrustPolicy
 from shipyard.lineage import pinned_requirements, platform_tag, python_version
 from shipyard.pins import pin_closure
 from shipyard.project import Project, register_options
-from shipyard.registry import choose_flavor
+from shipyard.registry import choose_flavor, model_content
+from shipyard.registry.signatures import inferred_signature
 from shipyard.store.artifacts import file_digest
 
 # What each flavor needs installed to serve (pinned, with their dependencies, to the versions
@@ -122,8 +123,11 @@ def _code_files(project: Project, bundle: Path) -> list[tuple[str, Path]]:
     return sorted(files.items())
 
 
-def build_bundle(project: Project, dest: Path, *, commit: str | None) -> dict[str, Any]:
-    """Write the bundle for the project's trained model into ``dest``; return its manifest."""
+def build_bundle(
+    project: Project, dest: Path, *, commit: str | None, home: Path | None = None
+) -> dict[str, Any]:
+    """Write the bundle for the project's trained model into ``dest``; return its manifest.
+    With a ``home``, the model's signature comes from (or goes to) its kept signatures."""
     name, source, options = register_options(project)
     if not source.exists():
         raise ShipyardError(f"no trained model at {source} to package")
@@ -147,7 +151,9 @@ def build_bundle(project: Project, dest: Path, *, commit: str | None) -> dict[st
     requirements = pin_closure(["shipyard[serve]", *packages, *project.spec.package.requirements])
     (dest / "requirements.txt").write_text("".join(f"{pin}\n" for pin in requirements))
     try:
-        signature = get_flavor(flavor).signature(root, entrypoint, TrustPolicy(options.trust.types))
+        trust = TrustPolicy(options.trust.types)
+        _, digest = model_content(source, flavor, entrypoint)
+        signature = inferred_signature(home, digest, root, flavor, entrypoint, trust)
     except Exception as err:  # a model library failing on its own file: no signature, no failure
         print(f"package: signature not recorded: {err}")
         signature = None

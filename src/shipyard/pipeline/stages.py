@@ -241,6 +241,7 @@ def run_validate_stage(stage: StagePlan, ctx: StageContext, timeout: float | Non
             "flavor": flavor,
             "entrypoint": entrypoint,
             "root": str(source.parent if source.is_file() else source),
+            "source": str(source),
             "size_bytes": sum(f.stat().st_size for f in files),
         },
     }
@@ -288,7 +289,7 @@ def run_package_stage(stage: StagePlan, ctx: StageContext, commit: str | None) -
     from shipyard.packaging import build_bundle
 
     root = ctx.project.root
-    manifest = build_bundle(ctx.project, root / BUNDLE_DIR, commit=commit)
+    manifest = build_bundle(ctx.project, root / BUNDLE_DIR, commit=commit, home=ctx.stores.home)
     outputs = save_outputs(root, stage.outs, ctx.stores.artifacts)
     digest = outputs[f"{BUNDLE_DIR}/manifest.json"]
     return StageResult(outputs, {}, note=f"bundle {digest[7:19]}: {len(manifest['files'])} files")

@@ -27,6 +27,7 @@ from shipyard.lineage import (
     python_version,
 )
 from shipyard.refs import ModelRef, check_model_name
+from shipyard.registry.signatures import inferred_signature
 from shipyard.signature import Signature
 from shipyard.store import (
     AliasMove,
@@ -148,6 +149,15 @@ def content_digest(flavor: str, entrypoint: str, artifacts: list[ArtifactRef]) -
     return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
+def model_content(source: Path, flavor: str, entrypoint: str) -> tuple[Path, str]:
+    """The root a model's entrypoint is relative to, and the content digest ``register``
+    gives its files (``source`` a model file or directory)."""
+    root, files = _model_files(source)
+    blobs = [(rel, file_digest(path)) for rel, path in files]
+    artifacts = [ArtifactRef(rel, blob.digest, blob.size) for rel, blob in blobs]
+    return root, content_digest(flavor, entrypoint, artifacts)
+
+
 def choose_flavor(source: Path, options: RegisterOptions) -> tuple[str, str]:
     """The flavor and entrypoint of a model: as given, else detected from its files."""
     if options.flavor is None:
@@ -195,7 +205,9 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     signature = options.signature
     if signature is None and options.infer_signature:
         try:
-            signature = get_flavor(flavor_name).signature(root, entrypoint, options.trust)
+            signature = inferred_signature(
+                stores.home, digest, root, flavor_name, entrypoint, options.trust
+            )
         except ShipyardError as err:
             warnings.append(f"input/output signature not recorded: {err.message}")
         except Exception as err:  # a model library failing on a file it cannot read

@@ -193,6 +193,23 @@ def _load(candidate: dict[str, Any], trusted: list[str]) -> Any:
     return flavor.load(Path(candidate["root"]), candidate["entrypoint"], trust)
 
 
+def _keep_signature(candidate: dict[str, Any], trusted: list[str], home: str) -> None:
+    """Record the candidate's signature while its library is imported here, so that
+    packaging and registration need not import it again (``registry.signatures``)."""
+    from shipyard.flavors import TrustPolicy
+    from shipyard.registry import model_content
+    from shipyard.registry.signatures import inferred_signature
+
+    flavor, entrypoint = candidate["flavor"], candidate["entrypoint"]
+    try:
+        root, digest = model_content(Path(candidate["source"]), flavor, entrypoint)
+        inferred_signature(
+            Path(home), digest, root, flavor, entrypoint, TrustPolicy(types=tuple(trusted))
+        )
+    except Exception:  # packaging infers it again, and says why it cannot
+        return
+
+
 def _champion(config: dict[str, Any]) -> tuple[Any, int] | None:
     ref = config.get("champion")
     if not ref:
@@ -255,6 +272,7 @@ def main(config_path: str) -> None:
     )
     print(f"validation data: {len(labels)} rows, holdout {len(y_hold)}")
     candidate = _load(config["candidate"], config["trust"])
+    _keep_signature(config["candidate"], config["trust"], config["home"])
     if config.get("reference"):
         _write_reference(features, Path(config["reference"]), candidate)
     result: dict[str, Any] = {"rows": len(labels), "holdout_rows": len(y_hold)}

@@ -22,6 +22,29 @@ for _variable in ("COLUMNS", "LINES"):
     os.environ.pop(_variable, None)
 
 
+# The longest files (real images, clusters of servers, Keras training), slowest first: `make
+# test` hands whole files to its workers in collection order, and a long file handed out
+# last would run alone at the end while the other workers sit idle.
+LONGEST_FIRST = (
+    "test_image.py",
+    "test_deploy.py",
+    "test_keras_examples.py",
+    "test_serving_traffic.py",
+    "test_team_ci.py",
+    "test_validate_stage.py",
+    "test_hooks.py",
+    "test_monitor_prometheus.py",
+    "test_serving_startup.py",
+    "test_team_mode.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the ``LONGEST_FIRST`` files first, in that order; the rest as they were."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh state directory, also exported as SHIPYARD_HOME for the CLI."""

@@ -8,6 +8,7 @@ package_of() {
   case "$1" in
     promtool) echo prometheus ;;
     amtool) echo prometheus-alertmanager ;;
+    chromedriver) echo chromium-driver ;;
     *) echo "$1" ;;
   esac
 }

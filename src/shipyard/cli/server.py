@@ -85,5 +85,10 @@ def server_cmd(
 
         where = shown_location(store) if store else f"home {home()}"
         console.print(f"shipyard server on {url} ({where}); API docs at {url}/docs")
+        console.print(
+            f"UI on {url}/ — sign in with the token in {home() / 'run' / 'server.json'}"
+            if not token
+            else f"UI on {url}/ — sign in with the server's token (--token) or a named token"
+        )
 
     process.serve(home(), options, ready)

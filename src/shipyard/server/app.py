@@ -26,6 +26,7 @@ from shipyard.server.handlers import (
 )
 from shipyard.server.openapi import openapi
 from shipyard.serving.openapi import DOCS_HTML
+from shipyard.ui.pages import ui_routes
 
 OPERATIONS: tuple[Operation, ...] = (
     *info.OPERATIONS,
@@ -40,8 +41,8 @@ OPERATIONS: tuple[Operation, ...] = (
 
 
 def create_app(ctx: ServerContext) -> Starlette:
-    """The REST API over the server's services; every call needs a token (the OpenAPI
-    document and its page do not)."""
+    """The REST API over the server's services, and the web UI beside it; every call needs
+    a token (the OpenAPI document and its page, and the UI's sign-in page, do not)."""
     document = openapi(OPERATIONS)
 
     async def openapi_json(request: Request) -> Response:
@@ -55,5 +56,6 @@ def create_app(ctx: ServerContext) -> Starlette:
             *(route(op, ctx) for op in OPERATIONS),
             Route("/openapi.json", openapi_json),
             Route("/docs", docs),
+            *ui_routes(ctx),
         ]
     )

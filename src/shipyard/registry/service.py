@@ -39,7 +39,7 @@ from shipyard.store import (
     Stores,
     VersionDraft,
 )
-from shipyard.store.artifacts import file_digest
+from shipyard.store.artifacts import Blob, file_digest
 
 # Never part of a model: editor and VCS litter that would change the digest for nothing.
 _IGNORED = {"__pycache__", ".git", ".DS_Store", ".ipynb_checkpoints", ".shipyard"}
@@ -153,9 +153,15 @@ def model_content(source: Path, flavor: str, entrypoint: str) -> tuple[Path, str
     """The root a model's entrypoint is relative to, and the content digest ``register``
     gives its files (``source`` a model file or directory)."""
     root, files = _model_files(source)
-    blobs = [(rel, file_digest(path)) for rel, path in files]
-    artifacts = [ArtifactRef(rel, blob.digest, blob.size) for rel, blob in blobs]
-    return root, content_digest(flavor, entrypoint, artifacts)
+    return root, content_digest(flavor, entrypoint, _digested(files)[1])
+
+
+def _digested(files: list[tuple[str, Path]]) -> tuple[list[Blob], list[ArtifactRef]]:
+    """Each file's digest and size, and the artifact entry a version lists for it."""
+    blobs = [file_digest(path) for _, path in files]
+    return blobs, [
+        ArtifactRef(rel, b.digest, b.size) for (rel, _), b in zip(files, blobs, strict=True)
+    ]
 
 
 def choose_flavor(source: Path, options: RegisterOptions) -> tuple[str, str]:
@@ -186,10 +192,7 @@ def register(stores: Stores, source: Path, name: str, options: RegisterOptions) 
     _check_values(options)
     # Known content returns its version before any costly step (signature inference
     # imports the model's library); storing the files again repairs a damaged blob.
-    blobs = [file_digest(path) for _, path in files]
-    artifacts = [
-        ArtifactRef(rel, b.digest, b.size) for (rel, _), b in zip(files, blobs, strict=True)
-    ]
+    blobs, artifacts = _digested(files)
     digest = content_digest(flavor_name, entrypoint, artifacts)
     existing = stores.metadata.find_by_content(name, digest)
     if existing is not None:

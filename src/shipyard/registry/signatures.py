@@ -9,7 +9,6 @@ content digest ``register`` gives the files, so any change to them is a new entr
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -32,7 +31,7 @@ def inferred_signature(
     path = _path(home, digest) if home is not None else None
     if path is not None:
         try:
-            kept = json.loads(path.read_text())
+            kept = jsonio.loads(path.read_bytes())
             return None if kept is None else Signature.from_stored(kept)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # none kept yet, or a torn file: infer it again

@@ -61,11 +61,7 @@ class Call:
     async def body(self, model: type[B]) -> B:
         """The JSON body checked by ``model`` — a pydantic model or a record (dataclass) —
         with a 400 for anything else."""
-        raw = b""
-        async for chunk in self.request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY:
-                raise InvalidInputError(f"the request body is over {MAX_BODY} bytes")
+        raw = await read_body(self.request, MAX_BODY, "the request body")
         try:
             data = orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError as err:
@@ -76,6 +72,16 @@ class Call:
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Call a (blocking) service function off the event loop."""
         return await asyncio.to_thread(fn, *args)
+
+
+async def read_body(request: Request, limit: int, what: str) -> bytes:
+    """A request's body, refused (400) as soon as it grows past ``limit`` bytes."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise InvalidInputError(f"{what} is over {limit} bytes")
+    return raw
 
 
 Handler = Callable[[Call], Awaitable[Any]]

@@ -26,6 +26,7 @@ from shipyard.errors import AuthError, InvalidInputError, NotFoundError, Shipyar
 from shipyard.refs import MAX_VERSION
 from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
+from shipyard.server.api import read_body
 from shipyard.server.context import ServerContext
 from shipyard.ui.render import page
 from shipyard.ui.sessions import COOKIE, LIFETIME_S, Session, Sessions
@@ -71,11 +72,7 @@ def _local_path(target: str | None) -> str:
 
 async def _form(request: Request) -> dict[str, str]:
     """A URL-encoded form's fields (the first value of each), refusing a big body."""
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_FORM:
-            raise InvalidInputError(f"the form is over {MAX_FORM} bytes")
+    raw = await read_body(request, MAX_FORM, "the form")
     fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
     return {key: values[0] for key, values in fields.items()}
 
@@ -150,7 +147,10 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
 
     async def signout(request: Request) -> Response:
         session = sessions.get(request.cookies.get(COOKIE))
-        fields = await _form(request) if _same_origin(request) else {}
+        try:
+            fields = await _form(request) if _same_origin(request) else {}
+        except InvalidInputError:  # an oversized form is no sign-out form
+            fields = {}
         if session is None or not session.checks(fields.get("csrf")):
             return html("error.html", 403, viewer=None, error="sign-out refused: stale form",
                         hint="reload the page and sign out again")  # fmt: skip

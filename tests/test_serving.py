@@ -239,6 +239,54 @@ def test_metrics_count_requests_by_code(digits_server: dict[str, Any]) -> None:
     assert f'shipyard_queue_depth{{{labels},version="1"}} 0.0' in page
 
 
+def test_requests_tallied_in_a_loop_turn_read_as_if_observed_one_by_one() -> None:
+    import asyncio
+
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from shipyard.serving import metrics
+
+    durations = [0.0004, 0.003, 0.005, 0.02, 0.3, 4.0, 12.0, 0.003]
+    codes = [200, 200, 400, 200, 500, 200, 200, 200]
+    tallied = metrics.VersionMetrics("tally", "m", "1")
+
+    def samples(*families: Any) -> dict[tuple[str, str], float]:
+        """(sample suffix, code or bucket bound): value, for the tallied deployment."""
+        found = {}
+        for family in families:
+            for metric in family.collect():
+                for sample in metric.samples:
+                    if sample.labels.get("deployment", "tally") != "tally":
+                        continue
+                    if sample.name.endswith("_created"):
+                        continue
+                    suffix = sample.name.removeprefix(metric.name)
+                    found[suffix, sample.labels.get("code", sample.labels.get("le", ""))] = (
+                        sample.value
+                    )
+        return found
+
+    async def answer_all() -> dict[tuple[str, str], float]:
+        for code, seconds in zip(codes, durations, strict=True):
+            tallied.request("v1", code, seconds)
+        before = samples(metrics.REQUESTS)  # written once the loop turns, not before
+        await asyncio.sleep(0)
+        return before
+
+    assert asyncio.run(answer_all()) == {}
+
+    # what inc and observe per request give, in a registry of their own
+    registry = CollectorRegistry()
+    requests = Counter("r", "", ["code"], registry=registry)
+    seconds = Histogram("d", "", registry=registry)
+    for code, value in zip(codes, durations, strict=True):
+        requests.labels(code=str(code)).inc()
+        seconds.observe(value)
+    assert samples(metrics.REQUESTS) == samples(requests)
+    assert samples(metrics.REQUEST_SECONDS) == samples(seconds)
+    assert samples(seconds)["_count", ""] == len(durations)
+
+
 def test_a_failing_or_hanging_model_gets_500_or_408_and_the_server_keeps_serving(
     tmp_path: Path,
 ) -> None:

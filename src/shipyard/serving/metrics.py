@@ -4,12 +4,16 @@ Every worker process writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` (the
 supervisor creates it) and ``/metrics`` collects all of them, so the page is
 the same whichever worker answers. Labels are deployment, model and version —
 never request ids. Each version keeps its labelled children, so the request
-path does no label lookups.
+path does no label lookups; and it tallies its requests in the process, writing
+them to the shared files once per turn of the event loop, so the answers of one
+batch cost a few writes between them, not three each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import (
@@ -103,6 +107,19 @@ LOG_DROPPED = Counter(
 )
 
 
+# The request-duration histogram's bucket bounds (Prometheus' defaults, then +Inf).
+DURATION_BOUNDS = tuple(REQUEST_SECONDS._upper_bounds)
+
+
+def _observed(histogram: Any, durations: list[float]) -> None:
+    """Add many observations to a histogram child at once: ``durations`` holds their sum,
+    then how many fell in each bucket (what ``observe`` would have added one by one)."""
+    histogram._sum.inc(durations[0])
+    for bucket, count in zip(histogram._buckets, durations[1:], strict=True):
+        if count:
+            bucket.inc(count)
+
+
 MAX_CLASSES = 1000  # distinct predicted values counted per version (bounded cardinality)
 
 
@@ -113,6 +130,9 @@ class VersionMetrics:
         self.labels = {"deployment": deployment, "model": model, "version": version}
         self._children: dict[tuple[str, ...], Any] = {}
         self._values = 0
+        self._answers: dict[tuple[str, int], int] = {}  # (protocol, code): requests not written
+        self._durations: dict[str, list[float]] = {}  # protocol: [sum, count per bucket...]
+        self._flushing = False
         if not version:  # requests no version answered (unknown model, busy): counts only
             return
         self.inference = INFERENCE_SECONDS.labels(**self.labels)
@@ -121,19 +141,41 @@ class VersionMetrics:
         self.loaded = MODEL_LOADED.labels(**self.labels)
 
     def request(self, protocol: str, code: int, seconds: float) -> None:
-        key = ("r", protocol, str(code))
-        counter = self._children.get(key)
-        if counter is None:
-            counter = self._children[key] = REQUESTS.labels(
-                **self.labels, protocol=protocol, code=str(code)
-            )
-        counter.inc()
-        histogram = self._children.get(("d", protocol))
-        if histogram is None:
-            histogram = self._children[("d", protocol)] = REQUEST_SECONDS.labels(
-                **self.labels, protocol=protocol
-            )
-        histogram.observe(seconds)
+        """One answered request: tallied here, written with the others of this loop turn."""
+        key = (protocol, code)
+        self._answers[key] = self._answers.get(key, 0) + 1
+        durations = self._durations.get(protocol)
+        if durations is None:
+            durations = self._durations[protocol] = [0.0] * (len(DURATION_BOUNDS) + 1)
+        durations[0] += seconds
+        durations[1 + bisect_left(DURATION_BOUNDS, seconds)] += 1
+        if not self._flushing:
+            self._flushing = True
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no event loop (a direct call): write at once
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the tallied requests to their series."""
+        self._flushing = False
+        for (protocol, code), count in self._answers.items():
+            key = ("r", protocol, str(code))
+            counter = self._children.get(key)
+            if counter is None:
+                counter = self._children[key] = REQUESTS.labels(
+                    **self.labels, protocol=protocol, code=str(code)
+                )
+            counter.inc(count)
+        self._answers.clear()
+        for protocol, durations in self._durations.items():
+            histogram = self._children.get(("d", protocol))
+            if histogram is None:
+                histogram = self._children[("d", protocol)] = REQUEST_SECONDS.labels(
+                    **self.labels, protocol=protocol
+                )
+            _observed(histogram, durations)
+        self._durations.clear()
 
     def predicted(self, value: str, count: int) -> None:
         key = ("p", value)

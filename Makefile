@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-k8s test-tensorflow test-slow test-stress lint bench bench-team bench-deploy bench-alerting bench-image bench-serving bench-keras bench-loop docs clean system
+.PHONY: demo test screenshots test-k8s test-tensorflow test-slow test-stress lint bench bench-team bench-deploy bench-alerting bench-image bench-serving bench-keras bench-loop docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -31,12 +31,20 @@ test: $(STAMP)
 	bash scripts/system-deps.sh promtool prometheus amtool   # promtool checks the exported rules; a real Prometheus runs the dashboard queries; amtool brings Alertmanager too
 	bash scripts/system-deps.sh podman buildah runc skopeo debootstrap docker-registry   # images built, run and pushed for real (no Docker engine needed); debootstrap makes their base
 	bash scripts/postgres.sh >/dev/null   # a real PostgreSQL runs the metadata store contract tests
+	bash scripts/system-deps.sh chromium chromedriver   # a real Chromium drives the web UI's tests
+	bash scripts/ui-test-deps.sh   # axe-core, the accessibility rules those tests inject
 	$(BIN)/python -m compileall -q -j 0 src tests   # bytecode once, not in every CLI the tests start (PYTHONDONTWRITEBYTECODE)
 	@$(BIN)/mypy > $(VENV)/mypy.log 2>&1 & mypy=$$!; \
 	echo "$(BIN)/pytest -n 3 --dist loadfile --durations=20   (mypy beside it)"; \
 	$(BIN)/pytest -n 3 --dist loadfile --durations=20; suite=$$?; \
 	wait $$mypy; typed=$$?; echo "$(BIN)/mypy"; cat $(VENV)/mypy.log; \
 	if [ $$typed -ne 0 ]; then exit $$typed; fi; exit $$suite
+
+# The README's pictures of the UI, taken by its browser tests in a real Chromium.
+screenshots: $(STAMP)
+	bash scripts/system-deps.sh chromium chromedriver
+	bash scripts/ui-test-deps.sh
+	SHIPYARD_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/test_ui_browser.py -q
 
 # A real Kubernetes control plane (kube-apiserver and controller manager built once from Debian's
 # source package into ~/.cache/shipyard/k8s, 5 to 10 minutes the first time; etcd from Debian).

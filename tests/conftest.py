@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_helpers import browser, page  # noqa: F401  (fixtures)
 from postgres_helpers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from shipyard.store import Stores, open_stores
 

@@ -149,13 +149,15 @@ def test_alias_moves_are_recorded_and_a_stale_expectation_is_refused(opened: Sto
     assert kinds == ["alias.set", "alias.set", "alias.delete", "alias.set"]
 
 
-def test_events_filter_by_model_id_limit_kind_and_deployment(opened: Stores) -> None:
+def test_events_filter_by_model_id_limit_kind_deployment_actor_and_page_back(
+    opened: Stores,
+) -> None:
     meta = opened.metadata
     for i in range(5):
         meta.add_version("m", draft(str(i)))
     meta.append_event("alert.firing", "t", model="m", version=5, data={"deployment": "web"})
     meta.append_event("alert.resolved", "t", model=None, version=None, data={"deployment": "api"})
-    meta.append_event("alertx", "t", model=None, version=None, data={})
+    meta.append_event("alertx", "someone", model=None, version=None, data={})
     newest = meta.list_events(limit=2)
     assert [e.kind for e in newest] == ["alert.resolved", "alertx"]
     assert [e.id for e in meta.list_events(after_id=newest[0].id)] == [newest[1].id]
@@ -169,6 +171,9 @@ def test_events_filter_by_model_id_limit_kind_and_deployment(opened: Stores) -> 
     assert (web.kind, web.model, web.data) == ("alert.firing", "m", {"deployment": "web"})
     ids = [e.id for e in meta.list_events()]
     assert ids == sorted(ids) and len(ids) == 9
+    # a page further back: the newest 3 older than an event; and one actor's events
+    assert [e.id for e in meta.list_events(before_id=ids[5], limit=3)] == ids[2:5]
+    assert [e.kind for e in meta.list_events(actor="someone")] == ["alertx"]
 
 
 # -- runs and the stage cache ---------------------------------------------------------------

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ci": ("shipyard.cli.ci", "app"),
     "serve": ("shipyard.cli.serve", "serve_cmd"),
     "server": ("shipyard.cli.server", "server_cmd"),
+    "ui": ("shipyard.cli.ui", "ui_cmd"),
     "deploy": ("shipyard.cli.deploy", "deploy_cmd"),
     "status": ("shipyard.cli.deploy", "status_cmd"),
     "promote": ("shipyard.cli.deploy", "promote_cmd"),

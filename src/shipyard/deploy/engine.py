@@ -288,7 +288,13 @@ class Engine:
         return str(url) if url else None
 
     def _enter_step(
-        self, d: DeploymentRecord, r: RolloutRecord, index: int, plan: Plan, actor: str = ""
+        self,
+        d: DeploymentRecord,
+        r: RolloutRecord,
+        index: int,
+        plan: Plan,
+        actor: str = "",
+        reason: str = "",
     ) -> None:
         step = plan.steps[index]
         new, old = str(r.to_version), r.from_version
@@ -299,7 +305,7 @@ class Engine:
                 self.abort(d, r, f"smoke test of v{new} failed: {err.message}", actor=CONTROLLER)
                 return
         if step.weight >= 100:
-            self._succeed(d, r, actor or CONTROLLER)
+            self._succeed(d, r, actor or CONTROLLER, reason)
             return
         weights: dict[str, int] = {}
         if old is not None:
@@ -318,7 +324,8 @@ class Engine:
         saved, _ = self.stores.deploy.record(
             "rollout.step",
             actor or CONTROLLER,
-            f"step {index + 1}/{len(plan.steps)}: v{new} gets {what}",
+            f"step {index + 1}/{len(plan.steps)}: v{new} gets {what}"
+            + (f" (promoted: {reason})" if reason else ""),
             deployment=replace(d, desired=desired),
             rollout=moved,
         )
@@ -342,7 +349,7 @@ class Engine:
             rollout=replace(latest, step_started_at=time.time()),
         )
 
-    def _succeed(self, d: DeploymentRecord, r: RolloutRecord, actor: str) -> None:
+    def _succeed(self, d: DeploymentRecord, r: RolloutRecord, actor: str, reason: str = "") -> None:
         new, old = str(r.to_version), r.from_version  # old is d.stable until this succeeds
         # recreate never holds two versions at once
         desired = all_traffic_to(d, r.to_version, keep_previous=r.strategy != "recreate")
@@ -358,7 +365,8 @@ class Engine:
             "rollout.succeeded",
             actor,
             f"v{new} serves all traffic"
-            + (f"; v{old} kept warm" if str(old) in desired.warm else ""),
+            + (f"; v{old} kept warm" if str(old) in desired.warm else "")
+            + (f" (promoted: {reason})" if reason else ""),
             deployment=promoted,
             rollout=done,
             alias=self.alias_change(d, r.to_version, f"rollout {r.id} of {d.name} succeeded"),
@@ -401,9 +409,15 @@ class Engine:
             self.target.stop(saved, "the first rollout was aborted; nothing to serve")
 
     def promote(
-        self, d: DeploymentRecord, r: RolloutRecord, actor: str, full: bool = False
+        self,
+        d: DeploymentRecord,
+        r: RolloutRecord,
+        actor: str,
+        full: bool = False,
+        reason: str = "",
     ) -> None:
-        """On to the next step now, without waiting or analysing (``full``: to the last)."""
+        """On to the next step now, without waiting or analysing (``full``: to the last);
+        ``reason``, when given, is said in the step's event."""
         plan = Plan.from_data(r.plan)
         if r.state == "loading":
             self._load(d, r, plan)  # loaded, it is on its first step now: that is one step
@@ -412,7 +426,8 @@ class Engine:
                 return
             d, r = self.stores.deploy.get_deployment(d.name), latest
         last = len(plan.steps) - 1
-        self._enter_step(d, r, last if full else min(r.step + 1, last), plan, actor=actor)
+        index = last if full else min(r.step + 1, last)
+        self._enter_step(d, r, index, plan, actor=actor, reason=reason)
 
     def alias_change(self, d: DeploymentRecord, version: int, reason: str) -> AliasChange:
         """The move of the deployment's alias (``production``) to the version it will serve:

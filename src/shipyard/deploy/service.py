@@ -316,11 +316,12 @@ class DeployService:
             )
         return d, r
 
-    def promote(self, name: str, actor: str, full: bool = False) -> RolloutRecord:
-        """On to the next step now, skipping its wait and analysis (``full``: all traffic)."""
+    def promote(self, name: str, actor: str, full: bool = False, reason: str = "") -> RolloutRecord:
+        """On to the next step now, skipping its wait and analysis (``full``: all traffic);
+        ``reason`` goes into the step's event."""
         with self.engine.locked(name):
             d, r = self._active(name)
-            self.engine.promote(d, r, actor, full)
+            self.engine.promote(d, r, actor, full, reason)
         return self.stores.deploy.list_rollouts(name, limit=1)[0]
 
     def abort(self, name: str, actor: str, reason: str = "") -> RolloutRecord:

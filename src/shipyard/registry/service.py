@@ -313,6 +313,8 @@ def events(
     kind: str | None = None,
     kind_prefix: str | None = None,
     deployment: str | None = None,
+    before_id: int | None = None,
+    actor: str | None = None,
 ) -> list[Event]:
     """The audit log, oldest first (``limit`` keeps the newest), filtered."""
     return stores.metadata.list_events(
@@ -322,6 +324,8 @@ def events(
         kind=kind,
         kind_prefix=kind_prefix,
         deployment=deployment,
+        before_id=before_id,
+        actor=actor,
     )
 
 

@@ -23,6 +23,7 @@ from shipyard.server.handlers import (
     registry,
     runs,
     tokens,
+    ui,
 )
 from shipyard.server.openapi import openapi
 from shipyard.serving.openapi import DOCS_HTML
@@ -37,6 +38,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *alerts.OPERATIONS,
     *events.OPERATIONS,
     *tokens.OPERATIONS,
+    *ui.OPERATIONS,
 )
 
 

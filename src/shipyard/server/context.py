@@ -11,6 +11,7 @@ from shipyard.deploy.service import DeployService
 from shipyard.monitor.scraper import Scraper
 from shipyard.monitor.service import MonitorService
 from shipyard.store import Stores
+from shipyard.ui.sessions import Sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +27,4 @@ class ServerContext:
     home: str
     store_location: str  # the metadata store, shown without its password
     artifacts_location: str
+    sessions: Sessions  # the web UI's signed-in browsers

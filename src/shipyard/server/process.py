@@ -74,6 +74,7 @@ def serve(home: Path, options: ServerOptions, on_ready: Callable[[str], None]) -
     from shipyard.serving.supervisor import bind
     from shipyard.store import open_stores
     from shipyard.store.location import shown_location
+    from shipyard.ui.sessions import Sessions
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -129,6 +130,7 @@ def serve(home: Path, options: ServerOptions, on_ready: Callable[[str], None]) -
         home=str(home),
         store_location=shown_location(options.store or str(home / "registry.db")),
         artifacts_location=shown_location(options.artifacts or str(home / "artifacts")),
+        sessions=Sessions(),
     )
     scheme = "https" if options.tls_cert else "http"
     url = f"{scheme}://{options.host}:{sock.getsockname()[1]}"

@@ -176,6 +176,8 @@ class RemoteMetadataStore:
         kind_prefix: str | None = None,
         kind: str | None = None,
         deployment: str | None = None,
+        before_id: int | None = None,
+        actor: str | None = None,
     ) -> list[Event]:
         """See ``MetadataStore.list_events``."""
         query = {
@@ -185,6 +187,8 @@ class RemoteMetadataStore:
             "kind_prefix": kind_prefix,
             "kind": kind,
             "deployment": deployment,
+            "before": before_id,
+            "actor": actor,
         }
         return cast(list[Event], _as(list[Event], self._client.call("GET", "events", query=query)))
 

@@ -89,10 +89,13 @@ class MetadataStore(Protocol):
         kind_prefix: str | None = None,
         kind: str | None = None,
         deployment: str | None = None,
+        before_id: int | None = None,
+        actor: str | None = None,
     ) -> list[Event]:
         """Events oldest first; ``limit`` keeps the newest ``limit`` of them;
         ``kind_prefix`` keeps kinds that start with it (``alert.``), ``kind`` one kind,
-        ``deployment`` the events about that deployment."""
+        ``deployment`` the events about that deployment, ``before_id`` those older than
+        that event (a page further back), ``actor`` those one identity caused."""
         ...
 
     def close(self) -> None:

@@ -1,92 +1,35 @@
-"""The UI's routes: sign-in and sign-out, and the pages, each calling the service functions
-the REST handlers call (``registry.service``), never a second way to the data.
-
-Every answer carries a Content-Security-Policy that admits scripts, styles and images
-from this server only (no inline script, no CDN), refuses framing, and keeps forms on
-this origin. Forms that change something carry the session's CSRF secret and are
-refused without it, and a POST from another origin is refused whatever it carries.
+"""The UI's routes: sign-in and sign-out, the registry's pages and, from
+``deployments.py``, the deployments' — each calling the service functions the REST
+handlers call (``registry.service``, the deploy service), never a second way to the data.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from shipyard.access import Identity
 from shipyard.errors import AuthError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import MAX_VERSION
 from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
-from shipyard.server.api import read_body
 from shipyard.server.context import ServerContext
-from shipyard.ui.render import page
-from shipyard.ui.sessions import COOKIE, LIFETIME_S, Session, Sessions
+from shipyard.ui.deployments import deployment_routes
+from shipyard.ui.events import event_routes
+from shipyard.ui.sessions import COOKIE, LIFETIME_S
+from shipyard.ui.web import HEADERS, STATIC, Viewer, form, html, local_path, same_origin
 
-HEADERS = {
-    "content-security-policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
-        "object-src 'none'"
-    ),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "cache-control": "no-store",  # pages show the registry as it is now, to who signed in
-}
-MAX_FORM = 16 * 1024
 PAGE_SIZE = 50  # versions per page of a model
-STATIC = Path(__file__).parent / "static"
-
-
-@dataclass(frozen=True, slots=True)
-class Viewer:
-    """Who is looking: their identity and session (whose CSRF secret the forms carry)."""
-
-    identity: Identity
-    session: Session
-
-    def can(self, scope: str) -> bool:
-        """Whether to show the actions that need ``scope``."""
-        return self.identity.allows(scope)
-
-
-def html(template: str, status: int = 200, **values: Any) -> Response:
-    """A page with the UI's security headers."""
-    return HTMLResponse(page(template, **values), status, headers=HEADERS)
-
-
-def _local_path(target: str | None) -> str:
-    """Where to go after signing in: a path on this server, never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """A URL-encoded form's fields (the first value of each), refusing a big body."""
-    raw = await read_body(request, MAX_FORM, "the form")
-    fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
-    return {key: values[0] for key, values in fields.items()}
-
-
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None  # an opaque origin ("null") is another site's sandbox
-    return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
     """The UI's pages and static files, for the control plane's app."""
-    sessions = Sessions()
+    sessions = ctx.sessions
 
     async def viewer_of(request: Request) -> Viewer | None:
         session = sessions.get(request.cookies.get(COOKIE))
@@ -117,14 +60,14 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         return endpoint
 
     async def signin(request: Request) -> Response:
-        target = _local_path(request.query_params.get("next"))
+        target = local_path(request.query_params.get("next"))
         if request.method == "GET":
             return html("signin.html", viewer=None, next=target, error=None)
-        if not _same_origin(request):
+        if not same_origin(request):
             return html("error.html", 403, viewer=None, error="a sign-in from another site",
                         hint="open the UI's own sign-in page")  # fmt: skip
         try:
-            fields = await _form(request)
+            fields = await form(request)
         except InvalidInputError as err:
             return html("signin.html", 400, viewer=None, next=target, error=err.message)
         token = fields.get("token", "").strip()
@@ -133,8 +76,12 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
             await asyncio.to_thread(ctx.authenticator.identify, header, None)
         except AuthError as err:
             return html("signin.html", 401, viewer=None, next=target, error=err.message)
+        return signed_in_as(request, header, local_path(fields.get("next") or target))
+
+    def signed_in_as(request: Request, header: str, target: str) -> Response:
+        """A new session for an accepted token: its cookie, and on to ``target``."""
         session = sessions.open(header)
-        response = RedirectResponse(_local_path(fields.get("next") or target), 303, HEADERS)
+        response = RedirectResponse(target, 303, HEADERS)
         response.set_cookie(
             COOKIE,
             session.id,
@@ -145,10 +92,21 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         )
         return response
 
+    async def signin_link(request: Request) -> Response:
+        header = sessions.redeem(request.path_params["secret"])
+        try:
+            if header is None:
+                raise AuthError("this sign-in link is used, expired or unknown")
+            await asyncio.to_thread(ctx.authenticator.identify, header, None)
+        except AuthError as err:
+            message = f"{err.message}; run `shipyard ui` again, or paste a token"
+            return html("signin.html", 401, viewer=None, next="/", error=message)
+        return signed_in_as(request, header, "/")
+
     async def signout(request: Request) -> Response:
         session = sessions.get(request.cookies.get(COOKIE))
         try:
-            fields = await _form(request) if _same_origin(request) else {}
+            fields = await form(request) if same_origin(request) else {}
         except InvalidInputError:  # an oversized form is no sign-out form
             fields = {}
         if session is None or not session.checks(fields.get("csrf")):
@@ -189,9 +147,12 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
     return [
         Route("/", signed_in(models_page)),
         Route("/signin", signin, methods=["GET", "POST"]),
+        Route("/signin/link/{secret}", signin_link),
         Route("/signout", signout, methods=["POST"]),
         Route("/models/{model}", signed_in(model_page)),
         Route("/models/{model}/versions/{version}", signed_in(version_page)),
+        *deployment_routes(ctx, signed_in),
+        *event_routes(ctx, signed_in),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -14,9 +16,22 @@ def short(digest: str | None, length: int = 12) -> str:
     return (digest or "").removeprefix("sha256:")[:length]
 
 
-def when(stamp: str | None) -> str:
-    """An ISO time as ``2026-12-03 19:05:10`` (UTC), the way the CLI shows it."""
+def when(stamp: str | float | None) -> str:
+    """An ISO time, or seconds since the epoch, as ``2026-12-03 19:05:10`` (UTC), the way
+    the CLI shows it."""
+    if isinstance(stamp, int | float):
+        stamp = datetime.fromtimestamp(stamp, UTC).isoformat()
     return (stamp or "").replace("T", " ")[:19]
+
+
+def left(epoch: float) -> str:
+    """The time from now until ``epoch`` (seconds since the epoch), as ``4m 10s``."""
+    seconds = max(0, int(epoch - time.time()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
 
 
 def size(count: int | float) -> str:
@@ -39,7 +54,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(short=short, when=when, size=size)
+    env.filters.update(short=short, when=when, size=size, left=left)
     return env
 
 

@@ -4,6 +4,10 @@ The cookie holds only a random session id; the server keeps the token it stands 
 checks it again on every request, so a revoked token signs its sessions out at once. Each
 session has its own CSRF secret, which every form that changes something carries back.
 Sessions live in the server's memory: a restarted server asks everyone to sign in again.
+
+``shipyard ui`` signs a browser in without pasting: the CLI, holding a token, asks for a
+one-time link (``POST /api/v1/ui/links``), which opens a session for that same token
+once, within ``LINK_S`` seconds, and is gone after.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from dataclasses import dataclass
 COOKIE = "shipyard_session"
 LIFETIME_S = 12 * 3600  # a working day; signing in again is one paste of the token
 MAX_SESSIONS = 10_000  # the oldest are dropped beyond this: memory stays bounded
+LINK_S = 60.0  # a sign-in link opens a session once, within this many seconds
+MAX_LINKS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,7 @@ class Sessions:
     def __init__(self, lifetime_s: float = LIFETIME_S) -> None:
         self._lifetime_s = lifetime_s
         self._by_id: dict[str, Session] = {}
+        self._links: dict[str, tuple[str, float]] = {}  # link secret: (token, expires at)
         self._lock = threading.Lock()
 
     def open(self, token: str) -> Session:
@@ -71,3 +78,22 @@ class Sessions:
         """Sign a browser out."""
         with self._lock:
             self._by_id.pop(session_id, None)
+
+    def link(self, token: str) -> str:
+        """A one-time sign-in secret for an accepted token (see the module's docstring)."""
+        secret = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._links = {k: v for k, v in self._links.items() if v[1] > now}
+            if len(self._links) >= MAX_LINKS:
+                del self._links[next(iter(self._links))]
+            self._links[secret] = (token, now + LINK_S)
+        return secret
+
+    def redeem(self, secret: str) -> str | None:
+        """The token a link stands for, once; None when unknown, used or expired."""
+        with self._lock:
+            found = self._links.pop(secret, None)
+        if found is None or found[1] <= time.monotonic():
+            return None
+        return found[0]

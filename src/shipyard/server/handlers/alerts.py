@@ -14,7 +14,7 @@ async def alerts(call: Call) -> Any:
 
 
 async def alert_history(call: Call) -> Any:
-    after, limit = paging(call)
+    after, limit, _ = paging(call)
     return await call.run(call.ctx.monitor.history, call.query("deployment"), after, limit)
 
 

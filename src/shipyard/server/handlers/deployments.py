@@ -44,7 +44,8 @@ async def undeploy(call: Call) -> Any:
 
 async def promote(call: Call) -> Any:
     body = await call.body(PromoteBody)
-    return await call.run(call.ctx.deploy.promote, call.path("name"), call.actor, body.full)
+    name = call.path("name")
+    return await call.run(call.ctx.deploy.promote, name, call.actor, body.full, body.reason)
 
 
 async def abort(call: Call) -> Any:

@@ -9,20 +9,24 @@ from shipyard.registry import service as registry
 from shipyard.server.api import Call, Operation
 
 
-def paging(call: Call) -> tuple[int, int]:
-    """``after`` (an event id) and ``limit`` from the query string, checked."""
+def paging(call: Call) -> tuple[int, int, int | None]:
+    """``after`` and ``before`` (event ids) and ``limit`` from the query string, checked."""
     try:
         after = int(call.query("after") or "0")
         limit = int(call.query("limit") or "100")
+        before = call.query("before")
+        before_id = None if before is None else int(before)
     except ValueError:
-        raise InvalidInputError("after and limit must be integers") from None
+        raise InvalidInputError("after, before and limit must be integers") from None
     if not (0 <= after < 2**63 and 1 <= limit <= 100_000):
         raise InvalidInputError("after: 0 to 2^63-1; limit: 1 to 100000")
-    return after, limit
+    if before_id is not None and not 1 <= before_id < 2**63:
+        raise InvalidInputError("before: 1 to 2^63-1")
+    return after, limit, before_id
 
 
 async def events(call: Call) -> Any:
-    after, limit = paging(call)
+    after, limit, before = paging(call)
     return await call.run(
         lambda: registry.events(
             call.ctx.stores,
@@ -32,6 +36,8 @@ async def events(call: Call) -> Any:
             kind=call.query("kind"),
             kind_prefix=call.query("kind_prefix"),
             deployment=call.query("deployment"),
+            before_id=before,
+            actor=call.query("actor"),
         )
     )
 
@@ -50,6 +56,8 @@ OPERATIONS = (
             ("kind", "string"),
             ("kind_prefix", "string"),
             ("deployment", "string"),
+            ("before", "integer"),
+            ("actor", "string"),
         ),
     ),
 )

@@ -298,10 +298,18 @@ class SqlMetadataStore:
         kind_prefix: str | None = None,
         kind: str | None = None,
         deployment: str | None = None,
+        before_id: int | None = None,
+        actor: str | None = None,
     ) -> list[Event]:
         """See ``MetadataStore.list_events``."""
         sql = "SELECT id, at, actor, kind, model, version, data FROM events WHERE id > ?"
         args: tuple[Any, ...] = (after_id,)
+        if before_id is not None:
+            sql += " AND id < ?"
+            args += (before_id,)
+        if actor is not None:
+            sql += " AND actor = ?"
+            args += (actor,)
         if model is not None:
             sql += " AND model = ?"
             args += (model,)

@@ -1,0 +1,129 @@
+"""The deployments' pages: desired against observed, the rollout under way with each
+analysis, its history, and the actions — promote, abort, roll back — each confirmed on a
+page of its own with a reason, and run by the deploy service the REST API runs.
+
+The status panel of a deployment's page is also served alone (``…/panel``): the page's
+script fetches it every few seconds and puts it in place, so a rollout advances on screen
+without a reload; with scripts off the page is the same, as of when it was loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shipyard.errors import InvalidInputError
+from shipyard.refs import MAX_VERSION
+from shipyard.server.context import ServerContext
+from shipyard.ui.web import HEADERS, Viewer, form, html, same_origin
+
+Handler = Callable[[Request, Viewer], Awaitable[Response]]
+MAX_REASON = 500  # characters of a typed reason
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button on a deployment's page: what it does, asked for and said after."""
+
+    title: str  # "Roll back"
+    question: str  # shown on the confirmation page
+    needs_rollout: bool  # only while a rollout is under way
+
+
+ACTIONS = {
+    "promote": Action("Promote", "Move the rollout on to its next step now?", True),
+    "abort": Action("Abort", "Return all traffic to the stable version?", True),
+    "rollback": Action("Roll back", "Send traffic back to the previous version?", False),
+}
+
+
+def deployment_routes(
+    ctx: ServerContext, signed_in: Callable[[Handler], Callable[[Request], Awaitable[Response]]]
+) -> list[BaseRoute]:
+    """The deployments' pages, behind ``signed_in``."""
+    service = ctx.deploy
+
+    async def list_page(request: Request, viewer: Viewer) -> Response:
+        statuses = await asyncio.to_thread(service.statuses)
+        return html("deployments.html", viewer=viewer, deployments=statuses)
+
+    async def panel_values(name: str) -> dict[str, Any]:
+        status = await asyncio.to_thread(service.status, name)
+        rollouts = await asyncio.to_thread(service.rollouts, name, 10)
+        return {"d": status, "rollouts": rollouts, "problem": ctx.controller.problems().get(name)}
+
+    async def detail_page(request: Request, viewer: Viewer) -> Response:
+        values = await panel_values(request.path_params["name"])
+        return html("deployment.html", viewer=viewer, actions=ACTIONS, **values)
+
+    async def panel(request: Request, viewer: Viewer) -> Response:
+        values = await panel_values(request.path_params["name"])
+        return html("deployment_panel.html", viewer=viewer, actions=ACTIONS, **values)
+
+    async def confirm(request: Request, viewer: Viewer) -> Response:
+        name, action = request.path_params["name"], _action(request)
+        if not viewer.can("deploy"):
+            return _refused(viewer, "deploy")
+        status = await asyncio.to_thread(service.status, name)
+        if request.method == "GET":
+            return html("confirm.html", viewer=viewer, d=status, action=action,
+                        verb=request.path_params["action"], error=None)  # fmt: skip
+        if not same_origin(request):
+            return html("error.html", 403, viewer=viewer, error="an action from another site",
+                        hint="use the buttons on the deployment's own page")  # fmt: skip
+        fields = await form(request)
+        if not viewer.session.checks(fields.get("csrf")):
+            return html("error.html", 403, viewer=viewer, error="action refused: stale form",
+                        hint="reload the deployment's page and try again")  # fmt: skip
+        reason = fields.get("reason", "").strip()
+        if not reason or len(reason) > MAX_REASON:
+            message = f"say why, in 1 to {MAX_REASON} characters: it goes into the audit log"
+            return html("confirm.html", 400, viewer=viewer, d=status, action=action,
+                        verb=request.path_params["action"], error=message)  # fmt: skip
+        actor = viewer.identity.name
+        verb = request.path_params["action"]
+        if verb == "promote":
+            await asyncio.to_thread(service.promote, name, actor, False, reason)
+        elif verb == "abort":
+            await asyncio.to_thread(service.abort, name, actor, reason)
+        else:
+            to = _version(fields.get("to", ""))
+            await asyncio.to_thread(service.rollback, name, actor, to, reason)
+        ctx.controller.wake()
+        return RedirectResponse(f"/deployments/{quote(name, safe='')}", 303, headers=HEADERS)
+
+    return [
+        Route("/deployments", signed_in(list_page)),
+        Route("/deployments/{name}", signed_in(detail_page)),
+        Route("/deployments/{name}/panel", signed_in(panel)),
+        Route("/deployments/{name}/{action}", signed_in(confirm), methods=["GET", "POST"]),
+    ]
+
+
+def _action(request: Request) -> Action:
+    verb = request.path_params["action"]
+    if verb not in ACTIONS:
+        raise InvalidInputError(f"no action {verb!r}; the actions are {', '.join(ACTIONS)}")
+    return ACTIONS[verb]
+
+
+def _version(text: str) -> int | None:
+    """A rollback's target version from the form (blank: the previous one)."""
+    text = text.strip().removeprefix("v")
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
+        raise InvalidInputError(f"version {text!r} is not a version number (1, 2, …)")
+    return int(text)
+
+
+def _refused(viewer: Viewer, scope: str) -> Response:
+    hint = f"sign in with a token that has the {scope} scope; this one may only read"
+    return html("error.html", 403, viewer=viewer, error=f"this needs the {scope} scope", hint=hint)

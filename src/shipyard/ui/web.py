@@ -1,0 +1,73 @@
+"""What every UI route shares: the security headers, who is looking, forms and origins.
+
+Every answer carries a Content-Security-Policy that admits scripts, styles and images
+from this server only (no inline script, no CDN), refuses framing, and keeps forms on
+this origin. Forms that change something carry the session's CSRF secret and are
+refused without it, and a POST from another origin is refused whatever it carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from shipyard.access import Identity
+from shipyard.server.api import read_body
+from shipyard.ui.render import page
+from shipyard.ui.sessions import Session
+
+HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+        "object-src 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",  # pages show the registry as it is now, to who signed in
+}
+MAX_FORM = 16 * 1024
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking: their identity and session (whose CSRF secret the forms carry)."""
+
+    identity: Identity
+    session: Session
+
+    def can(self, scope: str) -> bool:
+        """Whether to show the actions that need ``scope``."""
+        return self.identity.allows(scope)
+
+
+def html(template: str, status: int = 200, **values: Any) -> Response:
+    """A page with the UI's security headers."""
+    return HTMLResponse(page(template, **values), status, headers=HEADERS)
+
+
+def local_path(target: str | None) -> str:
+    """Where to go after signing in: a path on this server, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def form(request: Request) -> dict[str, str]:
+    """A URL-encoded form's fields (the first value of each), refusing a big body."""
+    raw = await read_body(request, MAX_FORM, "the form")
+    fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in fields.items()}
+
+
+def same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None  # an opaque origin ("null") is another site's sandbox
+    return origin == f"{request.url.scheme}://{request.url.netloc}"

@@ -1,0 +1,232 @@
+"""The web UI in a real Chromium against a real `shipyard server` with real deployments:
+sign-in, a version's lineage, users' HTML that never runs, a canary watched step by step
+without a reload and then rolled back from the page, a read-only token, and an
+accessibility scan (axe-core) of every main page.
+
+Each test leaves a screenshot of the page it checks in ``SHIPYARD_SCREENSHOTS`` (the
+README's pictures come from ``make screenshots``, which points it at docs/screenshots)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from deploy_helpers import ControlPlane, Load, echo_home, free_port
+
+AXE = Path(__file__).resolve().parents[1] / ".venv/node/node_modules/axe-core/axe.min.js"
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A control plane whose model ``echo`` v1 serves, with a hostile model beside it."""
+    tmp = tmp_path_factory.mktemp("ui-browser")
+    control = ControlPlane(echo_home(tmp), free_port())
+    control.start()
+    source = tmp / "hostile"
+    source.mkdir()
+    (source / "model.py").write_text("class M:\n    def load(self, path): pass\n"
+                                     "    def predict(self, x): return x\n")  # fmt: skip
+    registered = control.cli(
+        "register", str(source), "--name", "hostile", "--flavor", "custom",
+        "--entrypoint", "model:M", "--tag", f"note={HOSTILE}", "--description", HOSTILE,
+        "--param", f"layers={HOSTILE}",
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    deployed = control.cli("deploy", "echo", "--version", "1", "--port", str(free_port()))
+    assert deployed.returncode == 0, deployed.stderr
+    yield control
+    control.cleanup()
+
+
+def url(plane: ControlPlane, path: str = "/") -> str:
+    return f"http://127.0.0.1:{plane.port}{path}"
+
+
+def sign_in(driver: Any, plane: ControlPlane, path: str, token: str | None = None) -> None:
+    """Open ``path``, be sent to the sign-in page, paste the token, land on ``path``."""
+    driver.get(url(plane, path))
+    assert "/signin" in driver.current_url
+    driver.find_element(By.ID, "token").send_keys(token or plane.token)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: d.current_url == url(plane, path))
+
+
+def text_of(driver: Any, element_id: str) -> str:
+    """An element's text, read in one step (a live panel may be replaced at any moment)."""
+    script = "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';"
+    return str(driver.execute_script(script, element_id))
+
+
+def shot(driver: Any, name: str) -> None:
+    folder = os.environ.get("SHIPYARD_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+
+
+def axe_violations(driver: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the open page."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make test` installs it (scripts/ui-test-deps.sh)")
+    driver.execute_script(AXE.read_text())
+    found = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' '))}))));"
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_sign_in_opens_a_versions_lineage(page: Any, plane: ControlPlane) -> None:
+    sign_in(page, plane, "/models/echo/versions/2")
+    heading = page.find_element(By.TAG_NAME, "h1").text
+    assert heading.startswith("echo") and "v2" in heading
+    lineage = page.find_element(By.CSS_SELECTOR, "section[aria-labelledby=lineage]").text
+    digest = plane.api("GET", "models/echo/versions/2")["content_digest"]
+    assert digest.removeprefix("sha256:")[:12] in lineage and "Registered" in lineage
+    shot(page, "version-lineage")
+    page.find_element(By.LINK_TEXT, "Models").click()
+    assert "echo" in page.find_element(By.TAG_NAME, "table").text
+    shot(page, "models")
+
+
+def test_shipyard_ui_prints_a_link_that_signs_a_browser_in_once(
+    page: Any, plane: ControlPlane
+) -> None:
+    shown = plane.cli("ui", "--no-open")
+    assert shown.returncode == 0, shown.stderr
+    link = shown.stdout.split()[-1]
+    assert link.startswith(url(plane, "/signin/link/")) and plane.token not in shown.stdout
+    page.get(link)
+    assert page.current_url == url(plane, "/")  # signed in: the models page, no sign-in form
+    assert "echo" in page.find_element(By.TAG_NAME, "main").text
+    page.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    page.get(link)  # a second time: refused
+    assert "used, expired or unknown" in page.find_element(By.TAG_NAME, "main").text
+
+
+def test_html_in_tags_description_and_params_is_shown_as_text_and_never_runs(
+    page: Any, plane: ControlPlane
+) -> None:
+    sign_in(page, plane, "/models/hostile/versions/1")
+    assert page.execute_script("return window.pwned === undefined")
+    assert page.find_elements(By.CSS_SELECTOR, "main img") == []
+    assert page.find_elements(By.CSS_SELECTOR, "main script") == []
+    text = page.find_element(By.TAG_NAME, "main").text
+    assert text.count(HOSTILE) >= 3  # the tag, the description and the param, as typed
+    page.get(url(plane, "/models/hostile"))
+    assert page.execute_script("return window.pwned === undefined")
+
+
+def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from_it(
+    page: Any, plane: ControlPlane
+) -> None:
+    port = plane.status()["url"].rsplit(":", 1)[1]
+    sign_in(page, plane, "/deployments/echo")
+    page.execute_script("window.loadedOnce = 'yes'")  # gone if the page were reloaded
+    with Load(int(port)) as load:
+        load.wait(20)
+        started = plane.cli(
+            "deploy", "echo", "--version", "2", "--strategy", "canary", "--steps", "25,50",
+            "--interval", "4s", "--min-requests", "3", "--no-wait",
+        )  # fmt: skip
+        assert started.returncode == 0, started.stdout + started.stderr
+        seen = []
+
+        def step_shown(driver: Any) -> bool:
+            rollout = text_of(driver, "rollout")
+            if "v1 → v2" not in rollout:  # the first deploy's rollout, until the page updates
+                return False
+            step = text_of(driver, "step")
+            if not seen or seen[-1] != step:
+                seen.append(step)
+            return "succeeded" in rollout
+
+        WebDriverWait(page, 60, poll_frequency=0.2).until(step_shown)
+        assert page.execute_script("return window.loadedOnce") == "yes"
+        # each step seen as it came (steps 1 and 2 at least: each lasts a scrape or more),
+        # and the last one, all traffic, once it succeeded
+        assert [int(s) for s in seen] == sorted(int(s) for s in seen), seen
+        assert {"1", "2", "3"} <= set(seen), seen
+        assert "pass" in text_of(page, "rollout")  # the analysis' verdict
+        shot(page, "deployment-canary")
+
+        page.find_element(By.LINK_TEXT, "Roll back").click()
+        assert "Send traffic back" in page.find_element(By.TAG_NAME, "main").text
+        page.find_element(By.ID, "reason").send_keys("answers look wrong <b>now</b>")
+        page.find_element(By.CSS_SELECTOR, "button.danger").click()
+        WebDriverWait(page, 10).until(lambda d: d.current_url == url(plane, "/deployments/echo"))
+        load.wait(20)
+    assert load.failures == []
+    assert plane.status()["desired"]["weights"] == {"1": 100}
+    event = plane.events("deployment.rolled_back")[-1]
+    assert event["data"]["reason"] == "answers look wrong <b>now</b>"
+    assert event["actor"] == plane.api("GET", "info")["identity"]["name"]
+    assert "v1 100%" in text_of(page, "desired")
+    page.get(url(plane, "/events?kind=deployment.rolled_back"))
+    assert "answers look wrong <b>now</b>" in text_of(page, "events")
+    shot(page, "events")
+
+
+def test_a_read_only_token_sees_no_action_and_a_forged_one_is_refused(
+    page: Any, plane: ControlPlane
+) -> None:
+    made = plane.cli("tokens", "create", "viewer", "--scope", "read", "--json")
+    assert made.returncode == 0, made.stderr
+    secret = json.loads(made.stdout)["token"]
+    sign_in(page, plane, "/deployments/echo", token=secret)
+    assert "read-only" in page.find_element(By.CSS_SELECTOR, "header").text
+    assert page.find_elements(By.CSS_SELECTOR, ".actions a") == []
+    before = plane.status()["desired"]
+    cookie = page.get_cookie("shipyard_session")["value"]
+    csrf = page.find_element(By.NAME, "csrf").get_attribute("value")
+    with httpx.Client(base_url=url(plane), cookies={"shipyard_session": cookie}) as client:
+        forged = client.post("/deployments/echo/rollback", data={"csrf": csrf, "reason": "x"})
+        assert forged.status_code == 403 and "needs the deploy scope" in forged.text
+        assert client.get("/deployments/echo/abort").status_code == 403
+    assert plane.status()["desired"] == before
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(
+    page: Any, plane: ControlPlane
+) -> None:
+    sign_in(page, plane, "/")
+    for path in ("/", "/models/echo", "/models/echo/versions/1", "/deployments",
+                 "/deployments/echo", "/deployments/echo/rollback", "/events"):  # fmt: skip
+        page.get(url(plane, path))
+        assert axe_violations(page) == [], path
+    page.delete_all_cookies()
+    page.get(url(plane, "/signin"))
+    assert axe_violations(page) == [], "/signin"
+
+
+def test_pages_are_usable_at_phone_width(page: Any, plane: ControlPlane) -> None:
+    sign_in(page, plane, "/deployments/echo")
+    page.set_window_size(390, 844)
+    try:
+        page.get(url(plane, "/deployments/echo"))
+        width = page.execute_script("return document.documentElement.clientWidth")
+        wide = page.execute_script(
+            "return [...document.querySelectorAll('body *')].filter(e => !e.closest('.scroll'))"
+            ".filter(e => e.getBoundingClientRect().right > arguments[0] + 1)"
+            ".map(e => e.tagName + '.' + e.className)",
+            width,
+        )
+        assert wide == []  # nothing wider than the screen but the tables, which scroll
+    finally:
+        page.set_window_size(1280, 800)
+
+
+def test_the_cli_started_control_plane_prints_where_the_ui_is(plane: ControlPlane) -> None:
+    log = (plane.home / "server-test.log").read_text()
+    assert f"UI on http://127.0.0.1:{plane.port}/" in log

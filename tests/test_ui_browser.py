@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from conftest import example_project
 from deploy_helpers import ControlPlane, Load, echo_home, free_port
+from test_serving import SHIPYARD
 
 AXE = Path(__file__).resolve().parents[1] / ".venv/node/node_modules/axe-core/axe.min.js"
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
@@ -115,6 +118,41 @@ def test_shipyard_ui_prints_a_link_that_signs_a_browser_in_once(
     assert "used, expired or unknown" in page.find_element(By.TAG_NAME, "main").text
 
 
+@pytest.fixture(scope="module")
+def runs(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Two runs of the digits example: one that registers, one stopped at a gate."""
+    project = example_project(tmp_path_factory.mktemp("ui-runs") / "digits", "digits")
+    ids = {}
+    for name, args in (("good", ()), ("weak", ("--param", "C=0.0002"))):
+        done = subprocess.run([SHIPYARD, "run", *args], cwd=project, env=plane.env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == (0 if name == "good" else 3), done.stdout + done.stderr
+        ids[name] = plane.api("GET", "runs?limit=1")[0]["id"]
+    return ids
+
+
+def test_a_run_shows_its_stages_gates_cross_validation_plots_and_failed_log(
+    page: Any, plane: ControlPlane, runs: dict[str, str]
+) -> None:
+    sign_in(page, plane, f"/runs/{runs['good']}")
+    stages = page.find_element(By.CLASS_NAME, "stages").text
+    assert all(name in stages for name in ("train", "validate", "package", "register"))
+    bars = page.find_elements(By.CSS_SELECTOR, ".stages .fill")
+    assert bars and all(b.value_of_css_property("width") != "0px" for b in bars)  # bars.js
+    main = page.find_element(By.TAG_NAME, "main").text
+    assert "accuracy >= 0.95" in main and "✓ pass" in main and "Fold 5" in main
+    for image in page.find_elements(By.CSS_SELECTOR, ".plots img"):  # drawn, not broken
+        assert page.execute_script("return arguments[0].naturalWidth", image) > 100
+    assert len(page.find_elements(By.CSS_SELECTOR, ".plots img")) == 2
+    shot(page, "run-report")
+    page.get(url(plane, f"/runs/{runs['weak']}"))
+    main = page.find_element(By.TAG_NAME, "main").text
+    assert "✕ fail" in main and "validate's log" in main and "quality gate" in main
+    page.find_element(By.LINK_TEXT, "Runs").click()
+    listed = page.find_element(By.TAG_NAME, "table").text
+    assert runs["good"] in listed and runs["weak"] in listed
+
+
 def test_html_in_tags_description_and_params_is_shown_as_text_and_never_runs(
     page: Any, plane: ControlPlane
 ) -> None:
@@ -150,6 +188,8 @@ def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from
             step = text_of(driver, "step")
             if not seen or seen[-1] != step:
                 seen.append(step)
+                if step == "2":
+                    shot(driver, "deployment-canary")  # mid-canary: half the traffic on v2
             return "succeeded" in rollout
 
         WebDriverWait(page, 60, poll_frequency=0.2).until(step_shown)
@@ -159,7 +199,6 @@ def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from
         assert [int(s) for s in seen] == sorted(int(s) for s in seen), seen
         assert {"1", "2", "3"} <= set(seen), seen
         assert "pass" in text_of(page, "rollout")  # the analysis' verdict
-        shot(page, "deployment-canary")
 
         page.find_element(By.LINK_TEXT, "Roll back").click()
         assert "Send traffic back" in page.find_element(By.TAG_NAME, "main").text
@@ -198,10 +237,11 @@ def test_a_read_only_token_sees_no_action_and_a_forged_one_is_refused(
 
 
 def test_the_main_pages_have_no_serious_accessibility_violations(
-    page: Any, plane: ControlPlane
+    page: Any, plane: ControlPlane, runs: dict[str, str]
 ) -> None:
     sign_in(page, plane, "/")
-    for path in ("/", "/models/echo", "/models/echo/versions/1", "/deployments",
+    for path in ("/", "/models/echo", "/models/echo/versions/1", "/runs",
+                 f"/runs/{runs['good']}", f"/runs/{runs['weak']}", "/deployments",
                  "/deployments/echo", "/deployments/echo/rollback", "/events"):  # fmt: skip
         page.get(url(plane, path))
         assert axe_violations(page) == [], path

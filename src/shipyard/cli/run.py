@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -12,7 +11,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from shipyard import jsonio
 from shipyard.cli.common import (
     JSON_OPTION,
     console,
@@ -26,8 +24,9 @@ from shipyard.cli.common import (
     when,
 )
 from shipyard.errors import RolloutPaused
-from shipyard.pipeline import TRAIN_HISTORY, VALIDATE_REPORT
-from shipyard.store import Run, StageRun, Stores
+from shipyard.pipeline.runs import run_report
+from shipyard.pipeline.runs import seconds as elapsed
+from shipyard.store import Run, StageRun
 from shipyard.units import format_duration
 
 runs_app = typer.Typer(
@@ -46,15 +45,8 @@ _STYLE = {
 }
 
 
-def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    parse = datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
-
-
 def _elapsed(stage: StageRun) -> str:
-    seconds = _seconds(stage.started_at, stage.finished_at)
+    seconds = elapsed(stage.started_at, stage.finished_at)
     return "-" if seconds is None else format_duration(seconds)
 
 
@@ -103,7 +95,7 @@ class LiveReporter:
         self.live.stop()
         if not console.is_terminal:  # the final table is printed without its last newline
             console.print()
-        total = _seconds(run.started_at, run.finished_at) or 0.0
+        total = elapsed(run.started_at, run.finished_at) or 0.0
         style = _STYLE.get(run.status, "")
         console.print(f"run {run.id} [{style}]{run.status}[/] in {format_duration(total)}")
 
@@ -197,7 +189,7 @@ def list_runs(
         return
     table = new_table("run", "started", "model", "status", "took", "trigger", "git", "stages")
     for run in found:
-        took = _seconds(run.started_at, run.finished_at)
+        took = elapsed(run.started_at, run.finished_at)
         stages = " ".join(f"[{_STYLE.get(s.status, '')}]{s.name}[/]" for s in run.stages)
         git = "-" if not run.git_commit else run.git_commit[:8] + ("*" if run.git_dirty else "")
         table.add_row(
@@ -213,12 +205,6 @@ def list_runs(
     console.print(table)
 
 
-def _output(opened: Stores, run: Run, path: str) -> bytes | None:
-    """The bytes of a file one of the run's stages left at ``path``, if one did."""
-    digest = next((s.outputs[path] for s in run.stages if path in s.outputs), None)
-    return None if digest is None else opened.artifacts.read_bytes(digest)
-
-
 @runs_app.command("show")
 def show_run(
     run_id: str = typer.Argument(..., help="Run id, or a unique prefix of it."),
@@ -227,22 +213,14 @@ def show_run(
 ) -> None:
     """One run: stages with status, duration, cache hits, metrics, errors and logs."""
     with stores() as opened:
-        run = opened.runs.get_run(run_id)
-        texts = {
-            s.name: opened.artifacts.read_bytes(s.log_digest).decode(errors="replace")
-            for s in run.stages
-            if s.log_digest
-        }
-        report = _output(opened, run, VALIDATE_REPORT)
-        validation = jsonio.loads(report) if report else {}
-        history_text = _output(opened, run, TRAIN_HISTORY)
-    gates = validation.get("gates", [])
-    folds = ((validation.get("cv") or {}).get("metrics")) or {}
-    history = [jsonio.loads(line) for line in (history_text or b"").splitlines() if line.strip()]
+        report = run_report(opened, run_id)
+    run, texts, history = report.run, report.logs, report.history
+    gates = report.validation.get("gates", [])
+    folds = ((report.validation.get("cv") or {}).get("metrics")) or {}
     if as_json:
         print_json(run)
         return
-    took = _seconds(run.started_at, run.finished_at)
+    took = elapsed(run.started_at, run.finished_at)
     console.print(
         f"[bold]run {run.id}[/] of {run.model}: [{_STYLE.get(run.status, '')}]"
         f"{run.status}[/]" + ("" if took is None else f" in {format_duration(took)}")

@@ -8,9 +8,13 @@ that talks to it, so a run looks the same wherever it was recorded.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
+from shipyard import jsonio
 from shipyard.errors import InvalidInputError
+from shipyard.pipeline import REPORT_DIR, TRAIN_HISTORY, VALIDATE_REPORT
 from shipyard.store import CacheEntry, Run, StageRun, Stores
 from shipyard.store.runs import RUN_STATUSES, STAGE_STATUSES
 
@@ -65,6 +69,56 @@ def finish_run(stores: Stores, run_id: str, status: str, error: str | None) -> R
 def get_run(stores: Stores, run_id: str) -> Run:
     """A run by id or unique id prefix."""
     return stores.runs.get_run(check_run_id(run_id))
+
+
+PLOTS = ("confusion.png", "comparison.png")  # what validation draws, in REPORT_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """A run with what its stages left: their logs, the validation report (gates,
+    cross-validation), the training history per step, and the plots' blob digests."""
+
+    run: Run
+    logs: dict[str, str]  # stage: its log's text
+    validation: dict[str, Any]
+    history: list[dict[str, Any]]
+    plots: dict[str, str]  # file name: blob digest
+
+
+def run_report(stores: Stores, run_id: str) -> RunReport:
+    """``get_run`` and the files that explain it (``shipyard runs show``, the UI)."""
+    run = get_run(stores, run_id)
+    logs = {
+        s.name: stores.artifacts.read_bytes(s.log_digest).decode(errors="replace")
+        for s in run.stages
+        if s.log_digest
+    }
+    report = _output(stores, run, VALIDATE_REPORT)
+    history = _output(stores, run, TRAIN_HISTORY) or b""
+    outputs = {path: digest for s in run.stages for path, digest in s.outputs.items()}
+    plots = {name: outputs.get(f"{REPORT_DIR}/{name}") for name in PLOTS}
+    return RunReport(
+        run,
+        logs,
+        jsonio.loads(report) if report else {},
+        [jsonio.loads(line) for line in history.splitlines() if line.strip()],
+        {name: digest for name, digest in plots.items() if digest},
+    )
+
+
+def seconds(start: str | None, end: str | None) -> float | None:
+    """Seconds between two ISO times (None unless both are known)."""
+    if not start or not end:
+        return None
+    parse = datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def _output(stores: Stores, run: Run, path: str) -> bytes | None:
+    """The bytes of a file one of the run's stages left at ``path``, if one did."""
+    digest = next((s.outputs[path] for s in run.stages if path in s.outputs), None)
+    return None if digest is None else stores.artifacts.read_bytes(digest)
 
 
 def list_runs(stores: Stores, *, project: str | None = None, limit: int = 20) -> list[Run]:

@@ -21,6 +21,7 @@ from shipyard.registry import service as registry
 from shipyard.server.context import ServerContext
 from shipyard.ui.deployments import deployment_routes
 from shipyard.ui.events import event_routes
+from shipyard.ui.runs import run_routes
 from shipyard.ui.sessions import COOKIE, LIFETIME_S
 from shipyard.ui.web import HEADERS, STATIC, Viewer, form, html, local_path, same_origin
 
@@ -153,6 +154,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         Route("/models/{model}/versions/{version}", signed_in(version_page)),
         *deployment_routes(ctx, signed_in),
         *event_routes(ctx, signed_in),
+        *run_routes(ctx, signed_in),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

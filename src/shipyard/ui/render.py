@@ -24,6 +24,13 @@ def when(stamp: str | float | None) -> str:
     return (stamp or "").replace("T", " ")[:19]
 
 
+def duration(seconds: float | None) -> str:
+    """Seconds as the CLI says them (``1m 12s``), a dash when not known."""
+    from shipyard.units import format_duration
+
+    return "—" if seconds is None else format_duration(seconds)
+
+
 def left(epoch: float) -> str:
     """The time from now until ``epoch`` (seconds since the epoch), as ``4m 10s``."""
     seconds = max(0, int(epoch - time.time()))
@@ -54,7 +61,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(short=short, when=when, size=size, left=left)
+    env.filters.update(short=short, when=when, size=size, left=left, duration=duration)
     return env
 
 

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test screenshots test-k8s test-tensorflow test-slow test-stress lint bench bench-team bench-deploy bench-alerting bench-image bench-serving bench-keras bench-loop docs clean system
+.PHONY: demo test screenshots test-k8s test-tensorflow test-slow test-stress lint bench bench-team bench-deploy bench-alerting bench-image bench-serving bench-keras bench-loop bench-ui docs clean system
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -90,11 +90,16 @@ bench: $(STAMP) $(MLFLOW_VENV)/.installed $(DVC_VENV)/.installed
 	$(BIN)/python benchmarks/bench_deploy.py
 	$(BIN)/python benchmarks/bench_alerting.py
 	$(BIN)/python benchmarks/bench_keras.py
+	$(BIN)/python benchmarks/bench_ui.py
 	$(MAKE) bench-image
 
 # The everyday loop: CLI start-up and no-op re-runs, beside DVC's no-op `dvc repro`.
 bench-loop: $(STAMP) $(DVC_VENV)/.installed
 	$(BIN)/python benchmarks/bench_loop.py
+
+# The web UI's pages over 10,000 versions and 100,000 events.
+bench-ui: $(STAMP)
+	$(BIN)/python benchmarks/bench_ui.py
 
 bench-team: $(STAMP)
 	$(BIN)/python benchmarks/bench_team.py

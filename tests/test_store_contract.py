@@ -149,6 +149,16 @@ def test_alias_moves_are_recorded_and_a_stale_expectation_is_refused(opened: Sto
     assert kinds == ["alias.set", "alias.set", "alias.delete", "alias.set"]
 
 
+def test_versions_come_a_page_at_a_time_newest_under_a_number(opened: Stores) -> None:
+    meta = opened.metadata
+    for i in range(7):
+        meta.add_version("m", draft(f"page-{i}"))
+    assert [v.version for v in meta.list_versions("m")] == [1, 2, 3, 4, 5, 6, 7]
+    assert [v.version for v in meta.list_versions("m", limit=3)] == [5, 6, 7]
+    assert [v.version for v in meta.list_versions("m", below=5, limit=3)] == [2, 3, 4]
+    assert [v.version for v in meta.list_versions("m", below=3)] == [1, 2]
+
+
 def test_events_filter_by_model_id_limit_kind_deployment_actor_and_page_back(
     opened: Stores,
 ) -> None:

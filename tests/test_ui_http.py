@@ -5,6 +5,7 @@ of the pages come with the rest of the UI.)"""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 
@@ -12,6 +13,8 @@ import httpx
 import pytest
 
 from deploy_helpers import ControlPlane, free_port
+from shipyard.store import open_stores
+from store_helpers import draft
 from test_serving import SHIPYARD
 
 SCRIPT = "<script>alert(1)</script>"
@@ -82,6 +85,30 @@ def test_a_versions_lineage_shows_its_users_strings_escaped_under_a_strict_csp(
     assert client.get("/").status_code == 200 and "demo" in client.get("/").text
     assert client.get("/models/nope").status_code == 404
     assert client.get("/models/demo/versions/x").status_code == 400
+
+
+def test_a_models_versions_come_fifty_a_page_newest_first(
+    plane: ControlPlane, client: httpx.Client
+) -> None:
+    stores = open_stores(plane.home)
+    try:
+        for number in range(55):
+            stores.metadata.add_version("many", draft(f"many-{number}"))
+    finally:
+        stores.close()
+    sign_in(plane, client)
+    first = client.get("/models/many").text
+    shown = [int(n) for n in re.findall(r"/models/many/versions/(\d+)\">v", first)]
+    assert shown == list(range(55, 5, -1)) and "page 1 of 2" in first
+    second = client.get("/models/many?page=2").text
+    assert [int(n) for n in re.findall(r"/models/many/versions/(\d+)\">v", second)] == [
+        5,
+        4,
+        3,
+        2,
+        1,
+    ]
+    assert client.get("/models/many?page=3").status_code == 400
 
 
 def test_sign_out_needs_the_sessions_csrf_secret(plane: ControlPlane, client: httpx.Client) -> None:

@@ -279,9 +279,12 @@ def model(stores: Stores, name: str) -> ModelSummary:
     return stores.metadata.get_model(check_model_name(name))
 
 
-def versions(stores: Stores, name: str) -> list[ModelVersion]:
-    """Every version of a model, oldest first."""
-    return stores.metadata.list_versions(check_model_name(name))
+def versions(
+    stores: Stores, name: str, *, below: int | None = None, limit: int | None = None
+) -> list[ModelVersion]:
+    """Every version of a model, oldest first (``below``, ``limit``: one page of them, the
+    newest ``limit`` numbered under ``below``)."""
+    return stores.metadata.list_versions(check_model_name(name), below=below, limit=limit)
 
 
 def version(stores: Stores, name: str, number: int) -> ModelVersion:

@@ -126,9 +126,12 @@ class RemoteMetadataStore:
         data = self._client.call("GET", _path("models", model, "versions", version))
         return cast(ModelVersion, _as(ModelVersion, data))
 
-    def list_versions(self, model: str) -> list[ModelVersion]:
+    def list_versions(
+        self, model: str, *, below: int | None = None, limit: int | None = None
+    ) -> list[ModelVersion]:
         """See ``MetadataStore.list_versions``."""
-        data = self._client.call("GET", _path("models", model, "versions"))
+        query = {"below": below, "limit": limit}
+        data = self._client.call("GET", _path("models", model, "versions"), query=query)
         return cast(list[ModelVersion], _as(list[ModelVersion], data))
 
     def resolve_alias(self, model: str, alias: str) -> int:

@@ -40,8 +40,11 @@ class MetadataStore(Protocol):
         """One version; ``NotFoundError`` if unknown."""
         ...
 
-    def list_versions(self, model: str) -> list[ModelVersion]:
-        """Every version of a model, oldest first."""
+    def list_versions(
+        self, model: str, *, below: int | None = None, limit: int | None = None
+    ) -> list[ModelVersion]:
+        """Every version of a model, oldest first; ``below`` keeps those numbered lower
+        than it, ``limit`` the newest ``limit`` of them (a page of a big model)."""
         ...
 
     def resolve_alias(self, model: str, alias: str) -> int:

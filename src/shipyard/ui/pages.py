@@ -125,13 +125,17 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
     async def model_page(request: Request, viewer: Viewer) -> Response:
         name = request.path_params["model"]
         summary = await asyncio.to_thread(registry.model, ctx.stores, name)
-        versions = await asyncio.to_thread(registry.versions, ctx.stores, name)
-        history = await asyncio.to_thread(registry.alias_history, ctx.stores, name, None)
         number = _page_number(request.query_params.get("page"))
-        newest_first = versions[::-1]
-        pages = max(1, -(-len(newest_first) // PAGE_SIZE))
-        shown = newest_first[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
-        return html("model.html", viewer=viewer, model=summary, versions=shown,
+        latest = summary.latest_version or 0  # versions are numbered without gaps
+        pages = max(1, -(-latest // PAGE_SIZE))
+        if number > pages:
+            raise InvalidInputError(f"page {number}: {name} has {pages} page(s) of versions")
+        below = latest - (number - 1) * PAGE_SIZE + 1
+        versions = await asyncio.to_thread(
+            lambda: registry.versions(ctx.stores, name, below=below, limit=PAGE_SIZE)
+        )
+        history = await asyncio.to_thread(registry.alias_history, ctx.stores, name, None)
+        return html("model.html", viewer=viewer, model=summary, versions=versions[::-1],
                     history=history[::-1], page=number, pages=pages)  # fmt: skip
 
     async def version_page(request: Request, viewer: Viewer) -> Response:

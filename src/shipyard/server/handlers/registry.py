@@ -29,11 +29,21 @@ async def get_model(call: Call) -> Any:
     return await call.run(registry.model, call.ctx.stores, call.path("model"))
 
 
+def _query_number(call: Call, key: str) -> int | None:
+    text = call.query(key)
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
+        raise InvalidInputError(f"{key}: a whole number from 1 to {MAX_VERSION}")
+    return int(text)
+
+
 async def list_versions(call: Call) -> Any:
     stores, name = call.ctx.stores, call.path("model")
     digest = call.query("content_digest")
     if digest is None:
-        return await call.run(registry.versions, stores, name)
+        below, limit = _query_number(call, "below"), _query_number(call, "limit")
+        return await call.run(lambda: registry.versions(stores, name, below=below, limit=limit))
     found = await call.run(registry.find_version, stores, name, digest)
     return [] if found is None else [found]
 
@@ -86,9 +96,10 @@ OPERATIONS = (
         "GET",
         f"{_MODEL}/versions",
         "read",
-        "Every version, oldest first (?content_digest: the one with that content, if any)",
+        "Every version, oldest first (?below, ?limit: the newest limit under below; "
+        "?content_digest: the one with that content, if any)",
         list_versions,
-        query=(("content_digest", "string"),),
+        query=(("content_digest", "string"), ("below", "integer"), ("limit", "integer")),
         codes=(404,),
     ),
     Operation(

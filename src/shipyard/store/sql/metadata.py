@@ -209,16 +209,26 @@ class SqlMetadataStore:
             )
         return _version_from_row(model, rows[0])
 
-    def list_versions(self, model: str) -> list[ModelVersion]:
+    def list_versions(
+        self, model: str, *, below: int | None = None, limit: int | None = None
+    ) -> list[ModelVersion]:
         """See ``MetadataStore.list_versions``."""
         self._require_model(model)
-        rows = self._db.query(
+        sql = (
             f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
-            "WHERE m.name = ? ORDER BY v.version",
-            (model,),
+            "WHERE m.name = ?"
         )
+        args: tuple[Any, ...] = (model,)
+        if below is not None:
+            sql += " AND v.version < ?"
+            args += (below,)
+        sql += " ORDER BY v.version DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args += (limit,)
+        rows = self._db.query(sql, args)
         signatures: dict[str, Signature] = {}
-        return [_version_from_row(model, row, signatures) for row in rows]
+        return [_version_from_row(model, row, signatures) for row in reversed(rows)]
 
     def resolve_alias(self, model: str, alias: str) -> int:
         """See ``MetadataStore.resolve_alias``."""

@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from conftest import example_project
 from deploy_helpers import ControlPlane, Load, echo_home, free_port
 from test_serving import SHIPYARD
+from webhook_helpers import webhook
 
 AXE = Path(__file__).resolve().parents[1] / ".venv/node/node_modules/axe-core/axe.min.js"
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
@@ -217,6 +218,24 @@ def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from
     shot(page, "events")
 
 
+def test_alerts_show_each_rules_state_and_a_test_reaches_its_channel(
+    page: Any, plane: ControlPlane
+) -> None:
+    with webhook() as hook:
+        rule = {"name": "Flood", "when": "requests > 100000", "window": "2s"}  # stays quiet
+        monitor = {"alerts": [rule], "notify": [{"webhook": hook.url, "retries": 1}]}
+        plane.api("PUT", "deployments/echo/monitor", {"monitor": monitor, "project": None})
+        sign_in(page, plane, "/alerts")
+        table = page.find_element(By.TAG_NAME, "table").text
+        assert "Flood" in table and "requests > 100000" in table and "inactive" in table
+        page.find_element(By.CSS_SELECTOR, "button.small").click()
+        WebDriverWait(page, 10).until(lambda d: "sent=Flood" in d.current_url)
+        assert "A test of Flood went to its channels" in page.find_element(By.TAG_NAME, "main").text
+        assert hook.wait_for(lambda body: body.get("status") == "test")
+        assert "alert.test" in page.find_element(By.CLASS_NAME, "timeline").text
+        shot(page, "alerts")
+
+
 def test_a_read_only_token_sees_no_action_and_a_forged_one_is_refused(
     page: Any, plane: ControlPlane
 ) -> None:
@@ -226,6 +245,8 @@ def test_a_read_only_token_sees_no_action_and_a_forged_one_is_refused(
     sign_in(page, plane, "/deployments/echo", token=secret)
     assert "read-only" in page.find_element(By.CSS_SELECTOR, "header").text
     assert page.find_elements(By.CSS_SELECTOR, ".actions a") == []
+    page.get(url(plane, "/alerts"))
+    assert page.find_elements(By.CSS_SELECTOR, "main button") == []
     before = plane.status()["desired"]
     cookie = page.get_cookie("shipyard_session")["value"]
     csrf = page.find_element(By.NAME, "csrf").get_attribute("value")
@@ -233,6 +254,7 @@ def test_a_read_only_token_sees_no_action_and_a_forged_one_is_refused(
         forged = client.post("/deployments/echo/rollback", data={"csrf": csrf, "reason": "x"})
         assert forged.status_code == 403 and "needs the deploy scope" in forged.text
         assert client.get("/deployments/echo/abort").status_code == 403
+        assert client.post("/alerts/Flood/test", data={"csrf": csrf}).status_code == 403
     assert plane.status()["desired"] == before
 
 
@@ -241,7 +263,7 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
 ) -> None:
     sign_in(page, plane, "/")
     for path in ("/", "/models/echo", "/models/echo/versions/1", "/runs",
-                 f"/runs/{runs['good']}", f"/runs/{runs['weak']}", "/deployments",
+                 f"/runs/{runs['good']}", f"/runs/{runs['weak']}", "/alerts", "/deployments",
                  "/deployments/echo", "/deployments/echo/rollback", "/events"):  # fmt: skip
         page.get(url(plane, path))
         assert axe_violations(page) == [], path

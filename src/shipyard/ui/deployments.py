@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from shipyard.errors import InvalidInputError
 from shipyard.refs import MAX_VERSION
 from shipyard.server.context import ServerContext
-from shipyard.ui.web import HEADERS, Viewer, form, html, same_origin
+from shipyard.ui.web import HEADERS, Viewer, form, html, refused, same_origin
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 MAX_REASON = 500  # characters of a typed reason
@@ -70,7 +70,7 @@ def deployment_routes(
     async def confirm(request: Request, viewer: Viewer) -> Response:
         name, action = request.path_params["name"], _action(request)
         if not viewer.can("deploy"):
-            return _refused(viewer, "deploy")
+            return refused(viewer, "deploy")
         status = await asyncio.to_thread(service.status, name)
         if request.method == "GET":
             return html("confirm.html", viewer=viewer, d=status, action=action,
@@ -122,8 +122,3 @@ def _version(text: str) -> int | None:
     if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
         raise InvalidInputError(f"version {text!r} is not a version number (1, 2, …)")
     return int(text)
-
-
-def _refused(viewer: Viewer, scope: str) -> Response:
-    hint = f"sign in with a token that has the {scope} scope; this one may only read"
-    return html("error.html", 403, viewer=viewer, error=f"this needs the {scope} scope", hint=hint)

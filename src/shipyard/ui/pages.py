@@ -19,6 +19,7 @@ from shipyard.refs import MAX_VERSION
 from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
 from shipyard.server.context import ServerContext
+from shipyard.ui.alerts import alert_routes
 from shipyard.ui.deployments import deployment_routes
 from shipyard.ui.events import event_routes
 from shipyard.ui.runs import run_routes
@@ -159,6 +160,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         *deployment_routes(ctx, signed_in),
         *event_routes(ctx, signed_in),
         *run_routes(ctx, signed_in),
+        *alert_routes(ctx, signed_in),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

@@ -71,3 +71,9 @@ def same_origin(request: Request) -> bool:
     if origin is None or origin == "null":
         return origin is None  # an opaque origin ("null") is another site's sandbox
     return origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def refused(viewer: Viewer, scope: str) -> Response:
+    """The page for an action the signed-in token's scopes do not allow (403)."""
+    hint = f"sign in with a token that has the {scope} scope; this one may only read"
+    return html("error.html", 403, viewer=viewer, error=f"this needs the {scope} scope", hint=hint)

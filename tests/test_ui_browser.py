@@ -64,6 +64,12 @@ def sign_in(driver: Any, plane: ControlPlane, path: str, token: str | None = Non
     WebDriverWait(driver, 10).until(lambda d: d.current_url == url(plane, path))
 
 
+def follow(driver: Any, link: str, to: str) -> None:
+    """Click the link named ``link`` and wait for ``to`` to be the page shown."""
+    driver.find_element(By.LINK_TEXT, link).click()
+    WebDriverWait(driver, 10).until(lambda d: d.current_url == to)
+
+
 def text_of(driver: Any, element_id: str) -> str:
     """An element's text, read in one step (a live panel may be replaced at any moment)."""
     script = "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';"
@@ -99,9 +105,17 @@ def test_sign_in_opens_a_versions_lineage(page: Any, plane: ControlPlane) -> Non
     digest = plane.api("GET", "models/echo/versions/2")["content_digest"]
     assert digest.removeprefix("sha256:")[:12] in lineage and "Registered" in lineage
     shot(page, "version-lineage")
-    page.find_element(By.LINK_TEXT, "Models").click()
+    follow(page, "Models", url(plane, "/"))
     assert "echo" in page.find_element(By.TAG_NAME, "table").text
     shot(page, "models")
+    follow(page, "echo", url(plane, "/models/echo"))
+    page.find_element(By.ID, "cmp-a").clear()
+    page.find_element(By.ID, "cmp-a").send_keys("2")
+    page.find_element(By.XPATH, "//button[text()='Compare']").click()  # v2 with v5, the latest
+    WebDriverWait(page, 10).until(lambda d: "/compare?a=2&b=5" in d.current_url)
+    differing = [row.text for row in page.find_elements(By.CSS_SELECTOR, "tr.differs")]
+    assert any(row.startswith("content sha256:") and "≠" in row for row in differing), differing
+    assert not any(row.startswith("flavor") for row in differing)  # both custom: same
 
 
 def test_shipyard_ui_prints_a_link_that_signs_a_browser_in_once(
@@ -149,7 +163,7 @@ def test_a_run_shows_its_stages_gates_cross_validation_plots_and_failed_log(
     page.get(url(plane, f"/runs/{runs['weak']}"))
     main = page.find_element(By.TAG_NAME, "main").text
     assert "✕ fail" in main and "validate's log" in main and "quality gate" in main
-    page.find_element(By.LINK_TEXT, "Runs").click()
+    follow(page, "Runs", url(plane, "/runs"))
     listed = page.find_element(By.TAG_NAME, "table").text
     assert runs["good"] in listed and runs["weak"] in listed
 
@@ -201,7 +215,7 @@ def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from
         assert {"1", "2", "3"} <= set(seen), seen
         assert "pass" in text_of(page, "rollout")  # the analysis' verdict
 
-        page.find_element(By.LINK_TEXT, "Roll back").click()
+        follow(page, "Roll back", url(plane, "/deployments/echo/rollback"))
         assert "Send traffic back" in page.find_element(By.TAG_NAME, "main").text
         page.find_element(By.ID, "reason").send_keys("answers look wrong <b>now</b>")
         page.find_element(By.CSS_SELECTOR, "button.danger").click()

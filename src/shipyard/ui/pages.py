@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -19,6 +21,7 @@ from shipyard.refs import MAX_VERSION
 from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
 from shipyard.server.context import ServerContext
+from shipyard.store import ModelVersion
 from shipyard.ui.alerts import alert_routes
 from shipyard.ui.deployments import deployment_routes
 from shipyard.ui.events import event_routes
@@ -140,18 +143,24 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
                     history=history[::-1], page=number, pages=pages)  # fmt: skip
 
     async def version_page(request: Request, viewer: Viewer) -> Response:
-        name, text = request.path_params["model"], request.path_params["version"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
-            raise InvalidInputError(f"version {text!r} is not a version number (1, 2, …)")
-        version = await asyncio.to_thread(registry.version, ctx.stores, name, int(text))
+        name = request.path_params["model"]
+        number = _version_number(request.path_params["version"])
+        version = await asyncio.to_thread(registry.version, ctx.stores, name, number)
         summary = await asyncio.to_thread(registry.model, ctx.stores, name)
         aliases = sorted(a for a, v in summary.aliases.items() if v == version.version)
         tags = version.tags
         return html("version.html", viewer=viewer, version=version, aliases=aliases,
                     run=tags.get("shipyard.run"), bundle=tags.get(BUNDLE_TAG))  # fmt: skip
 
+    async def compare_page(request: Request, viewer: Viewer) -> Response:
+        name = request.path_params["model"]
+        numbers = [_version_number(request.query_params.get(k, "")) for k in ("a", "b")]
+        a, b = [await asyncio.to_thread(registry.version, ctx.stores, name, n) for n in numbers]
+        return html("compare.html", viewer=viewer, a=a, b=b, rows=compared(a, b))
+
     return [
         Route("/", signed_in(models_page)),
+        Route("/models/{model}/compare", signed_in(compare_page)),
         Route("/signin", signin, methods=["GET", "POST"]),
         Route("/signin/link/{secret}", signin_link),
         Route("/signout", signout, methods=["POST"]),
@@ -163,6 +172,36 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         *alert_routes(ctx, signed_in),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+
+
+def _version_number(text: str) -> int:
+    text = text.strip().removeprefix("v")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
+        raise InvalidInputError(f"version {text!r} is not a version number (1, 2, …)")
+    return int(text)
+
+
+def compared(a: ModelVersion, b: ModelVersion) -> list[tuple[str, str, Any, Any, bool]]:
+    """Two versions side by side: (section, name, a's value, b's value, differ) for every
+    metric, param and piece of lineage either has."""
+    rows: list[tuple[str, str, Any, Any, bool]] = []
+
+    def add(section: str, left: dict[str, Any], right: dict[str, Any]) -> None:
+        for key in sorted(left.keys() | right.keys()):
+            x, y = left.get(key), right.get(key)
+            rows.append((section, key, x, y, x != y))
+
+    add("Metrics", a.metrics, b.metrics)
+    add("Params", a.params, b.params)
+    size = {"flavor": a.flavor, "files": len(a.artifacts),
+            "bytes": sum(f.size for f in a.artifacts), "content": a.content_digest}  # fmt: skip
+    other = {"flavor": b.flavor, "files": len(b.artifacts),
+             "bytes": sum(f.size for f in b.artifacts), "content": b.content_digest}  # fmt: skip
+    add("Model", size, other)
+    lineage = {k: v for k, v in asdict(a.lineage).items() if k != "data_digests"}
+    add("Environment", lineage, {k: v for k, v in asdict(b.lineage).items() if k != "data_digests"})
+    add("Data", a.lineage.data_digests, b.lineage.data_digests)
+    return rows
 
 
 def _page_number(text: str | None) -> int:

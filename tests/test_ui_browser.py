@@ -215,6 +215,14 @@ def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from
         assert {"1", "2", "3"} <= set(seen), seen
         assert "pass" in text_of(page, "rollout")  # the analysis' verdict
 
+        def charted(driver: Any) -> bool:  # the live charts, from the scraper, as they fill
+            live = text_of(driver, "live")
+            return "Requests/s" in live and "Requests/s —" not in live.replace("\n", " ")
+
+        WebDriverWait(page, 30, poll_frequency=0.5).until(charted)
+        assert page.find_elements(By.CSS_SELECTOR, "#live svg.spark polyline, #live svg circle")
+        assert page.execute_script("return window.loadedOnce") == "yes"
+
         follow(page, "Roll back", url(plane, "/deployments/echo/rollback"))
         assert "Send traffic back" in page.find_element(By.TAG_NAME, "main").text
         page.find_element(By.ID, "reason").send_keys("answers look wrong <b>now</b>")

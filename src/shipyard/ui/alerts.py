@@ -6,7 +6,6 @@ calls."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -14,15 +13,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shipyard.server.context import ServerContext
-from shipyard.ui.web import HEADERS, Viewer, form, html, refused, same_origin
+from shipyard.ui.web import HEADERS, Guard, Viewer, form, html, refused, same_origin
 
-Handler = Callable[[Request, Viewer], Awaitable[Response]]
 HISTORY = 50  # the newest alert events shown
 
 
-def alert_routes(
-    ctx: ServerContext, signed_in: Callable[[Handler], Callable[[Request], Awaitable[Response]]]
-) -> list[BaseRoute]:
+def alert_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
     """The alerts' page and its test button, behind ``signed_in``."""
     monitor = ctx.monitor
 

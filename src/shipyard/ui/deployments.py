@@ -10,7 +10,6 @@ without a reload; with scripts off the page is the same, as of when it was loade
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,9 +21,9 @@ from starlette.routing import BaseRoute, Route
 from shipyard.errors import InvalidInputError
 from shipyard.refs import MAX_VERSION
 from shipyard.server.context import ServerContext
-from shipyard.ui.web import HEADERS, Viewer, form, html, refused, same_origin
+from shipyard.ui.charts import WINDOW_S, charts
+from shipyard.ui.web import HEADERS, Guard, Viewer, form, html, refused, same_origin
 
-Handler = Callable[[Request, Viewer], Awaitable[Response]]
 MAX_REASON = 500  # characters of a typed reason
 
 
@@ -44,9 +43,7 @@ ACTIONS = {
 }
 
 
-def deployment_routes(
-    ctx: ServerContext, signed_in: Callable[[Handler], Callable[[Request], Awaitable[Response]]]
-) -> list[BaseRoute]:
+def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
     """The deployments' pages, behind ``signed_in``."""
     service = ctx.deploy
 
@@ -57,7 +54,15 @@ def deployment_routes(
     async def panel_values(name: str) -> dict[str, Any]:
         status = await asyncio.to_thread(service.status, name)
         rollouts = await asyncio.to_thread(service.rollouts, name, 10)
-        return {"d": status, "rollouts": rollouts, "problem": ctx.controller.problems().get(name)}
+        summary = await asyncio.to_thread(ctx.scraper.summary, name, WINDOW_S)
+        return {
+            "d": status,
+            "rollouts": rollouts,
+            "problem": ctx.controller.problems().get(name),
+            "charts": charts(summary),
+            "drift": summary["drift"]["features"],
+            "unavailable": summary["unavailable"],
+        }
 
     async def detail_page(request: Request, viewer: Viewer) -> Response:
         values = await panel_values(request.path_params["name"])

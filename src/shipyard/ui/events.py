@@ -5,7 +5,6 @@ Its list is also served alone (``/events/list``) for the page's script to follow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,16 +15,13 @@ from starlette.routing import BaseRoute, Route
 from shipyard.errors import InvalidInputError
 from shipyard.registry import service as registry
 from shipyard.server.context import ServerContext
-from shipyard.ui.web import Viewer, html
+from shipyard.ui.web import Guard, Viewer, html
 
-Handler = Callable[[Request, Viewer], Awaitable[Response]]
 PAGE_SIZE = 100
 FILTERS = ("model", "deployment", "kind", "actor")
 
 
-def event_routes(
-    ctx: ServerContext, signed_in: Callable[[Handler], Callable[[Request], Awaitable[Response]]]
-) -> list[BaseRoute]:
+def event_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
     """The events page and its live list, behind ``signed_in``."""
 
     async def values(request: Request) -> dict[str, Any]:

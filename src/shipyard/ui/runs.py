@@ -5,7 +5,6 @@ the failed stage's log — all from ``pipeline.runs.run_report``, as ``shipyard 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -15,16 +14,13 @@ from starlette.routing import BaseRoute, Route
 from shipyard.errors import NotFoundError
 from shipyard.pipeline import runs
 from shipyard.server.context import ServerContext
-from shipyard.ui.web import HEADERS, Viewer, html
+from shipyard.ui.web import HEADERS, Guard, Viewer, html
 
-Handler = Callable[[Request, Viewer], Awaitable[Response]]
 LIST_SIZE = 50
 LOG_TAIL = 40  # lines of a failed stage's log shown open; the rest behind "whole log"
 
 
-def run_routes(
-    ctx: ServerContext, signed_in: Callable[[Handler], Callable[[Request], Awaitable[Response]]]
-) -> list[BaseRoute]:
+def run_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
     """The runs' pages and their plots, behind ``signed_in``."""
 
     async def list_page(request: Request, viewer: Viewer) -> Response:

@@ -8,6 +8,7 @@ refused without it, and a POST from another origin is refused whatever it carrie
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ class Viewer:
     def can(self, scope: str) -> bool:
         """Whether to show the actions that need ``scope``."""
         return self.identity.allows(scope)
+
+
+# A page's handler, given who is looking; and the wrapper that signs the viewer in first.
+Handler = Callable[[Request, "Viewer"], Awaitable[Response]]
+Guard = Callable[[Handler], Callable[[Request], Awaitable[Response]]]
 
 
 def html(template: str, status: int = 200, **values: Any) -> Response:

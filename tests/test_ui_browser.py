@@ -240,6 +240,38 @@ def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from
     shot(page, "events")
 
 
+def test_a_traffic_split_is_set_from_the_page_with_a_reason(page: Any, plane: ControlPlane) -> None:
+    sign_in(page, plane, "/deployments/echo")
+    follow(page, "Split traffic", url(plane, "/deployments/echo/traffic"))
+    weights = page.find_element(By.ID, "weights")
+    weights.clear()
+    weights.send_keys("1=80,2=30")  # 110: refused, nothing changes
+    page.find_element(By.ID, "reason").send_keys("A/B test of v2")
+    page.find_element(By.CSS_SELECTOR, "button.danger").click()
+    WebDriverWait(page, 10).until(lambda d: "sum to 100" in text_of(d, "form-error"))
+    assert page.find_element(By.ID, "reason").get_attribute("value") == "A/B test of v2"  # kept
+    assert plane.status()["desired"]["weights"] == {"1": 100}
+    weights = page.find_element(By.ID, "weights")
+    assert weights.get_attribute("value") == "1=80,2=30"  # as typed, to be mended
+    weights.clear()
+    weights.send_keys("1=80,2=20")
+    page.find_element(By.CSS_SELECTOR, "button.danger").click()
+    WebDriverWait(page, 10).until(lambda d: d.current_url == url(plane, "/deployments/echo"))
+    assert plane.status()["desired"]["weights"] == {"1": 80, "2": 20}
+    event = plane.events("deployment.traffic")[-1]
+    assert event["data"]["reason"] == "A/B test of v2"
+    # the same session's cookie, without the form's CSRF secret or from another site: refused
+    cookie = page.get_cookie("shipyard_session")["value"]
+    form = {"weights": "1=100", "reason": "forged"}
+    with httpx.Client(base_url=url(plane), cookies={"shipyard_session": cookie}) as client:
+        assert client.post("/deployments/echo/traffic", data=form).status_code == 403
+        csrf = page.find_element(By.NAME, "csrf").get_attribute("value")
+        elsewhere = client.post("/deployments/echo/traffic", data={**form, "csrf": csrf},
+                                headers={"origin": "https://evil.example"})  # fmt: skip
+        assert elsewhere.status_code == 403
+    assert plane.status()["desired"]["weights"] == {"1": 80, "2": 20}
+
+
 def test_alerts_show_each_rules_state_and_a_test_reaches_its_channel(
     page: Any, plane: ControlPlane
 ) -> None:

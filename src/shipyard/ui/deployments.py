@@ -18,9 +18,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shipyard.deploy.service import DeployService
 from shipyard.errors import InvalidInputError
 from shipyard.refs import MAX_VERSION
 from shipyard.server.context import ServerContext
+from shipyard.serving.routing import parse_shares
 from shipyard.ui.charts import WINDOW_S, charts
 from shipyard.ui.web import HEADERS, Guard, Viewer, form, html, refused, same_origin
 
@@ -40,6 +42,7 @@ ACTIONS = {
     "promote": Action("Promote", "Move the rollout on to its next step now?", True),
     "abort": Action("Abort", "Return all traffic to the stable version?", True),
     "rollback": Action("Roll back", "Send traffic back to the previous version?", False),
+    "traffic": Action("Split traffic", "Set the share of traffic each version gets?", False),
 }
 
 
@@ -74,12 +77,17 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
 
     async def confirm(request: Request, viewer: Viewer) -> Response:
         name, action = request.path_params["name"], _action(request)
+        verb = request.path_params["action"]
         if not viewer.can("deploy"):
             return refused(viewer, "deploy")
         status = await asyncio.to_thread(service.status, name)
+
+        def asking(code: int = 200, error: str | None = None, typed: Any = None) -> Response:
+            return html("confirm.html", code, viewer=viewer, d=status, action=action,
+                        verb=verb, error=error, typed=typed or {})  # fmt: skip
+
         if request.method == "GET":
-            return html("confirm.html", viewer=viewer, d=status, action=action,
-                        verb=request.path_params["action"], error=None)  # fmt: skip
+            return asking()
         if not same_origin(request):
             return html("error.html", 403, viewer=viewer, error="an action from another site",
                         hint="use the buttons on the deployment's own page")  # fmt: skip
@@ -90,17 +98,11 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
         reason = fields.get("reason", "").strip()
         if not reason or len(reason) > MAX_REASON:
             message = f"say why, in 1 to {MAX_REASON} characters: it goes into the audit log"
-            return html("confirm.html", 400, viewer=viewer, d=status, action=action,
-                        verb=request.path_params["action"], error=message)  # fmt: skip
-        actor = viewer.identity.name
-        verb = request.path_params["action"]
-        if verb == "promote":
-            await asyncio.to_thread(service.promote, name, actor, False, reason)
-        elif verb == "abort":
-            await asyncio.to_thread(service.abort, name, actor, reason)
-        else:
-            to = _version(fields.get("to", ""))
-            await asyncio.to_thread(service.rollback, name, actor, to, reason)
+            return asking(400, message, fields)
+        try:
+            await asyncio.to_thread(_act, service, verb, name, viewer.identity.name, reason, fields)
+        except InvalidInputError as err:  # a split that does not add up, a bad version: again
+            return asking(400, err.message, fields)
         ctx.controller.wake()
         return RedirectResponse(f"/deployments/{quote(name, safe='')}", 303, headers=HEADERS)
 
@@ -110,6 +112,21 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
         Route("/deployments/{name}/panel", signed_in(panel)),
         Route("/deployments/{name}/{action}", signed_in(confirm), methods=["GET", "POST"]),
     ]
+
+
+def _act(
+    service: DeployService, verb: str, name: str, actor: str, reason: str, fields: dict[str, str]
+) -> None:
+    """Run one confirmed action, as the CLI's command of the same name does."""
+    if verb == "promote":
+        service.promote(name, actor, False, reason)
+    elif verb == "abort":
+        service.abort(name, actor, reason)
+    elif verb == "traffic":
+        weights = parse_shares(fields.get("weights", ""), "weights")
+        service.set_traffic(name, weights, {}, actor, reason)
+    else:
+        service.rollback(name, actor, _version(fields.get("to", "")), reason)
 
 
 def _action(request: Request) -> Action:

@@ -235,6 +235,17 @@ def test_a_canary_advances_on_the_page_without_a_reload_then_is_rolled_back_from
     assert event["data"]["reason"] == "answers look wrong <b>now</b>"
     assert event["actor"] == plane.api("GET", "info")["identity"]["name"]
     assert "v1 100%" in text_of(page, "desired")
+    # each version's own numbers: both took part of the traffic
+    every = plane.api("GET", "deployments/echo/metrics?window=5m")["values"]["requests"]
+    ones = [plane.api("GET", f"deployments/echo/metrics?window=5m&version={v}")["values"]
+            ["requests"] for v in ("1", "2")]  # fmt: skip
+    assert all(0 < one < every for one in ones), (ones, every)
+    plane.api("PUT", "deployments/echo/traffic", {"weights": {"1": 50, "2": 50}})
+    page.get(url(plane, "/deployments/echo?version=2"))
+    assert "Live, last 15 minutes, v2" in text_of(page, "live")
+    page.get(url(plane, "/deployments/echo?version=7"))
+    assert "v7 takes no traffic" in text_of(page, "main")
+    plane.api("PUT", "deployments/echo/traffic", {"weights": {"1": 100}})
     page.get(url(plane, "/events?kind=deployment.rolled_back"))
     assert "answers look wrong <b>now</b>" in text_of(page, "events")
     shot(page, "events")

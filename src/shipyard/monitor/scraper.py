@@ -124,25 +124,31 @@ class Scraper:
             series = self.series.get(name)
             return {} if series is None else series.values(rules, at)
 
-    def summary(self, name: str, window: float) -> dict[str, Any]:
-        """The shown metrics over ``window`` now, and ``POINTS`` values across it."""
+    def summary(self, name: str, window: float, version: str | None = None) -> dict[str, Any]:
+        """The shown metrics over ``window`` now, and ``POINTS`` values across it; of one
+        ``version`` only, or of every version together."""
         now = time.time()
         with self._lock:
             series = self.series.get(name)
             scrapes = 0 if series is None else len(series.points)
-            found = series.span(window, now) if series else None
+
+            def span(seconds: float, at: float) -> tuple[Snapshot, float] | None:
+                found = series.span(seconds, at) if series else None
+                if found is None or version is None:
+                    return found
+                return {v: e for v, e in found[0].items() if v == version}, found[1]
+
+            found = span(window, now)
             values = _values(found)
             if values["error_rate"] is None and values["requests"]:
                 values["error_rate"] = 0.0  # requests, none of them failed
             step = window / POINTS
             width = max(step, 2 * self.interval)  # a point needs two scrapes behind it
-            points = [
-                _values(series.span(width, now - window + step * (i + 1)) if series else None)
-                for i in range(POINTS)
-            ]
+            points = [_values(span(width, now - window + step * (i + 1))) for i in range(POINTS)]
             history = {m: [p[m] for p in points] for m in SHOWN}
         return {
             "deployment": name,
+            "version": version,
             "window": window,
             "interval": self.interval,
             "scrapes": scrapes,

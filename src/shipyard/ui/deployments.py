@@ -54,11 +54,16 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
         statuses = await asyncio.to_thread(service.statuses)
         return html("deployments.html", viewer=viewer, deployments=statuses)
 
-    async def panel_values(name: str) -> dict[str, Any]:
+    async def panel_values(request: Request) -> dict[str, Any]:
+        name = request.path_params["name"]
         status = await asyncio.to_thread(service.status, name)
         rollouts = await asyncio.to_thread(service.rollouts, name, 10)
-        summary = await asyncio.to_thread(ctx.scraper.summary, name, WINDOW_S)
+        version = request.query_params.get("version") or None
+        if version is not None and version not in status["desired"]["weights"]:
+            raise InvalidInputError(f"v{version} takes no traffic of {name}: no chart of it")
+        summary = await asyncio.to_thread(ctx.scraper.summary, name, WINDOW_S, version)
         return {
+            "version": version,
             "d": status,
             "rollouts": rollouts,
             "problem": ctx.controller.problems().get(name),
@@ -68,11 +73,11 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
         }
 
     async def detail_page(request: Request, viewer: Viewer) -> Response:
-        values = await panel_values(request.path_params["name"])
+        values = await panel_values(request)
         return html("deployment.html", viewer=viewer, actions=ACTIONS, **values)
 
     async def panel(request: Request, viewer: Viewer) -> Response:
-        values = await panel_values(request.path_params["name"])
+        values = await panel_values(request)
         return html("deployment_panel.html", viewer=viewer, actions=ACTIONS, **values)
 
     async def confirm(request: Request, viewer: Viewer) -> Response:

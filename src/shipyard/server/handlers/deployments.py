@@ -81,7 +81,7 @@ async def metrics(call: Call) -> Any:
         raise InvalidInputError(f"window: {err}") from None
     if span < 1:
         raise InvalidInputError("window: at least 1s")
-    return await call.run(call.ctx.scraper.summary, name, span)
+    return await call.run(call.ctx.scraper.summary, name, span, call.query("version"))
 
 
 async def attach_monitor(call: Call) -> Any:
@@ -168,9 +168,9 @@ OPERATIONS = (
         "GET",
         f"{_ONE}/metrics",
         "read",
-        "Requests/s, error rate, p50/p95/p99 over ?window=15m",
+        "Requests/s, error rate, p50/p95/p99 over ?window=15m (?version: of one version)",
         metrics,
-        query=(("window", "string"),),
+        query=(("window", "string"), ("version", "string")),
         codes=(400, 404),
     ),
     Operation(

@@ -111,6 +111,9 @@ def test_an_alert_never_rolls_back_its_own_rollback(cp: ControlPlane, tmp_path: 
         watch(cp, [rule], hook.url, cooldown="1s")
         with Load(port, clients=2):
             cp.api("POST", "deployments", {"model": "echo", "version": second_bad})
+            # the deploy is accepted at once (stable is still first_bad then): wait for the
+            # alert's own rollback, not for a status that already holds
+            wait_until(cp, lambda kinds: "alert.action" in kinds, seconds=60)
             cp.wait_for(lambda s: s["stable"] == first_bad, seconds=60)
         wait_until(cp, lambda kinds: "alert.resolved" in kinds)
         with Load(port, clients=2):

@@ -125,12 +125,24 @@ def test_shipyard_ui_prints_a_link_that_signs_a_browser_in_once(
     assert shown.returncode == 0, shown.stderr
     link = shown.stdout.split()[-1]
     assert link.startswith(url(plane, "/signin/link/")) and plane.token not in shown.stdout
-    page.get(link)
-    assert page.current_url == url(plane, "/")  # signed in: the models page, no sign-in form
-    assert "echo" in page.find_element(By.TAG_NAME, "main").text
+    page.get(link)  # says whose token, and waits for a click: a GET signs nobody in
+    assert page.get_cookie("shipyard_session") is None
+    identity = plane.api("GET", "info")["identity"]["name"]
+    button = page.find_element(By.CSS_SELECTOR, "main button")
+    assert button.text == f"Sign in as {identity}"
+    button.click()
+    WebDriverWait(page, 10).until(lambda d: d.current_url == url(plane, "/"))
+    assert "echo" in page.find_element(By.TAG_NAME, "main").text  # the models page
     page.execute_cdp_cmd("Network.clearBrowserCookies", {})
     page.get(link)  # a second time: refused
     assert "used, expired or unknown" in page.find_element(By.TAG_NAME, "main").text
+    # a link opened from another site's form is refused
+    again = plane.cli("ui", "--no-open").stdout.split()[-1]
+    with httpx.Client() as client:
+        posted = client.post(again, headers={"origin": "https://evil.example"})
+        assert posted.status_code == 403 and "shipyard_session" not in posted.headers.get(
+            "set-cookie", ""
+        )
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +309,9 @@ def test_alerts_show_each_rules_state_and_a_test_reaches_its_channel(
         WebDriverWait(page, 10).until(lambda d: "sent=Flood" in d.current_url)
         assert "A test of Flood went to its channels" in page.find_element(By.TAG_NAME, "main").text
         assert hook.wait_for(lambda body: body.get("status") == "test")
-        assert "alert.test" in page.find_element(By.CLASS_NAME, "timeline").text
+        history = page.find_element(By.CLASS_NAME, "timeline").text
+        assert "alert.test" in history
+        assert f"by {plane.api('GET', 'info')['identity']['name']}" in history  # who asked
         shot(page, "alerts")
 
 

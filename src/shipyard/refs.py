@@ -69,3 +69,12 @@ def parse_version(text: str) -> int:
             f"invalid version {text!r}", hint="versions are whole numbers from 1, e.g. 3 or v3"
         )
     return int(digits)
+
+
+def whole_number(text: str, what: str, high: int = MAX_VERSION) -> int:
+    """``text`` as a whole number from 1 to ``high`` (ASCII digits only), or a clear
+    ``InvalidInputError`` naming ``what``."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 1 <= int(text) <= high:
+        raise InvalidInputError(f"{what} {text[:40]!r} is not a whole number from 1 to {high}")
+    return int(text)

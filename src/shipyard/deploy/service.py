@@ -455,8 +455,14 @@ class DeployService:
         return deployment_status(self.stores, self.engine, name)
 
     def statuses(self) -> list[dict[str, Any]]:
-        """``status`` of every deployment."""
-        return [self.status(d.name) for d in self.stores.deploy.list_deployments()]
+        """``status`` of every deployment (one deleted meanwhile is left out)."""
+        found = []
+        for d in self.stores.deploy.list_deployments():
+            try:
+                found.append(self.status(d.name))
+            except NotFoundError:
+                continue
+        return found
 
     def rollouts(self, name: str, limit: int = 20) -> list[RolloutRecord]:
         """A deployment's rollouts, newest first (``NotFoundError`` for an unknown one)."""

@@ -293,7 +293,9 @@ class Alerting:
         except ShipyardError as err:
             log.error("cannot record %s: %s", kind, err.message)
 
-    def test(self, deployment: str, rule_name: str, config: MonitorConfig) -> Notice:
+    def test(
+        self, deployment: str, rule_name: str, config: MonitorConfig, actor: str = "shipyard"
+    ) -> Notice:
         """Send a synthetic notice of the rule to every channel (its actions do not run)."""
         rule = config.rule(rule_name)
         if rule is None:
@@ -302,7 +304,7 @@ class Alerting:
         notice = self._notice(deployment, rule, watch, "test", time.time(), None)
         self.stores.alerts.alert_event(
             "alert.test",
-            "shipyard",
+            actor,
             deployment,
             {"rule": rule.name, "channels": len(config.channels)},
         )

@@ -86,8 +86,11 @@ class MonitorService:
             {"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, **e.data} for e in events
         ]
 
-    def test(self, rule: str, deployment: str | None = None) -> dict[str, Any]:
-        """Send a synthetic notice of ``rule`` to every channel of its deployment."""
+    def test(
+        self, rule: str, deployment: str | None = None, actor: str = "shipyard"
+    ) -> dict[str, Any]:
+        """Send a synthetic notice of ``rule`` to every channel of its deployment; the
+        audit log says ``actor`` asked for it."""
         monitors = self.alerting.monitors()
         having = [
             name
@@ -113,7 +116,7 @@ class MonitorService:
                 f"deployment {having[0]!r} has no notify channels to test",
                 hint="add `monitor: {notify: [{webhook: URL}]}` and run `shipyard alerts apply`",
             )
-        notice = self.alerting.test(having[0], rule, config)
+        notice = self.alerting.test(having[0], rule, config, actor)
         return {
             "deployment": having[0],
             "rule": rule,

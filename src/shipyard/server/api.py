@@ -120,13 +120,18 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(jsonio.dumps(data), status_code=status, media_type="application/json")
 
 
+def error_status(err: ShipyardError) -> int:
+    """The HTTP status of a refusal (what the REST API and the UI answer)."""
+    if isinstance(err, AuthError):
+        return err.status
+    if isinstance(err, TargetError):
+        return 503  # the model server is down or busy: not the caller's mistake
+    return STATUS.get(err.exit_code, 400)
+
+
 def error_response(err: ShipyardError) -> Response:
     """A refusal as the CLI expects it."""
-    status = STATUS.get(err.exit_code, 400)
-    if isinstance(err, AuthError):
-        status = err.status
-    elif isinstance(err, TargetError):
-        status = 503  # the model server is down or busy: not the caller's mistake
+    status = error_status(err)
     headers = {"www-authenticate": "Bearer"} if status == 401 else None
     body = {"error": err.message, "hint": err.hint, "exit_code": err.exit_code}
     return Response(jsonio.dumps(body), status, headers, media_type="application/json")

@@ -123,15 +123,16 @@ def parse_shares(text: str, where: str) -> dict[str, int]:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as err:
+        except ValueError as err:  # not JSON, or a number past Python's digit limit
             raise InvalidInputError(f"{where}: not valid JSON: {err}") from None
         return _shares(data, where, limit=None)
     data = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         version, sep, share = part.partition("=")
-        if not sep or not (share.strip().isascii() and share.strip().isdigit()):
+        share = share.strip()
+        if not sep or not (share.isascii() and share.isdigit() and len(share) <= 6):
             raise InvalidInputError(
-                f"{where}: {part!r} is not VERSION=SHARE", hint="for example: 3=90,4=10"
+                f"{where}: {part[:40]!r} is not VERSION=SHARE", hint="for example: 3=90,4=10"
             )
         data[version.strip()] = int(share)
     return _shares(data, where, limit=None)

@@ -26,6 +26,8 @@ def alert_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
         rules = await asyncio.to_thread(monitor.rules)
         history = await asyncio.to_thread(monitor.history, None, 0, HISTORY)
         sent = request.query_params.get("sent")
+        if sent not in {r["rule"] for r in rules}:  # only a rule this page shows
+            sent = None
         return html("alerts.html", viewer=viewer, rules=rules, history=history[::-1], sent=sent)
 
     async def send_test(request: Request, viewer: Viewer) -> Response:
@@ -36,7 +38,8 @@ def alert_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
             return html("error.html", 403, viewer=viewer, error="test refused: stale form",
                         hint="reload the alerts page and try again")  # fmt: skip
         rule = request.path_params["rule"]
-        await asyncio.to_thread(monitor.test, rule, fields.get("deployment") or None)
+        deployment = fields.get("deployment") or None
+        await asyncio.to_thread(monitor.test, rule, deployment, viewer.identity.name)
         return RedirectResponse(f"/alerts?sent={quote(rule, safe='')}", 303, headers=HEADERS)
 
     return [

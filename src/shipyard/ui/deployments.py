@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from shipyard.deploy.service import DeployService
 from shipyard.errors import InvalidInputError
-from shipyard.refs import MAX_VERSION
+from shipyard.refs import whole_number
 from shipyard.server.context import ServerContext
 from shipyard.serving.routing import parse_shares
 from shipyard.ui.charts import WINDOW_S, charts
@@ -88,8 +88,8 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
         status = await asyncio.to_thread(service.status, name)
 
         def asking(code: int = 200, error: str | None = None, typed: Any = None) -> Response:
-            return html("confirm.html", code, viewer=viewer, d=status, action=action,
-                        verb=verb, error=error, typed=typed or {})  # fmt: skip
+            return html("confirm.html", code, viewer=viewer, d=status, action=action, verb=verb,
+                        error=error, typed=typed or {}, seen=seen(status))  # fmt: skip
 
         if request.method == "GET":
             return asking()
@@ -100,12 +100,17 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
         if not viewer.session.checks(fields.get("csrf")):
             return html("error.html", 403, viewer=viewer, error="action refused: stale form",
                         hint="reload the deployment's page and try again")  # fmt: skip
+        if fields.get("seen") != seen(status):  # a double submit, or a page left open
+            message = ("the deployment moved on since this page was shown: it is now as "
+                       "below; confirm again if this is still what you want")  # fmt: skip
+            return asking(409, message, {**fields, "seen": seen(status)})
         reason = fields.get("reason", "").strip()
         if not reason or len(reason) > MAX_REASON:
             message = f"say why, in 1 to {MAX_REASON} characters: it goes into the audit log"
             return asking(400, message, fields)
         try:
-            await asyncio.to_thread(_act, service, verb, name, viewer.identity.name, reason, fields)
+            await asyncio.to_thread(_act, service, status, verb, viewer.identity.name, reason,
+                                    fields)  # fmt: skip
         except InvalidInputError as err:  # a split that does not add up, a bad version: again
             return asking(400, err.message, fields)
         ctx.controller.wake()
@@ -119,17 +124,32 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
     ]
 
 
+def seen(status: dict[str, Any]) -> str:
+    """What a confirmation page was shown: the rollout and its step, the traffic split.
+    An action confirmed on it runs only while this is still so."""
+    r = status["rollout"] or {}
+    weights = ",".join(f"{v}={w}" for v, w in sorted(status["desired"]["weights"].items()))
+    return f"{r.get('id')}:{r.get('step')}:{r.get('state')}:{weights}"
+
+
 def _act(
-    service: DeployService, verb: str, name: str, actor: str, reason: str, fields: dict[str, str]
+    service: DeployService,
+    status: dict[str, Any],
+    verb: str,
+    actor: str,
+    reason: str,
+    fields: dict[str, str],
 ) -> None:
     """Run one confirmed action, as the CLI's command of the same name does."""
+    name = status["name"]
     if verb == "promote":
         service.promote(name, actor, False, reason)
     elif verb == "abort":
         service.abort(name, actor, reason)
     elif verb == "traffic":
         weights = parse_shares(fields.get("weights", ""), "weights")
-        service.set_traffic(name, weights, {}, actor, reason)
+        shadow = status["desired"]["shadow"]  # kept as it is: this form sets the live split
+        service.set_traffic(name, weights, shadow, actor, reason)
     else:
         service.rollback(name, actor, _version(fields.get("to", "")), reason)
 
@@ -144,8 +164,4 @@ def _action(request: Request) -> Action:
 def _version(text: str) -> int | None:
     """A rollback's target version from the form (blank: the previous one)."""
     text = text.strip().removeprefix("v")
-    if not text:
-        return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
-        raise InvalidInputError(f"version {text!r} is not a version number (1, 2, …)")
-    return int(text)
+    return whole_number(text, "version") if text else None

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from shipyard.errors import InvalidInputError
+from shipyard.refs import whole_number
 from shipyard.registry import service as registry
 from shipyard.server.context import ServerContext
 from shipyard.ui.web import Guard, Viewer, html
@@ -65,8 +65,4 @@ def event_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
 
 
 def _before(text: str | None) -> int | None:
-    if not text:
-        return None
-    if not text.isdigit() or not 1 <= int(text) < 2**63:
-        raise InvalidInputError(f"before {text!r} is not an event id")
-    return int(text)
+    return None if not text else whole_number(text, "before", 2**63 - 1)

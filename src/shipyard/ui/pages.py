@@ -14,12 +14,12 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
-from shipyard.errors import AuthError, InvalidInputError, NotFoundError, ShipyardError
-from shipyard.refs import MAX_VERSION
+from shipyard.errors import AuthError, InvalidInputError, ShipyardError
+from shipyard.refs import whole_number
 from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
+from shipyard.server.api import error_status
 from shipyard.server.context import ServerContext
 from shipyard.store import ModelVersion
 from shipyard.ui.alerts import alert_routes
@@ -27,7 +27,7 @@ from shipyard.ui.deployments import deployment_routes
 from shipyard.ui.events import event_routes
 from shipyard.ui.runs import run_routes
 from shipyard.ui.sessions import COOKIE, LIFETIME_S
-from shipyard.ui.web import HEADERS, STATIC, Viewer, form, html, local_path, same_origin
+from shipyard.ui.web import HEADERS, STATIC, Static, Viewer, form, html, local_path, same_origin
 
 PAGE_SIZE = 50  # versions per page of a model
 
@@ -47,20 +47,30 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
             return None
         return Viewer(identity, session)
 
+    async def identified(header: str) -> str | None:
+        """The name of the token in ``header``; None when it is wrong or revoked."""
+        try:
+            return (await asyncio.to_thread(ctx.authenticator.identify, header, None)).name
+        except AuthError:
+            return None
+
     def signed_in(
         handler: Callable[[Request, Viewer], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            viewer = await viewer_of(request)
+            try:
+                viewer = await viewer_of(request)
+            except ShipyardError as err:  # the token store cannot be read
+                return html("error.html", error_status(err), viewer=None, error=err.message,
+                            hint=err.hint)  # fmt: skip
             if viewer is None:
                 target = quote(request.url.path, safe="/")
                 return RedirectResponse(f"/signin?next={target}", 303, headers=HEADERS)
             try:
                 return await handler(request, viewer)
-            except NotFoundError as err:
-                return html("error.html", 404, viewer=viewer, error=err.message, hint=err.hint)
-            except ShipyardError as err:
-                return html("error.html", 400, viewer=viewer, error=err.message, hint=err.hint)
+            except ShipyardError as err:  # a 4xx of the API's kind (503: a store or target down)
+                return html("error.html", error_status(err), viewer=viewer, error=err.message,
+                            hint=err.hint)  # fmt: skip
 
         return endpoint
 
@@ -81,6 +91,9 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
             await asyncio.to_thread(ctx.authenticator.identify, header, None)
         except AuthError as err:
             return html("signin.html", 401, viewer=None, next=target, error=err.message)
+        except ShipyardError as err:  # the token store cannot be read
+            return html("error.html", error_status(err), viewer=None, error=err.message,
+                        hint=err.hint)  # fmt: skip
         return signed_in_as(request, header, local_path(fields.get("next") or target))
 
     def signed_in_as(request: Request, header: str, target: str) -> Response:
@@ -98,14 +111,23 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         return response
 
     async def signin_link(request: Request) -> Response:
-        header = sessions.redeem(request.path_params["secret"])
+        """A link from ``shipyard ui``: who it signs in as, and a button (a GET must not
+        sign a browser in: another site could swap a session for its own that way)."""
+        secret = request.path_params["secret"]
+        if request.method == "POST" and not same_origin(request):
+            return html("error.html", 403, viewer=None, error="a sign-in from another site",
+                        hint="open the link `shipyard ui` printed")  # fmt: skip
+        header = sessions.redeem(secret) if request.method == "POST" else sessions.peek(secret)
         try:
-            if header is None:
-                raise AuthError("this sign-in link is used, expired or unknown")
-            await asyncio.to_thread(ctx.authenticator.identify, header, None)
-        except AuthError as err:
-            message = f"{err.message}; run `shipyard ui` again, or paste a token"
+            name = None if header is None else await identified(header)
+        except ShipyardError as err:  # the token store cannot be read
+            return html("error.html", error_status(err), viewer=None, error=err.message,
+                        hint=err.hint)  # fmt: skip
+        if header is None or name is None:
+            message = "this sign-in link is used, expired or unknown; run `shipyard ui` again"
             return html("signin.html", 401, viewer=None, next="/", error=message)
+        if request.method == "GET":
+            return html("signin_link.html", viewer=None, name=name, secret=secret)
         return signed_in_as(request, header, "/")
 
     async def signout(request: Request) -> Response:
@@ -162,7 +184,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         Route("/", signed_in(models_page)),
         Route("/models/{model}/compare", signed_in(compare_page)),
         Route("/signin", signin, methods=["GET", "POST"]),
-        Route("/signin/link/{secret}", signin_link),
+        Route("/signin/link/{secret}", signin_link, methods=["GET", "POST"]),
         Route("/signout", signout, methods=["POST"]),
         Route("/models/{model}", signed_in(model_page)),
         Route("/models/{model}/versions/{version}", signed_in(version_page)),
@@ -170,15 +192,12 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         *event_routes(ctx, signed_in),
         *run_routes(ctx, signed_in),
         *alert_routes(ctx, signed_in),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", Static(directory=STATIC), name="static"),
     ]
 
 
 def _version_number(text: str) -> int:
-    text = text.strip().removeprefix("v")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
-        raise InvalidInputError(f"version {text!r} is not a version number (1, 2, …)")
-    return int(text)
+    return whole_number(text.strip().removeprefix("v"), "version")
 
 
 def compared(a: ModelVersion, b: ModelVersion) -> list[tuple[str, str, Any, Any, bool]]:
@@ -205,8 +224,4 @@ def compared(a: ModelVersion, b: ModelVersion) -> list[tuple[str, str, Any, Any,
 
 
 def _page_number(text: str | None) -> int:
-    if text is None:
-        return 1
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInputError(f"page {text!r} is not a page number (1, 2, …)")
-    return int(text)
+    return 1 if text is None else whole_number(text, "page")

@@ -6,8 +6,9 @@ session has its own CSRF secret, which every form that changes something carries
 Sessions live in the server's memory: a restarted server asks everyone to sign in again.
 
 ``shipyard ui`` signs a browser in without pasting: the CLI, holding a token, asks for a
-one-time link (``POST /api/v1/ui/links``), which opens a session for that same token
-once, within ``LINK_S`` seconds, and is gone after.
+one-time link (``POST /api/v1/ui/links``): opened, it says whose token it stands for and
+asks for a click (a POST from this origin), which opens a session for that token, once,
+within ``LINK_S`` seconds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 COOKIE = "shipyard_session"
 LIFETIME_S = 12 * 3600  # a working day; signing in again is one paste of the token
@@ -30,7 +31,7 @@ class Session:
     """One signed-in browser."""
 
     id: str
-    token: str  # the Authorization header value it stands for
+    token: str = field(repr=False)  # the Authorization header value it stands for: a secret
     csrf: str
     expires_at: float
 
@@ -89,6 +90,14 @@ class Sessions:
                 del self._links[next(iter(self._links))]
             self._links[secret] = (token, now + LINK_S)
         return secret
+
+    def peek(self, secret: str) -> str | None:
+        """The token a live link stands for, leaving the link as it is."""
+        with self._lock:
+            found = self._links.get(secret)
+        if found is None or found[1] <= time.monotonic():
+            return None
+        return found[0]
 
     def redeem(self, secret: str) -> str | None:
         """The token a link stands for, once; None when unknown, used or expired."""

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
 
 from shipyard.access import Identity
 from shipyard.server.api import read_body
@@ -51,6 +52,16 @@ class Viewer:
 # A page's handler, given who is looking; and the wrapper that signs the viewer in first.
 Handler = Callable[[Request, "Viewer"], Awaitable[Response]]
 Guard = Callable[[Handler], Callable[[Request], Awaitable[Response]]]
+
+
+class Static(StaticFiles):
+    """The UI's own files, with its security headers (a script or style is never sniffed
+    as something else)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update({**HEADERS, "cache-control": "no-cache"})
+        return response
 
 
 def html(template: str, status: int = 200, **values: Any) -> Response:

@@ -20,7 +20,7 @@ async def alert_history(call: Call) -> Any:
 
 async def alert_test(call: Call) -> Any:
     body = await call.body(AlertTestBody)
-    return await call.run(call.ctx.monitor.test, call.path("rule"), body.deployment)
+    return await call.run(call.ctx.monitor.test, call.path("rule"), body.deployment, call.actor)
 
 
 OPERATIONS = (

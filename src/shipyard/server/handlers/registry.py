@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from shipyard.errors import InvalidInputError
-from shipyard.refs import MAX_VERSION
+from shipyard.refs import whole_number
 from shipyard.registry import aliases
 from shipyard.registry import service as registry
 from shipyard.server.api import Call, Operation
@@ -15,10 +14,7 @@ from shipyard.store import VersionDraft
 
 
 def _number(call: Call) -> int:
-    text = call.path("version")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
-        raise InvalidInputError(f"version {text!r} is not a version number (1, 2, …)")
-    return int(text)
+    return whole_number(call.path("version"), "version")
 
 
 async def list_models(call: Call) -> Any:
@@ -31,11 +27,7 @@ async def get_model(call: Call) -> Any:
 
 def _query_number(call: Call, key: str) -> int | None:
     text = call.query(key)
-    if text is None:
-        return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
-        raise InvalidInputError(f"{key}: a whole number from 1 to {MAX_VERSION}")
-    return int(text)
+    return None if text is None else whole_number(text, key)
 
 
 async def list_versions(call: Call) -> Any:

@@ -1,11 +1,13 @@
 // Live panels: every element with data-live="/path" is fetched again every data-every
 // seconds (same origin, the session's cookie) and its content replaced by the answer, a
-// fragment the server rendered and escaped. Scripts off, the page is as it was loaded.
+// fragment the server rendered and escaped; not while the tab is hidden. Scripts off, the
+// page is as it was loaded.
 "use strict";
 (function () {
   function follow(element) {
     var every = Math.max(1, Number(element.dataset.every || "2")) * 1000;
     function refresh() {
+      if (document.hidden) { setTimeout(refresh, every); return; }
       fetch(element.dataset.live, { credentials: "same-origin", headers: { accept: "text/html" } })
         .then(function (response) {
           if (response.redirected || !response.ok) { throw new Error(String(response.status)); }

@@ -278,13 +278,20 @@ def test_a_traffic_split_is_set_from_the_page_with_a_reason(page: Any, plane: Co
     assert weights.get_attribute("value") == "1=80,2=30"  # as typed, to be mended
     weights.clear()
     weights.send_keys("1=80,2=20")
+    shown = {e.get_attribute("name"): e.get_attribute("value")
+             for e in page.find_elements(By.CSS_SELECTOR, "form input")}  # fmt: skip
     page.find_element(By.CSS_SELECTOR, "button.danger").click()
     WebDriverWait(page, 10).until(lambda d: d.current_url == url(plane, "/deployments/echo"))
     assert plane.status()["desired"]["weights"] == {"1": 80, "2": 20}
     event = plane.events("deployment.traffic")[-1]
     assert event["data"]["reason"] == "A/B test of v2"
-    # the same session's cookie, without the form's CSRF secret or from another site: refused
+    # the same form sent again (a double submit): the deployment has moved on, so it asks
     cookie = page.get_cookie("shipyard_session")["value"]
+    with httpx.Client(base_url=url(plane), cookies={"shipyard_session": cookie}) as client:
+        again = client.post("/deployments/echo/traffic", data={**shown, "weights": "1=50,2=50"})
+        assert again.status_code == 409 and "moved on" in again.text
+    assert plane.status()["desired"]["weights"] == {"1": 80, "2": 20}
+    # the same session's cookie, without the form's CSRF secret or from another site: refused
     form = {"weights": "1=100", "reason": "forged"}
     with httpx.Client(base_url=url(plane), cookies={"shipyard_session": cookie}) as client:
         assert client.post("/deployments/echo/traffic", data=form).status_code == 403

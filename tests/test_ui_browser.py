@@ -125,24 +125,29 @@ def test_shipyard_ui_prints_a_link_that_signs_a_browser_in_once(
     assert shown.returncode == 0, shown.stderr
     link = shown.stdout.split()[-1]
     assert link.startswith(url(plane, "/signin/link/")) and plane.token not in shown.stdout
-    page.get(link)  # says whose token, and waits for a click: a GET signs nobody in
-    assert page.get_cookie("shipyard_session") is None
-    identity = plane.api("GET", "info")["identity"]["name"]
-    button = page.find_element(By.CSS_SELECTOR, "main button")
-    assert button.text == f"Sign in as {identity}"
-    button.click()
-    WebDriverWait(page, 10).until(lambda d: d.current_url == url(plane, "/"))
+    page.get(link)  # opened by the user (Sec-Fetch-Site: none): signed in at once
+    assert page.current_url == url(plane, "/")
     assert "echo" in page.find_element(By.TAG_NAME, "main").text  # the models page
     page.execute_cdp_cmd("Network.clearBrowserCookies", {})
     page.get(link)  # a second time: refused
     assert "used, expired or unknown" in page.find_element(By.TAG_NAME, "main").text
-    # a link opened from another site's form is refused
+    # reached from another site, a link only asks (a click, a POST from this origin)
     again = plane.cli("ui", "--no-open").stdout.split()[-1]
     with httpx.Client() as client:
-        posted = client.post(again, headers={"origin": "https://evil.example"})
-        assert posted.status_code == 403 and "shipyard_session" not in posted.headers.get(
+        asked = client.get(again, headers={"sec-fetch-site": "cross-site"})
+        identity = plane.api("GET", "info")["identity"]["name"]
+        assert asked.status_code == 200 and f"Sign in as {identity}?" in asked.text
+        assert "shipyard_session" not in asked.headers.get("set-cookie", "")
+        forged = client.post(again, headers={"origin": "https://evil.example"})
+        assert forged.status_code == 403 and "shipyard_session" not in forged.headers.get(
             "set-cookie", ""
         )
+    page.get(url(plane, "/signin"))  # the page's own button, from this origin, signs in
+    page.execute_script("window.location = arguments[0]", again)  # not typed: it asks
+    button = WebDriverWait(page, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "main button"))
+    assert button.text == f"Sign in as {identity}"
+    button.click()
+    WebDriverWait(page, 10).until(lambda d: d.current_url == url(plane, "/"))
 
 
 @pytest.fixture(scope="module")

@@ -111,13 +111,17 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         return response
 
     async def signin_link(request: Request) -> Response:
-        """A link from ``shipyard ui``: who it signs in as, and a button (a GET must not
-        sign a browser in: another site could swap a session for its own that way)."""
+        """A link from ``shipyard ui``. Opened by the user themself (the browser says
+        ``Sec-Fetch-Site: none``: typed, or handed over by the CLI) it signs in at once;
+        reached any other way — another site's link or form, a browser that does not say —
+        it asks first, so that no site can swap a browser's session for one of its own."""
         secret = request.path_params["secret"]
+        direct = request.method == "GET" and request.headers.get("sec-fetch-site") == "none"
         if request.method == "POST" and not same_origin(request):
             return html("error.html", 403, viewer=None, error="a sign-in from another site",
                         hint="open the link `shipyard ui` printed")  # fmt: skip
-        header = sessions.redeem(secret) if request.method == "POST" else sessions.peek(secret)
+        taking = request.method == "POST" or direct
+        header = sessions.redeem(secret) if taking else sessions.peek(secret)
         try:
             name = None if header is None else await identified(header)
         except ShipyardError as err:  # the token store cannot be read
@@ -126,7 +130,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         if header is None or name is None:
             message = "this sign-in link is used, expired or unknown; run `shipyard ui` again"
             return html("signin.html", 401, viewer=None, next="/", error=message)
-        if request.method == "GET":
+        if not taking:
             return html("signin_link.html", viewer=None, name=name, secret=secret)
         return signed_in_as(request, header, "/")
 

@@ -6,9 +6,9 @@ session has its own CSRF secret, which every form that changes something carries
 Sessions live in the server's memory: a restarted server asks everyone to sign in again.
 
 ``shipyard ui`` signs a browser in without pasting: the CLI, holding a token, asks for a
-one-time link (``POST /api/v1/ui/links``): opened, it says whose token it stands for and
-asks for a click (a POST from this origin), which opens a session for that token, once,
-within ``LINK_S`` seconds.
+one-time link (``POST /api/v1/ui/links``) that opens a session for that token, once,
+within ``LINK_S`` seconds — at once when the user opened it themself, else after a click
+(see ``pages.signin_link``).
 """
 
 from __future__ import annotations

@@ -58,6 +58,18 @@ def echo_home(tmp: Path, gates: dict[int, str] | None = None) -> Path:
     return home
 
 
+def register_identity(plane: ControlPlane, tmp: Path, name: str, *extra: str) -> None:
+    """Register, through the CLI, a custom model ``name`` answering its inputs, with
+    ``extra`` options (tags, a description, params)."""
+    source = tmp / f"{name}-source"
+    source.mkdir()
+    (source / "model.py").write_text("class M:\n    def load(self, path): pass\n"
+                                     "    def predict(self, x): return x\n")  # fmt: skip
+    done = plane.cli("register", str(source), "--name", name, "--flavor", "custom",
+                     "--entrypoint", "model:M", *extra)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
 def register_echo(home: Path, tmp: Path, value: float, load: str, predict: str = "pass") -> int:
     """One more ``echo`` version answering ``value``, whose ``load`` runs ``load`` (and whose
     ``predict`` runs ``predict`` first)."""

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import example_project
-from deploy_helpers import ControlPlane, Load, echo_home, free_port
+from deploy_helpers import ControlPlane, Load, echo_home, free_port, register_identity
 from test_serving import SHIPYARD
 from webhook_helpers import webhook
 
@@ -35,16 +35,8 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     tmp = tmp_path_factory.mktemp("ui-browser")
     control = ControlPlane(echo_home(tmp), free_port())
     control.start()
-    source = tmp / "hostile"
-    source.mkdir()
-    (source / "model.py").write_text("class M:\n    def load(self, path): pass\n"
-                                     "    def predict(self, x): return x\n")  # fmt: skip
-    registered = control.cli(
-        "register", str(source), "--name", "hostile", "--flavor", "custom",
-        "--entrypoint", "model:M", "--tag", f"note={HOSTILE}", "--description", HOSTILE,
-        "--param", f"layers={HOSTILE}",
-    )  # fmt: skip
-    assert registered.returncode == 0, registered.stderr
+    register_identity(control, tmp, "hostile", "--tag", f"note={HOSTILE}",
+                      "--description", HOSTILE, "--param", f"layers={HOSTILE}")  # fmt: skip
     deployed = control.cli("deploy", "echo", "--version", "1", "--port", str(free_port()))
     assert deployed.returncode == 0, deployed.stderr
     yield control

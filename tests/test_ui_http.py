@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from deploy_helpers import ControlPlane, free_port
+from deploy_helpers import ControlPlane, free_port, register_identity
 from shipyard.store import open_stores
 from store_helpers import draft
-from test_serving import SHIPYARD
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -25,16 +23,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     tmp = tmp_path_factory.mktemp("ui")
     control = ControlPlane(tmp / "home", free_port())
     control.start()
-    source = tmp / "model"
-    source.mkdir()
-    (source / "model.py").write_text("class M:\n    def load(self, path): pass\n"
-                                     "    def predict(self, x): return x\n")  # fmt: skip
-    registered = subprocess.run(
-        [SHIPYARD, "register", str(source), "--name", "demo", "--flavor", "custom",
-         "--entrypoint", "model:M", "--tag", f"note={SCRIPT}"],
-        env=control.env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert registered.returncode == 0, registered.stderr
+    register_identity(control, tmp, "demo", "--tag", f"note={SCRIPT}")
     yield control
     control.cleanup()
 

@@ -124,6 +124,8 @@ def test_an_alert_never_rolls_back_its_own_rollback(cp: ControlPlane, tmp_path: 
     assert [e["episode"] for e in events if e["kind"] == "alert.firing"] == [1, 2]
     assert len([e for e in events if e["kind"] == "alert.action"]) == 1
     assert cp.status()["stable"] == first_bad
+    older = cp.api("GET", f"alerts/history?before={events[-1]['id']}")  # a page further back
+    assert [e["id"] for e in older] == [e["id"] for e in events[:-1]]
 
 
 def wait_until(cp: ControlPlane, check: Any, seconds: float = 30) -> None:

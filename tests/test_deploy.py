@@ -559,6 +559,11 @@ def test_metrics_show_a_deployments_live_numbers_over_a_window(tmp_path: Path) -
         assert data["values"]["requests"] > 0 and data["values"]["error_rate"] == 0
         assert data["values"]["p99_latency"] is not None
         assert any(v for v in data["history"]["requests"])
+        own = plane.cli("metrics", "echo", "--window", "1m", "--version", "1", "--json")
+        mine = json.loads(own.stdout)
+        assert mine["version"] == "1" and mine["values"]["requests"] > 0  # v1 took it all
+        other = json.loads(plane.cli("metrics", "echo", "--version", "2", "--json").stdout)
+        assert not other["values"]["requests"]  # no request reached a v2
         table = plane.cli("metrics", "echo", "--window", "1m")
         assert "requests/s" in table.stdout and "p99 latency" in table.stdout
         assert plane.cli("metrics", "echo", "--window", "soon").returncode == 2

@@ -50,7 +50,20 @@ def test_pages_need_a_sign_in_and_a_wrong_token_is_refused(
 ) -> None:
     page = client.get("/models/demo")
     assert page.status_code == 303
-    assert page.headers["location"] == "/signin?next=/models/demo"
+    assert page.headers["location"] == "/signin?next=%2Fmodels%2Fdemo"
+    filtered = client.get("/events?kind=alias.set&actor=tester")  # the query comes back too
+    assert (
+        filtered.headers["location"] == "/signin?next=%2Fevents%3Fkind%3Dalias.set%26actor%3Dtester"
+    )
+    back = client.post("/signin", data={"token": token(plane), "next": "/events?kind=alias.set"})
+    assert back.headers["location"] == "/events?kind=alias.set"
+    first = client.cookies["shipyard_session"]
+    again = client.post("/signin", data={"token": token(plane)})  # signing in again: a new
+    assert again.status_code == 303 and client.cookies["shipyard_session"] != first  # session
+    client.cookies.clear()
+    client.cookies.set("shipyard_session", first)
+    assert client.get("/").status_code == 303  # the old one ended with it
+    client.cookies.clear()
     wrong = client.post("/signin", data={"token": "shp_nope"})
     assert wrong.status_code == 401 and "missing or wrong token" in wrong.text
     assert "shipyard_session" not in client.cookies

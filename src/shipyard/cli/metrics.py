@@ -44,15 +44,17 @@ def _shown(metric: str, value: float | None) -> str:
 def metrics_cmd(
     name: str = typer.Argument(..., help="Deployment."),
     window: str = typer.Option("15m", help="Over how long: 1m, 15m, 1h (kept: the last hour)."),
+    version: str | None = typer.Option(
+        None, "--version", help="Only this version's numbers (default: every version's)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Requests/s, error rate, p50/p95/p99 latency, batch size, drift and live accuracy now,
     and across the window; the features that drifted most."""
     from shipyard.server.connection import connect  # the HTTP client: only when called
 
-    data: dict[str, Any] = connect(home()).call(
-        "GET", f"deployments/{name}/metrics?window={window}"
-    )
+    query = {"window": window, "version": version}
+    data: dict[str, Any] = connect(home()).call("GET", f"deployments/{name}/metrics", query=query)
     if as_json:
         print_json(data)
         return

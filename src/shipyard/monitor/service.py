@@ -76,12 +76,18 @@ class MonitorService:
         return out
 
     def history(
-        self, deployment: str | None = None, after: int = 0, limit: int = 100
+        self,
+        deployment: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Alert events, oldest first: transitions, notifications, actions, tests."""
+        """Alert events, oldest first: transitions, notifications, actions, tests (the
+        newest ``limit`` after ``after`` and, given ``before``, older than that event)."""
         events = self.stores.metadata.list_events(
-            kind_prefix="alert.", after_id=after, limit=limit, deployment=deployment
-        )
+            kind_prefix="alert.", after_id=after, limit=limit, deployment=deployment,
+            before_id=before,
+        )  # fmt: skip
         return [
             {"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, **e.data} for e in events
         ]

@@ -64,7 +64,8 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
                 return html("error.html", error_status(err), viewer=None, error=err.message,
                             hint=err.hint)  # fmt: skip
             if viewer is None:
-                target = quote(request.url.path, safe="/")
+                wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                target = quote(wanted, safe="")
                 return RedirectResponse(f"/signin?next={target}", 303, headers=HEADERS)
             try:
                 return await handler(request, viewer)
@@ -97,7 +98,11 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         return signed_in_as(request, header, local_path(fields.get("next") or target))
 
     def signed_in_as(request: Request, header: str, target: str) -> Response:
-        """A new session for an accepted token: its cookie, and on to ``target``."""
+        """A new session for an accepted token: its cookie, and on to ``target`` (the
+        browser's session before it, if any, ends)."""
+        previous = request.cookies.get(COOKIE)
+        if previous:
+            sessions.close(previous)
         session = sessions.open(header)
         response = RedirectResponse(target, 303, HEADERS)
         response.set_cookie(

@@ -14,8 +14,9 @@ async def alerts(call: Call) -> Any:
 
 
 async def alert_history(call: Call) -> Any:
-    after, limit, _ = paging(call)
-    return await call.run(call.ctx.monitor.history, call.query("deployment"), after, limit)
+    after, limit, before = paging(call)
+    deployment = call.query("deployment")
+    return await call.run(call.ctx.monitor.history, deployment, after, limit, before)
 
 
 async def alert_test(call: Call) -> Any:
@@ -38,7 +39,12 @@ OPERATIONS = (
         "read",
         "Alert events: transitions, notifications, actions",
         alert_history,
-        query=(("after", "integer"), ("limit", "integer"), ("deployment", "string")),
+        query=(
+            ("after", "integer"),
+            ("limit", "integer"),
+            ("deployment", "string"),
+            ("before", "integer"),
+        ),
     ),
     Operation(
         "POST",

@@ -471,9 +471,11 @@ def test_promote_moves_one_step_and_full_goes_to_the_end(cp: ControlPlane) -> No
     deploy_v1(cp)
     canary(cp, "2", "10,50", "--no-wait")
     cp.wait_for(lambda s: s["rollout"]["state"] == "paused")
-    assert cp.cli("promote", "echo").returncode == 0
+    assert cp.cli("promote", "echo", "--reason", "looks good on the dashboard").returncode == 0
     status = cp.wait_for(lambda s: s["rollout"]["state"] == "paused" and s["rollout"]["step"] == 2)
     assert status["desired"]["weights"] == {"1": 50, "2": 50}
+    step = cp.events("rollout.step")[-1]
+    assert step["data"]["reason"].endswith("(promoted: looks good on the dashboard)")
     assert cp.cli("promote", "echo", "--full").returncode == 0
     assert cp.status()["desired"]["weights"] == {"2": 100}
 

@@ -1,6 +1,7 @@
 """The deployments' pages: desired against observed, the rollout under way with each
-analysis, its history, and the actions — promote, abort, roll back — each confirmed on a
-page of its own with a reason, and run by the deploy service the REST API runs.
+analysis, its history, its live charts, and the actions — promote, abort, roll back,
+split traffic — each confirmed on a page of its own with a reason, bound to what that page
+showed, and run by the deploy service the REST API runs.
 
 The status panel of a deployment's page is also served alone (``…/panel``): the page's
 script fetches it every few seconds and puts it in place, so a rollout advances on screen
@@ -31,7 +32,7 @@ MAX_REASON = 500  # characters of a typed reason
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """A button on a deployment's page: what it does, asked for and said after."""
+    """A button on a deployment's page and the question its confirmation page asks."""
 
     title: str  # "Roll back"
     question: str  # shown on the confirmation page

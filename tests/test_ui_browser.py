@@ -356,6 +356,35 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
     assert axe_violations(page) == [], "/signin"
 
 
+def test_every_main_page_reads_the_same_with_scripts_off(
+    page: Any, plane: ControlPlane, runs: dict[str, str]
+) -> None:
+    sign_in(page, plane, "/")
+    page.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        expected = {
+            "/": "echo",
+            "/models/echo": "Alias history",
+            "/models/echo/versions/2": "Lineage",
+            "/models/echo/compare?a=1&b=2": "content",
+            f"/runs/{runs['good']}": "accuracy >= 0.95",
+            "/deployments": "echo",
+            "/deployments/echo": "Live, last 15 minutes",
+            "/alerts": "Alerts",
+            "/events": "rollout.",
+        }
+        for path, text in expected.items():
+            page.get(url(plane, path))
+            assert text in page.find_element(By.TAG_NAME, "main").text, path
+        page.get(url(plane, f"/runs/{runs['good']}"))  # scripts are off indeed: bars.js did
+        bars = page.find_elements(By.CSS_SELECTOR, ".stages .fill")  # not size the bars
+        assert bars and all(b.value_of_css_property("width") == "0px" for b in bars)
+        page.get(url(plane, "/deployments/echo"))
+        assert page.find_elements(By.CSS_SELECTOR, "#live figure")  # the charts: SVG, no script
+    finally:
+        page.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
 def test_pages_are_usable_at_phone_width(page: Any, plane: ControlPlane) -> None:
     sign_in(page, plane, "/deployments/echo")
     page.set_window_size(390, 844)

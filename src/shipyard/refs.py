@@ -64,9 +64,9 @@ def parse_ref(text: str) -> ModelRef:
 def parse_version(text: str) -> int:
     """A version number as typed: ``3`` or ``v3``."""
     digits = text.removeprefix("v")
-    if not digits.isascii() or not digits.isdigit() or not 1 <= int(digits) <= MAX_VERSION:
+    if not _digits(digits) or not 1 <= int(digits) <= MAX_VERSION:
         raise InvalidInputError(
-            f"invalid version {text!r}", hint="versions are whole numbers from 1, e.g. 3 or v3"
+            f"invalid version {text[:40]!r}", hint="versions are whole numbers from 1, e.g. 3 or v3"
         )
     return int(digits)
 
@@ -75,6 +75,11 @@ def whole_number(text: str, what: str, high: int = MAX_VERSION) -> int:
     """``text`` as a whole number from 1 to ``high`` (ASCII digits only), or a clear
     ``InvalidInputError`` naming ``what``."""
     text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 1 <= int(text) <= high:
+    if not _digits(text) or not 1 <= int(text) <= high:
         raise InvalidInputError(f"{what} {text[:40]!r} is not a whole number from 1 to {high}")
     return int(text)
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only, and few enough for ``int`` (whose limit is 4,300) to be cheap."""
+    return text.isascii() and text.isdigit() and len(text) <= 19

@@ -89,22 +89,40 @@ class RunReport:
 def run_report(stores: Stores, run_id: str) -> RunReport:
     """``get_run`` and the files that explain it (``shipyard runs show``, the UI)."""
     run = get_run(stores, run_id)
+    outputs = _outputs(run)
+
+    def read(path: str) -> bytes:
+        return stores.artifacts.read_bytes(outputs[path]) if path in outputs else b""
+
     logs = {
         s.name: stores.artifacts.read_bytes(s.log_digest).decode(errors="replace")
         for s in run.stages
         if s.log_digest
     }
-    report = _output(stores, run, VALIDATE_REPORT)
-    history = _output(stores, run, TRAIN_HISTORY) or b""
-    outputs = {path: digest for s in run.stages for path, digest in s.outputs.items()}
-    plots = {name: outputs.get(f"{REPORT_DIR}/{name}") for name in PLOTS}
+    report = read(VALIDATE_REPORT)
     return RunReport(
         run,
         logs,
         jsonio.loads(report) if report else {},
-        [jsonio.loads(line) for line in history.splitlines() if line.strip()],
-        {name: digest for name, digest in plots.items() if digest},
+        [jsonio.loads(line) for line in read(TRAIN_HISTORY).splitlines() if line.strip()],
+        plots(run),
     )
+
+
+def plots(run: Run) -> dict[str, str]:
+    """The validation plots a run's stages left, by file name: their blob digests."""
+    outputs = _outputs(run)
+    found = {name: outputs.get(f"{REPORT_DIR}/{name}") for name in PLOTS}
+    return {name: digest for name, digest in found.items() if digest}
+
+
+def _outputs(run: Run) -> dict[str, str]:
+    """Every file the run's stages left, by path: its blob digest (the first stage's)."""
+    found: dict[str, str] = {}
+    for stage in run.stages:
+        for path, digest in stage.outputs.items():
+            found.setdefault(path, digest)
+    return found
 
 
 def seconds(start: str | None, end: str | None) -> float | None:
@@ -113,12 +131,6 @@ def seconds(start: str | None, end: str | None) -> float | None:
         return None
     parse = datetime.fromisoformat
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
-
-
-def _output(stores: Stores, run: Run, path: str) -> bytes | None:
-    """The bytes of a file one of the run's stages left at ``path``, if one did."""
-    digest = next((s.outputs[path] for s in run.stages if path in s.outputs), None)
-    return None if digest is None else stores.artifacts.read_bytes(digest)
 
 
 def list_runs(stores: Stores, *, project: str | None = None, limit: int = 20) -> list[Run]:

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from shipyard.deploy.service import DeployService
 from shipyard.errors import InvalidInputError
-from shipyard.refs import whole_number
+from shipyard.refs import parse_version
 from shipyard.server.context import ServerContext
 from shipyard.serving.routing import parse_shares
 from shipyard.ui.charts import WINDOW_S, charts
@@ -164,5 +164,5 @@ def _action(request: Request) -> Action:
 
 def _version(text: str) -> int | None:
     """A rollback's target version from the form (blank: the previous one)."""
-    text = text.strip().removeprefix("v")
-    return whole_number(text, "version") if text else None
+    text = text.strip()
+    return parse_version(text) if text else None

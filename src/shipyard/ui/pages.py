@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from shipyard.errors import AuthError, InvalidInputError, ShipyardError
-from shipyard.refs import whole_number
+from shipyard.refs import parse_version, whole_number
 from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
 from shipyard.server.api import error_status
@@ -175,7 +175,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
 
     async def version_page(request: Request, viewer: Viewer) -> Response:
         name = request.path_params["model"]
-        number = _version_number(request.path_params["version"])
+        number = parse_version(request.path_params["version"])
         version = await asyncio.to_thread(registry.version, ctx.stores, name, number)
         summary = await asyncio.to_thread(registry.model, ctx.stores, name)
         aliases = sorted(a for a, v in summary.aliases.items() if v == version.version)
@@ -185,7 +185,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
 
     async def compare_page(request: Request, viewer: Viewer) -> Response:
         name = request.path_params["model"]
-        numbers = [_version_number(request.query_params.get(k, "")) for k in ("a", "b")]
+        numbers = [parse_version(request.query_params.get(k, "").strip()) for k in ("a", "b")]
         a, b = [await asyncio.to_thread(registry.version, ctx.stores, name, n) for n in numbers]
         return html("compare.html", viewer=viewer, a=a, b=b, rows=compared(a, b))
 
@@ -203,10 +203,6 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         *alert_routes(ctx, signed_in),
         Mount("/static", Static(directory=STATIC), name="static"),
     ]
-
-
-def _version_number(text: str) -> int:
-    return whole_number(text.strip().removeprefix("v"), "version")
 
 
 def compared(a: ModelVersion, b: ModelVersion) -> list[tuple[str, str, Any, Any, bool]]:

@@ -35,10 +35,10 @@ def run_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
 
     async def plot(request: Request, viewer: Viewer) -> Response:
         name = request.path_params["name"]
-        report = await asyncio.to_thread(runs.run_report, ctx.stores, request.path_params["id"])
-        digest = report.plots.get(name)
+        run = await asyncio.to_thread(runs.get_run, ctx.stores, request.path_params["id"])
+        digest = runs.plots(run).get(name)  # the run alone: no log or report is read for it
         if digest is None:
-            raise NotFoundError(f"run {report.run.id} has no plot {name!r}")
+            raise NotFoundError(f"run {run.id} has no plot {name!r}")
         data = await asyncio.to_thread(ctx.stores.artifacts.read_bytes, digest)
         headers = {**HEADERS, "cache-control": "private, max-age=86400, immutable"}
         return Response(data, media_type="image/png", headers=headers)

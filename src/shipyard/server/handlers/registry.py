@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from shipyard.refs import whole_number
+from shipyard.refs import parse_version, whole_number
 from shipyard.registry import aliases
 from shipyard.registry import service as registry
 from shipyard.server.api import Call, Operation
@@ -14,7 +14,7 @@ from shipyard.store import VersionDraft
 
 
 def _number(call: Call) -> int:
-    return whole_number(call.path("version"), "version")
+    return parse_version(call.path("version"))
 
 
 async def list_models(call: Call) -> Any:

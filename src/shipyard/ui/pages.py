@@ -19,7 +19,6 @@ from shipyard.errors import AuthError, InvalidInputError, ShipyardError
 from shipyard.refs import parse_version, whole_number
 from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
-from shipyard.server.api import error_status
 from shipyard.server.context import ServerContext
 from shipyard.store import ModelVersion
 from shipyard.ui.alerts import alert_routes
@@ -27,7 +26,17 @@ from shipyard.ui.deployments import deployment_routes
 from shipyard.ui.events import event_routes
 from shipyard.ui.runs import run_routes
 from shipyard.ui.sessions import COOKIE, LIFETIME_S
-from shipyard.ui.web import HEADERS, STATIC, Static, Viewer, form, html, local_path, same_origin
+from shipyard.ui.web import (
+    HEADERS,
+    STATIC,
+    Static,
+    Viewer,
+    failed,
+    form,
+    html,
+    local_path,
+    same_origin,
+)
 
 PAGE_SIZE = 50  # versions per page of a model
 
@@ -61,8 +70,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
             try:
                 viewer = await viewer_of(request)
             except ShipyardError as err:  # the token store cannot be read
-                return html("error.html", error_status(err), viewer=None, error=err.message,
-                            hint=err.hint)  # fmt: skip
+                return failed(err, None)
             if viewer is None:
                 wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 target = quote(wanted, safe="")
@@ -70,8 +78,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
             try:
                 return await handler(request, viewer)
             except ShipyardError as err:  # a 4xx of the API's kind (503: a store or target down)
-                return html("error.html", error_status(err), viewer=viewer, error=err.message,
-                            hint=err.hint)  # fmt: skip
+                return failed(err, viewer)
 
         return endpoint
 
@@ -93,8 +100,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         except AuthError as err:
             return html("signin.html", 401, viewer=None, next=target, error=err.message)
         except ShipyardError as err:  # the token store cannot be read
-            return html("error.html", error_status(err), viewer=None, error=err.message,
-                        hint=err.hint)  # fmt: skip
+            return failed(err, None)
         return signed_in_as(request, header, local_path(fields.get("next") or target))
 
     def signed_in_as(request: Request, header: str, target: str) -> Response:
@@ -130,8 +136,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         try:
             name = None if header is None else await identified(header)
         except ShipyardError as err:  # the token store cannot be read
-            return html("error.html", error_status(err), viewer=None, error=err.message,
-                        hint=err.hint)  # fmt: skip
+            return failed(err, None)
         if header is None or name is None:
             message = "this sign-in link is used, expired or unknown; run `shipyard ui` again"
             return html("signin.html", 401, viewer=None, next="/", error=message)

@@ -19,7 +19,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from shipyard.access import Identity
-from shipyard.server.api import read_body
+from shipyard.errors import ShipyardError
+from shipyard.server.api import error_status, read_body
 from shipyard.ui.render import page
 from shipyard.ui.sessions import Session
 
@@ -88,6 +89,12 @@ def same_origin(request: Request) -> bool:
     if origin is None or origin == "null":
         return origin is None  # an opaque origin ("null") is another site's sandbox
     return origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def failed(err: ShipyardError, viewer: Viewer | None) -> Response:
+    """The page for a refusal, with the status the REST API gives it (a 4xx for the
+    caller's mistake, 503 for a store or model server that is down)."""
+    return html("error.html", error_status(err), viewer=viewer, error=err.message, hint=err.hint)
 
 
 def refused(viewer: Viewer, scope: str) -> Response:

@@ -10,7 +10,9 @@ are counted and shown.
 
 Case 1, digits (scikit-learn logistic regression, 64 features): Shipyard
 (``shipyard serve``, KServe V1, default options: adaptive batching on); a bare ASGI
-app answering a constant on the same uvicorn setup (the ceiling); BentoML, MLflow
+app answering a constant on the same uvicorn setup (the ceiling); the least a Python
+model server can do on that setup (parse, one ``predict`` per event-loop turn on the
+loop, encode, nothing else: the lower bound of what any server reaches); BentoML, MLflow
 (``mlflow models serve``) and LitServe, each in its own venv with its stock
 settings, BentoML and LitServe also with their batching on (32 rows); and raw
 ``predict`` on one row in-process, one thread. Peers: benchmarks/peers/.
@@ -258,6 +260,7 @@ def jobs(setup: Setup) -> list[Job]:
     serving: list[tuple[str, Callable[[int], Server], int | None]] = [
         ("Shipyard", partial(servers.shipyard, d, home), d.expected),
         ("ceiling", servers.ceiling, None),
+        ("lower bound", partial(servers.lower_bound, d), d.expected),
         (bentoml, partial(servers.bentoml, d, tmp=tmp), d.expected),
         (f"{bentoml}, batching", partial(servers.bentoml, d, tmp=tmp, batched=True), d.expected),
         (mlflow, partial(servers.mlflow, d, setup.mlflow_dir), d.expected),

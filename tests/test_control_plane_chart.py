@@ -30,6 +30,7 @@ from conftest import Result
 from deploy_helpers import echo_home
 from shipyard import __version__
 from shipyard.errors import InvalidInputError
+from shipyard.expressions.alert_rules import alert_rule
 from shipyard.k8s import cluster as cluster_module
 from shipyard.k8s.cluster import IN_CLUSTER, Access, Cluster, ClusterError, resolve_access
 from shipyard.k8s.control_plane import (
@@ -40,7 +41,6 @@ from shipyard.k8s.control_plane import (
 )
 from shipyard.k8s.helm import chart_files
 from shipyard.k8s.target import ClusterOptions, KubernetesTarget
-from shipyard.monitor.rules import alert_rule
 from shipyard.store import DeploymentRecord, Desired, open_stores
 from test_helm_chart import assert_same
 from test_k8s_manifests import KUBERNETES

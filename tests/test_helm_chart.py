@@ -19,9 +19,9 @@ import yaml
 
 from deploy_helpers import echo_home
 from shipyard.errors import InvalidInputError
+from shipyard.expressions.alert_rules import AlertRule, alert_rule
 from shipyard.k8s.helm import MONITORING_API, chart_files, values, write_chart
 from shipyard.k8s.manifests import Settings, check_quantity, objects, split
-from shipyard.monitor.rules import AlertRule, alert_rule
 from shipyard.refs import parse_ref
 from shipyard.registry import resolve
 from shipyard.store import ModelVersion, open_stores

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import InvalidInputError, SpecError
+from shipyard.expressions.alert_rules import AlertRule, alert_rule, parse_when
 from shipyard.monitor.export import RULES_FILE, TESTS_FILE, prometheus_files
 from shipyard.monitor.promql import duration, rule_expr
-from shipyard.monitor.rules import AlertRule, alert_rule, parse_when
 from shipyard.spec import parse_spec
 
 PROMTOOL = shutil.which("promtool") or "promtool"  # `make test` installs it; missing fails

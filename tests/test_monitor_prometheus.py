@@ -32,7 +32,7 @@ from shipyard.monitor.grafana import (
     PROVIDER_FILE,
     panels,
 )
-from shipyard.monitor.reference import summarize
+from shipyard.reference_summary import summarize
 from shipyard.registry import RegisterOptions, register
 from shipyard.store import open_stores
 from test_serving import SHIPYARD

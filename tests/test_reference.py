@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from conftest import Result
 from shipyard.errors import InvalidInputError
-from shipyard.monitor.reference import MAX_FEATURES, read_inputs, summarize
+from shipyard.reference_summary import MAX_FEATURES, read_inputs, summarize
 from shipyard.refs import parse_ref
 from shipyard.registry import REFERENCE_TAG, RegisterOptions, reference_of, register, resolve
 from shipyard.signature import Signature, TensorSpec

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from shipyard.monitor.reference import summarize
+from shipyard.reference_summary import summarize
 from shipyard.registry import RegisterOptions, register
 from shipyard.serving.drift import InputBins
 from shipyard.store import open_stores

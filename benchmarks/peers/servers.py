@@ -84,6 +84,23 @@ def ceiling(port: int) -> Server:
     )
 
 
+def lower_bound(model: Model, port: int) -> Server:
+    """The least an honest Python server does (peers/lower_bound_app.py), on the ceiling's
+    uvicorn setup: what share of the ceiling is reachable at all with this model."""
+    argv = [str(BIN / "uvicorn"), "lower_bound_app:app", "--app-dir", str(PEERS)]
+    quiet = ["--log-level", "warning", "--no-access-log"]
+    return Server(
+        name="least possible Python server (lower bound)",
+        argv=[*argv, "--port", str(port), "--workers", str(WORKERS), *quiet],
+        env={**os.environ, "BENCH_MODEL": str(model.path), "BENCH_TRUST": ",".join(model.trusted)},
+        ready_path="/ready",
+        path="/",
+        body=json.dumps({"instances": [model.row]}),
+        answer=lambda reply: reply["predictions"][0],
+        port=port,
+    )
+
+
 def bentoml(model: Model, port: int, tmp: Path, *, batched: bool = False) -> Server:
     """``bentoml serve`` of a service with ``workers=2``; ``{"instances": [row]}`` → ``[class]``."""
     service = "DigitsBatched" if batched else "Digits"

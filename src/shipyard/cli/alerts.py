@@ -158,8 +158,8 @@ def apply_cmd(
     ),
 ) -> None:
     """Attach the project's `monitor:` section to its deployment (no redeploy needed)."""
-    from shipyard.monitor.config import attach_call, monitor_section
     from shipyard.project import load_project
+    from shipyard.spec.monitor_config import attach_call, monitor_section
 
     project = load_project(Path.cwd())
     spec = project.spec.monitor

@@ -199,8 +199,8 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
     """Run in the model's project, attach its `monitor:` rules to the deployment."""
     from pathlib import Path
 
-    from shipyard.monitor.config import attach_call, monitor_section
     from shipyard.project import find_project
+    from shipyard.spec.monitor_config import attach_call, monitor_section
 
     try:
         project = find_project(Path.cwd())
@@ -266,7 +266,7 @@ def _limits(memory: str | None, open_files: int | None) -> dict[str, int]:
 
 
 def _steps(text: str) -> list[int]:
-    from shipyard.deploy.plan import parse_steps
+    from shipyard.expressions.rollout_steps import parse_steps
 
     return list(parse_steps(text))
 

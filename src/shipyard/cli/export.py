@@ -12,7 +12,7 @@ from shipyard.errors import InvalidInputError, NotFoundError, SpecError
 from shipyard.images import DEFAULT_TAG
 
 if TYPE_CHECKING:
-    from shipyard.monitor.rules import AlertRule
+    from shipyard.expressions.alert_rules import AlertRule
     from shipyard.store import ModelVersion
 
 app = typer.Typer(

@@ -134,7 +134,7 @@ def register_cmd(
     options.signature = _read_signature(signature_file) if signature_file else None
     options.infer_signature = infer_signature
     if reference is not None:
-        from shipyard.monitor.reference import read_inputs, summarize
+        from shipyard.reference_summary import read_inputs, summarize
 
         options.reference = summarize(read_inputs(reference), where=str(reference))
     options.trust = TrustPolicy(types=(*options.trust.types, *(trust or [])), pickle=trust_pickle)

@@ -15,8 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shipyard.deploy.plan import AnalysisPolicy, parse_rule
+from shipyard.deploy.plan import AnalysisPolicy
 from shipyard.exposition import samples
+from shipyard.expressions.rollout_steps import parse_rule
 
 Totals = dict[str, dict[str, Any]]  # version → {"requests", "errors", "buckets", "shadow"}
 

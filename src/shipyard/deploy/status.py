@@ -7,7 +7,7 @@ from typing import Any
 
 from shipyard.deploy.engine import Engine
 from shipyard.deploy.rollout import ACTIVE
-from shipyard.monitor.config import config_digest
+from shipyard.spec.monitor_config import config_digest
 from shipyard.store import RolloutRecord, Stores
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.errors import InvalidInputError
+from shipyard.expressions.alert_rules import AlertRule
 from shipyard.monitor.export import alerting_rules
-from shipyard.monitor.rules import AlertRule
 from shipyard.packaging import SERVE_COMMAND
 from shipyard.store import ModelVersion
 

@@ -165,7 +165,7 @@ class KubernetesTarget:
         return objects
 
     def _rules(self, record: DeploymentRecord) -> list[Any]:
-        from shipyard.monitor.config import monitor_config
+        from shipyard.spec.monitor_config import monitor_config
 
         stored = self.stores.alerts.get_monitor(record.name)
         return [] if stored is None else list(monitor_config(stored).rules)

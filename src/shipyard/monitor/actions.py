@@ -25,8 +25,8 @@ from typing import Any
 from shipyard.deploy.service import DeployService
 from shipyard.errors import ShipyardError
 from shipyard.home import HOME_ENV
-from shipyard.monitor.config import MonitorConfig
 from shipyard.monitor.notify import Notice
+from shipyard.spec.monitor_config import MonitorConfig
 from shipyard.store import Stores
 
 log = logging.getLogger("shipyard.actions")

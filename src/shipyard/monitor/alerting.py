@@ -17,15 +17,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.expressions.alert_rules import UNAVAILABLE, AlertRule
 from shipyard.monitor.actions import RUN_ACTIONS, Actions
-from shipyard.monitor.config import Channel, MonitorConfig, monitor_config
 from shipyard.monitor.evaluate import AlertState, step
 from shipyard.monitor.notify import Notice, Notifier
 from shipyard.monitor.promql import metric_expr
-from shipyard.monitor.rules import UNAVAILABLE, AlertRule
 from shipyard.monitor.scraper import Scraper
 from shipyard.outbound import shown
 from shipyard.prometheus_api import PrometheusError, scalar
+from shipyard.spec.monitor_config import Channel, MonitorConfig, monitor_config
 from shipyard.store import AlertStateRecord, Stores
 
 log = logging.getLogger("shipyard.alerting")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.deploy.analysis import compare, empty_entry, stats
+from shipyard.expressions.alert_rules import AlertRule
 from shipyard.monitor import snapshot
-from shipyard.monitor.rules import AlertRule
 from shipyard.monitor.snapshot import Snapshot
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
+from shipyard.expressions.alert_rules import AlertRule
 from shipyard.monitor.promql import duration, rule_expr
-from shipyard.monitor.rules import AlertRule
 
 RULES_FILE = "shipyard-rules.yml"
 TESTS_FILE = "shipyard-rules.test.yml"

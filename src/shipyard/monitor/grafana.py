@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
+from shipyard.expressions.alert_rules import AlertRule
 from shipyard.monitor.export import STEP
 from shipyard.monitor.promql import drift_psi_expr, duration, live_expr, metric_expr
-from shipyard.monitor.rules import AlertRule
 
 DASHBOARD_FILE = "dashboards/shipyard.json"
 PROVIDER_FILE = "provisioning/dashboards/shipyard.yaml"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shipyard.monitor.config import Channel
 from shipyard.outbound import connect, shown
+from shipyard.spec.monitor_config import Channel
 
 log = logging.getLogger("shipyard.notify")
 FIRST_WAIT = 1.0  # seconds before the second attempt; doubled for each next one

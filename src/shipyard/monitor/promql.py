@@ -6,7 +6,7 @@ rule watches every deployment the selector matches and each fires on its own.
 
 from __future__ import annotations
 
-from shipyard.monitor.rules import AlertRule
+from shipyard.expressions.alert_rules import AlertRule
 
 
 def duration(seconds: float) -> str:

@@ -16,9 +16,9 @@ from typing import Any
 
 from shipyard.deploy.target import Target, TargetError
 from shipyard.errors import ShipyardError
+from shipyard.expressions.alert_rules import AlertRule
 from shipyard.monitor import snapshot
 from shipyard.monitor.evaluate import Series, metric_value
-from shipyard.monitor.rules import AlertRule
 from shipyard.monitor.snapshot import Snapshot
 from shipyard.store import Stores
 

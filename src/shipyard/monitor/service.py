@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.expressions.alert_rules import UNAVAILABLE
 from shipyard.monitor.alerting import Alerting
-from shipyard.monitor.config import from_spec
-from shipyard.monitor.rules import UNAVAILABLE
 from shipyard.outbound import shown
+from shipyard.spec.monitor_config import from_spec
 from shipyard.spec.schema import MonitorSpec
 from shipyard.store import Stores
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import shipyard
 from shipyard.flavors import TrustPolicy
-from shipyard.monitor.config import config_digest, from_spec, monitor_section
 from shipyard.pipeline.plan import StagePlan, plan
 from shipyard.project import Project
 from shipyard.registry import RegisterOptions
+from shipyard.spec.monitor_config import config_digest, from_spec, monitor_section
 
 FILE = ".shipyard/blueprint.json"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard import tracking
 from shipyard.errors import ShipyardError
+from shipyard.expressions.quality_gates import Verdict, evaluate, parse_gate
 from shipyard.jsonio import to_data
 from shipyard.pipeline import BUNDLE_DIR, REFERENCE_SUMMARY, REPORT_DIR, TRAIN_HISTORY
 from shipyard.pipeline.blueprint import Blueprint
@@ -24,7 +25,6 @@ from shipyard.project import Project, read_metrics_file, register_options
 from shipyard.registry import BUNDLE_TAG, choose_flavor, register
 from shipyard.registry.aliases import set_alias
 from shipyard.store import Stores
-from shipyard.validation.gates import Verdict, evaluate, parse_gate
 from shipyard.validation.report import markdown
 
 

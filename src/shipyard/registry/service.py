@@ -340,7 +340,7 @@ def _store_reference(stores: Stores, summary: dict[str, Any], signature: Signatu
     metrics and params, the summary describes the version without defining it.
     The blob is digest-addressed all the same, so the server reads it verified.
     """
-    from shipyard.monitor.reference import check, renamed
+    from shipyard.reference_summary import check, renamed
 
     named = renamed(check(summary, "reference summary"), signature)
     return stores.artifacts.put_bytes(jsonio.dumps(named)).digest

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from shipyard.deploy.plan import STRATEGIES, AnalysisPolicy
+from shipyard.deploy.plan import AnalysisPolicy
 from shipyard.deploy.request import DeployRequest
+from shipyard.expressions.rollout_steps import STRATEGIES
 from shipyard.spec.schema import MonitorSpec
 from shipyard.units import parse_duration
 

@@ -1,6 +1,6 @@
 """Live inputs counted into the reference's quantile bins, per feature, for drift (PSI).
 
-A version registered with a reference summary (``monitor/reference.py``) gets
+A version registered with a reference summary (``reference_summary.py``) gets
 one ``InputBins`` per worker. A request only hands over its input array (a
 check of its shape and a list append); at most once a second, a timer that the
 first input after a flush arms bins everything held — one ``searchsorted``
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.monitor.reference import BINS, bin_counts, feature_rows
+from shipyard.reference_summary import BINS, bin_counts, feature_rows
 from shipyard.serving.metrics import INPUT_BINS, REFERENCE_RATIO
 
 FLUSH_S = 1.0

@@ -23,7 +23,7 @@ from pydantic import (
 from shipyard.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from shipyard.monitor.rules import AlertRule
+    from shipyard.expressions.alert_rules import AlertRule
 from shipyard.refs import check_alias_name, check_model_name
 from shipyard.units import parse_duration
 
@@ -167,8 +167,7 @@ class ValidateSpec(StageOptions):
 
     @model_validator(mode="after")
     def _check(self) -> ValidateSpec:
-        from shipyard.validation.gates import parse_gate
-        from shipyard.validation.metrics import MEASURED, PREDICTION_METRICS
+        from shipyard.expressions.quality_gates import MEASURED, PREDICTION_METRICS, parse_gate
 
         for name in ("data", "fit"):
             value = getattr(self, name)
@@ -247,7 +246,7 @@ class AnalysisSpec(_Strict):
     @field_validator("rules")
     @classmethod
     def _valid_rules(cls, rules: list[str]) -> list[str]:
-        from shipyard.deploy.plan import parse_rule
+        from shipyard.expressions.rollout_steps import parse_rule
 
         for rule in rules:
             try:
@@ -284,7 +283,7 @@ class DeploySpec(_Strict):
     @field_validator("steps")
     @classmethod
     def _valid_steps(cls, steps: list[int] | None) -> list[int] | None:
-        from shipyard.deploy.plan import check_steps
+        from shipyard.expressions.rollout_steps import check_steps
 
         if steps is not None:
             try:
@@ -336,7 +335,7 @@ class AlertSpec(_Strict):
 
     def rule(self) -> AlertRule:
         """The rule in the monitoring vocabulary (checked: a clear error otherwise)."""
-        from shipyard.monitor.rules import alert_rule
+        from shipyard.expressions.alert_rules import alert_rule
 
         try:
             return alert_rule(

@@ -5,11 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# Lower is better for these; every other metric is higher-is-better.
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "latency_p95_ms", "size_mb"})
-# Measured on the model itself rather than computed from predictions.
-MEASURED = ("latency_p95_ms", "size_mb")
-
 
 def _metric_functions() -> dict[str, Callable[[Any, Any], float]]:
     from sklearn import metrics as m
@@ -27,20 +22,6 @@ def _metric_functions() -> dict[str, Callable[[Any, Any], float]]:
         "mae": lambda y, p: float(m.mean_absolute_error(y, p)),
         "rmse": lambda y, p: float(m.root_mean_squared_error(y, p)),
     }
-
-
-PREDICTION_METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "f1_macro",
-    "f1",
-    "precision_macro",
-    "recall_macro",
-    "r2",
-    "mae",
-    "rmse",
-)
-KNOWN = PREDICTION_METRICS + MEASURED
 
 
 def score(names: list[str], labels: Any, predictions: Any) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shipyard.validation.gates import Verdict
+from shipyard.expressions.quality_gates import Verdict
 
 
 def draw_plots(result: dict[str, Any], directory: Path) -> None:

@@ -241,7 +241,7 @@ def _write_reference(features: Any, path: Path, candidate: Any) -> None:
     """The inputs' reference summary (per-feature quantile bins), for drift checks; a model
     that derives its drift features (a text model's words and unknown words) gives them."""
     from shipyard.errors import InvalidInputError
-    from shipyard.monitor.reference import MAX_FEATURES, summarize
+    from shipyard.reference_summary import MAX_FEATURES, summarize
 
     derive = getattr(candidate, "drift_features", None)
     names = list(getattr(candidate, "drift_names", ())) or None

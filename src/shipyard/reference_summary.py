@@ -151,7 +151,7 @@ def check(summary: Any, where: str) -> dict[str, Any]:
     if not ok:
         raise InvalidInputError(
             f"{where}: not a reference summary of format {FORMAT}",
-            hint="make one with shipyard.monitor.reference.summarize, or register with "
+            hint="make one with shipyard.reference_summary.summarize, or register with "
             "--reference FILE (a .npy or .csv of inputs)",
         )
     return dict(summary)

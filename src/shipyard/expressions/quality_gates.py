@@ -14,6 +14,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# Measured on the model itself rather than computed from predictions.
+MEASURED = ("latency_p95_ms", "size_mb")
+# Computed from labels and predictions (validation/metrics.py computes them).
+PREDICTION_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "f1",
+    "precision_macro",
+    "recall_macro",
+    "r2",
+    "mae",
+    "rmse",
+)
+
 _GATE = re.compile(
     r"^\s*(?P<metric>(?:cv\.)?[a-z][a-z0-9_]*)\s*(?P<op>>=|<=|==|>|<)\s*"
     r"(?:(?P<champion>champion)\s*(?:(?P<sign>[+-])\s*(?P<margin>\d+(?:\.\d+)?))?"

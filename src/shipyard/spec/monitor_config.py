@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard import jsonio
-from shipyard.monitor.rules import AlertRule, alert_rule
+from shipyard.expressions.alert_rules import AlertRule, alert_rule
 
 if TYPE_CHECKING:
     from shipyard.spec.schema import MonitorSpec

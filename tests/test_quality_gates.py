@@ -7,8 +7,8 @@ import math
 import pytest
 
 from shipyard.errors import SpecError
+from shipyard.expressions.quality_gates import evaluate, parse_gate
 from shipyard.spec import parse_spec
-from shipyard.validation.gates import evaluate, parse_gate
 
 
 def test_absolute_gate_passes_and_fails_on_the_bound() -> None:

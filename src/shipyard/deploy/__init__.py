@@ -1,0 +1,1 @@
+"""Deployments: plans, rollouts, their analysis and the targets they run on."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL ``Database``: a team's shared metadata server."""

@@ -33,9 +33,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the suite's PostgreSQL and ser
 
 from postgres_helpers import start_postgres  # noqa: E402
 from shipyard import __version__  # noqa: E402
+from shipyard.client.remote_stores import remote_stores  # noqa: E402
+from shipyard.client.rest import ServerClient  # noqa: E402
 from shipyard.registry import RegisterOptions, register  # noqa: E402
-from shipyard.server.client import ServerClient  # noqa: E402
-from shipyard.server.remote import remote_stores  # noqa: E402
 from shipyard.store import Lineage, Stores, VersionDraft, open_stores  # noqa: E402
 from team_helpers import TeamServer  # noqa: E402
 

@@ -10,8 +10,8 @@ import pytest
 
 from shipyard.errors import InvalidInputError, SpecError
 from shipyard.expressions.alert_rules import AlertRule, alert_rule, parse_when
-from shipyard.monitor.export import RULES_FILE, TESTS_FILE, prometheus_files
-from shipyard.monitor.promql import duration, rule_expr
+from shipyard.expressions.prometheus_rules import RULES_FILE, TESTS_FILE, prometheus_files
+from shipyard.expressions.promql import duration, rule_expr
 from shipyard.spec import parse_spec
 
 PROMTOOL = shutil.which("promtool") or "promtool"  # `make test` installs it; missing fails

@@ -10,9 +10,15 @@ import pytest
 import yaml
 
 from shipyard.expressions.alert_rules import AlertRule, alert_rule
+from shipyard.expressions.prometheus_rules import (
+    RULES_FILE,
+    STEP,
+    alerting_rules,
+    synthetic_series,
+    unit_tests,
+)
+from shipyard.expressions.promql import duration
 from shipyard.monitor.evaluate import AlertState, Series, step
-from shipyard.monitor.export import RULES_FILE, STEP, alerting_rules, synthetic_series, unit_tests
-from shipyard.monitor.promql import duration
 from shipyard.monitor.snapshot import snapshot
 from test_monitor import RULES, promtool
 

@@ -24,7 +24,7 @@ from sklearn.naive_bayes import GaussianNB
 
 from deploy_helpers import ControlPlane, free_port
 from prometheus_helpers import Prometheus, start_prometheus
-from shipyard.monitor.export import RULES_FILE
+from shipyard.expressions.prometheus_rules import RULES_FILE
 from shipyard.monitor.grafana import (
     DASHBOARD_FILE,
     DATASOURCE_FILE,

@@ -16,9 +16,10 @@ from conftest import Result
 from shipyard.errors import InvalidInputError
 from shipyard.reference_summary import MAX_FEATURES, read_inputs, summarize
 from shipyard.refs import parse_ref
-from shipyard.registry import REFERENCE_TAG, RegisterOptions, reference_of, register, resolve
+from shipyard.registry import RegisterOptions, reference_of, register, resolve
 from shipyard.signature import Signature, TensorSpec
 from shipyard.store import Stores, open_stores
+from shipyard.tags import REFERENCE_TAG
 
 
 def test_summary_has_decile_bins_fewer_for_mostly_zero_features_one_for_constant_ones() -> None:

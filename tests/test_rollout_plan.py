@@ -10,10 +10,10 @@ import pytest
 from shipyard.deploy import rollout as machine
 from shipyard.deploy.analysis import analyze, quantile, totals, window
 from shipyard.deploy.plan import AnalysisPolicy, Plan, build_plan
-from shipyard.deploy.process import rotate
 from shipyard.errors import ConflictError, InvalidInputError
 from shipyard.expressions.rollout_steps import parse_rule, parse_steps
 from shipyard.store import DeploymentRecord, Desired, RolloutRecord, open_stores
+from shipyard.targets.local_process import rotate
 
 
 def test_canary_steps_end_at_100_and_pause_without_an_interval() -> None:

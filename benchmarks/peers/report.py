@@ -118,7 +118,7 @@ def goals_table(summary: Summary) -> list[str]:
         ("digits req/s, share of the ceiling", f"{ship['rps'] / ceiling['rps']:.0%}", "≥ 70%",
          ship["rps"] >= 0.7 * ceiling["rps"]),
         ("  the least possible Python server, share of the ceiling",
-         f"{digits['lower bound']['rps'] / ceiling['rps']:.0%}", "(bound)",
+         f"{digits['lower bound']['rps'] / ceiling['rps']:.0%}", "≥ 70%",
          digits["lower bound"]["rps"] >= 0.7 * ceiling["rps"]),
         ("digits p99 over the ceiling's p99", f"{ship['p99_ms'] - ceiling['p99_ms']:+.1f} ms",
          "≤ +5 ms", ship["p99_ms"] <= ceiling["p99_ms"] + 5),

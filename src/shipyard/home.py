@@ -24,7 +24,7 @@ def configured_server() -> tuple[str, str | None] | None:
     url = os.environ.get(SERVER_ENV, "").strip()
     if not url:
         return None
-    from shipyard.server.state import TOKEN_ENV
+    from shipyard.client.state import TOKEN_ENV
 
     return url.rstrip("/"), os.environ.get(CLIENT_TOKEN_ENV) or os.environ.get(TOKEN_ENV)
 
@@ -64,7 +64,7 @@ def stores_for(home: Path) -> Stores:
             metadata=os.environ.get(STORE_ENV) or None,
             artifacts=os.environ.get(ARTIFACTS_ENV) or None,
         )
-    from shipyard.server.client import ServerClient  # the HTTP client: only for a server
-    from shipyard.server.remote import remote_stores
+    from shipyard.client.remote_stores import remote_stores
+    from shipyard.client.rest import ServerClient  # the HTTP client: only for a server
 
     return remote_stores(home, ServerClient(*team))

@@ -17,7 +17,7 @@ from shipyard.errors import InvalidInputError
 from shipyard.units import format_duration
 
 if TYPE_CHECKING:
-    from shipyard.server.client import ServerClient
+    from shipyard.client.rest import ServerClient
 
 app = typer.Typer(
     help="Alert rules: where they stand, what happened, a test.", no_args_is_help=True
@@ -26,7 +26,7 @@ STATE_STYLE = {"firing": "bold red", "pending": "yellow", "inactive": "green"}
 
 
 def _client() -> ServerClient:
-    from shipyard.server.connection import connect  # the HTTP client: only when called
+    from shipyard.client.connection import connect  # the HTTP client: only when called
 
     return connect(home())
 

@@ -22,11 +22,11 @@ from shipyard.errors import InvalidInputError, RolloutFailed, ShipyardError
 from shipyard.units import format_duration, parse_duration
 
 if TYPE_CHECKING:
-    from shipyard.server.client import ServerClient
+    from shipyard.client.rest import ServerClient
 
 
 def _client() -> ServerClient:
-    from shipyard.server.connection import connect  # the HTTP client: only when called
+    from shipyard.client.connection import connect  # the HTTP client: only when called
 
     return connect(home())
 

@@ -32,7 +32,7 @@ def prometheus_cmd(
     ),
 ) -> None:
     """Scrape config, alerting rules in PromQL, and promtool unit tests, from `monitor.alerts`."""
-    from shipyard.monitor.export import prometheus_files
+    from shipyard.expressions.prometheus_rules import prometheus_files
     from shipyard.project import load_project
 
     project = load_project(Path.cwd())

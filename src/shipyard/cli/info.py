@@ -9,9 +9,9 @@ def info_cmd(as_json: bool = JSON_OPTION) -> None:
     """The Shipyard a command works on: a team server (its URL, stores and your token's
     name and scopes) or this machine's home."""
     from shipyard import __version__
+    from shipyard.client.rest import ServerClient
+    from shipyard.client.state import read_state
     from shipyard.home import configured_server
-    from shipyard.server.client import ServerClient
-    from shipyard.server.state import read_state
 
     team = configured_server()
     if team is not None:

@@ -51,7 +51,7 @@ def metrics_cmd(
 ) -> None:
     """Requests/s, error rate, p50/p95/p99 latency, batch size, drift and live accuracy now,
     and across the window; the features that drifted most."""
-    from shipyard.server.connection import connect  # the HTTP client: only when called
+    from shipyard.client.connection import connect  # the HTTP client: only when called
 
     query = {"window": window, "version": version}
     data: dict[str, Any] = connect(home()).call("GET", f"deployments/{name}/metrics", query=query)

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from shipyard.cli.common import console, home
+from shipyard.client.state import DEFAULT_PORT, PORT_ENV, TOKEN_ENV
 from shipyard.home import ARTIFACTS_ENV, STORE_ENV
-from shipyard.server.state import DEFAULT_PORT, PORT_ENV, TOKEN_ENV
 
 
 def server_cmd(
@@ -49,8 +49,9 @@ def server_cmd(
 
     Stopping it never stops a deployment; the next server adopts the running ones.
     """
-    from shipyard.server import connection, process
-    from shipyard.server.state import read_state
+    from shipyard.client import connection
+    from shipyard.client.state import ServerOptions, read_state
+    from shipyard.server import process
 
     if stop:
         stopped = connection.stop_server(home())
@@ -60,7 +61,7 @@ def server_cmd(
             else "no server runs for this home"
         )
         return
-    options = process.ServerOptions(
+    options = ServerOptions(
         host=host,
         port=port,
         token=token,

@@ -32,7 +32,7 @@ def _through(store: str | None, remote: Callable[[Any], Any], local: Callable[[A
             return local(opened)
         finally:
             opened.close()
-    from shipyard.server.connection import connect
+    from shipyard.client.connection import connect
 
     return remote(connect(home()))
 

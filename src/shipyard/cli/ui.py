@@ -14,7 +14,7 @@ def ui_cmd(
 ) -> None:
     """Open the web UI of the server this command talks to, signed in with your token: the
     link it opens works once, within a minute (print it with --no-open to use elsewhere)."""
-    from shipyard.server.connection import connect
+    from shipyard.client.connection import connect
 
     client = connect(home())
     made = client.call("POST", "ui/links")

@@ -17,13 +17,13 @@ from dataclasses import replace
 from typing import Any
 
 from shipyard.clock import utc_now
-from shipyard.deploy import process
 from shipyard.deploy import rollout as machine
 from shipyard.deploy.analysis import analyze, prometheus_totals, totals, window
 from shipyard.deploy.plan import Plan
-from shipyard.deploy.target import LoadFailed, Observed, StartFailed, Target, TargetError
 from shipyard.registry.aliases import holders
 from shipyard.store import AliasChange, DeploymentRecord, Desired, RolloutRecord, Stores
+from shipyard.targets import local_process as process
+from shipyard.targets.contract import LoadFailed, Observed, StartFailed, TargetError, Targets
 
 CONTROLLER = "shipyard-controller"
 SLOW_APPLY = 1.0  # seconds: a step applied slower than this starts its clock when ready
@@ -44,7 +44,7 @@ def all_traffic_to(d: DeploymentRecord, version: int, keep_previous: bool = True
 class Engine:
     """Rollout steps and reconciliation for every deployment of one Shipyard home."""
 
-    def __init__(self, stores: Stores, target: Target) -> None:
+    def __init__(self, stores: Stores, target: Targets) -> None:
         self.stores = stores
         self.target = target
         self._locks: dict[str, threading.Lock] = {}

@@ -1,5 +1,5 @@
 """What a deploy asks for, and the checks made before anything is written: the
-deployment's name, its host and port, the serving options that restart a server."""
+deployment's name and its host (the target checks the rest: ``targets/``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from shipyard.deploy.plan import AnalysisPolicy
 from shipyard.errors import InvalidInputError, ShipyardError
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-GATES_TAG = "shipyard.gates"  # "passed" or "failed", set by validation
-FIRST_PORT = 8000
 
 
 class RefusedVersion(ShipyardError):
@@ -35,7 +33,7 @@ class DeployRequest:
     shadow_percent: int = 100
     analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
     on_resume: str = "continue"
-    port: int | None = None  # None: a new deployment takes the next free port from 8000
+    port: int | None = None  # None: the target's choice (local: the next free one from 8000)
     # None: a new deployment's default, an existing deployment's own value
     host: str | None = None
     replicas: int | None = None
@@ -58,23 +56,6 @@ def check_deployment_name(name: str) -> str:
     return name
 
 
-def server_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The options that shape the server process (smoke inputs do not)."""
-    return {k: v for k, v in options.items() if k not in ("verify_inputs", "kubernetes")}
-
-
-# Replicas a target takes: a local server's worker processes, a cluster's pods.
-REPLICAS = {"local": (64, "worker processes"), "kubernetes": (1000, "pods")}
-
-
-def check_replicas(replicas: int, target: str) -> int:
-    """A replica count the target can run, or a clear error."""
-    most, what = REPLICAS[target]
-    if not 1 <= replicas <= most:
-        raise InvalidInputError(f"--replicas {replicas}: choose 1 to {most} {what}")
-    return replicas
-
-
 def check_host(host: str) -> str:
     """An address this machine can listen on, or a clear error."""
     try:
@@ -85,13 +66,3 @@ def check_host(host: str) -> str:
             hint="use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)",
         ) from None
     return host
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True

@@ -15,23 +15,18 @@ from typing import Any
 from shipyard.clock import utc_now
 from shipyard.deploy.engine import Engine, all_traffic_to
 from shipyard.deploy.plan import Plan, build_plan
-from shipyard.deploy.process import check_options
 from shipyard.deploy.request import (
-    FIRST_PORT,
-    GATES_TAG,
     DeployRequest,
     RefusedVersion,
     check_deployment_name,
     check_host,
-    check_replicas,
-    port_free,
-    server_options,
 )
 from shipyard.deploy.status import deployment_status
-from shipyard.deploy.target import TARGETS
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import check_alias_name
 from shipyard.store import DeploymentRecord, Desired, ModelVersion, RolloutRecord, Stores
+from shipyard.tags import GATES_TAG
+from shipyard.targets.contract import Asked, Placement
 
 
 class DeployService:
@@ -60,10 +55,8 @@ class DeployService:
         )
         version = self._resolve(request.model, request.version)
         number = version.version
-        if request.target not in (None, *TARGETS):
-            raise InvalidInputError(
-                f"unknown target {request.target!r}; choose one of: {', '.join(TARGETS)}"
-            )
+        if request.target is not None:
+            self.engine.target.named(request.target)  # an unknown one: a clear error
         request = replace(request, version=number)
         if version.tags.get(GATES_TAG) == "failed" and not request.force:
             self.stores.metadata.append_event(
@@ -141,20 +134,18 @@ class DeployService:
         plan: Plan,
     ) -> None:
         """What the deployment's target cannot do is refused before anything is recorded."""
-        if target != "kubernetes":
-            return
-        from shipyard.k8s.target import STRATEGIES as ON_CLUSTER
-
-        if request.strategy not in ON_CLUSTER:
+        runs = self.engine.target.named(target)
+        if request.strategy not in runs.strategies:
             raise InvalidInputError(
-                f"the {request.strategy} strategy needs the local target",
-                hint=f"on Kubernetes use {' or '.join(ON_CLUSTER)}",
+                f"the {target} target cannot run the {request.strategy} strategy",
+                hint=f"on {target} use {' or '.join(runs.strategies)}",
             )
         analyzing = any(s.analyze and s.pause is not None for s in plan.steps)
         first = existing is None or existing.stable is None  # a first version is not analysed
-        if not first and analyzing and not self.engine.prometheus_url(name):
+        needs = runs.analysis_reads_prometheus and not first and analyzing
+        if needs and not self.engine.prometheus_url(name):
             raise InvalidInputError(
-                f"deployment {name!r} runs on Kubernetes: its canary analysis reads "
+                f"deployment {name!r} runs on the {target} target: its canary analysis reads "
                 "Prometheus, and its monitor names none",
                 hint="set monitor.prometheus_url in shipyard.yaml and run `shipyard alerts "
                 "apply`, or leave out --interval to pause at each step for promote",
@@ -163,47 +154,13 @@ class DeployService:
     def _create(
         self, name: str, request: DeployRequest, actor: str, version: int
     ) -> DeploymentRecord:
-        if request.target == "kubernetes":
-            return self._create_on_cluster(name, request, actor, version)
-        host = request.host or "127.0.0.1"
-        replicas = 1 if request.replicas is None else request.replicas
+        """A new deployment where its target places it, once the target has checked that it
+        can run it (a cluster: reachable, namespace there, every object valid in a dry
+        run): else nothing is recorded."""
+        kind = request.target or "local"
         taken = {d.port: d.name for d in self.stores.deploy.list_deployments()}
-        port = request.port
-        if port is None:
-            candidates = range(FIRST_PORT, 65536)
-            port = next((p for p in candidates if p not in taken and port_free(host, p)), None)
-            if port is None:
-                raise InvalidInputError(f"no free port on {host} from {FIRST_PORT} up")
-        elif port in taken:
-            raise InvalidInputError(
-                f"port {port} belongs to deployment {taken[port]!r}; {name!r} was not created",
-                hint="choose another --port, or leave it out to take the next free one",
-            )
-        elif not port_free(host, port):
-            raise InvalidInputError(
-                f"port {port} on {host} is already in use; deployment {name!r} was not created",
-                hint="choose another --port, or leave it out to take the next free one",
-            )
-        check_replicas(replicas, "local")
-        window = 600.0 if request.rollback_window is None else request.rollback_window
-        options = check_options(dict(request.options))
-        record = _new(name, request, "local", host, port, replicas, window, options)
-        return self._save(record, actor, request.reason)
-
-    def _create_on_cluster(
-        self, name: str, request: DeployRequest, actor: str, version: int
-    ) -> DeploymentRecord:
-        """A new deployment on Kubernetes, once the cluster has accepted its objects in a
-        dry run (reachable, namespace there, every object valid): else nothing is recorded."""
-        from shipyard.k8s.target import ClusterOptions, service_address
-
-        options = check_options(dict(request.options))
-        settings = ClusterOptions.from_data(options.get("kubernetes"))
-        host, port = service_address(name, settings.access.namespace)
-        replicas = 2 if request.replicas is None else request.replicas
-        check_replicas(replicas, "kubernetes")
-        # no warm versions on a cluster: a rollback re-applies the previous version's objects
-        record = _new(name, request, "kubernetes", host, port, replicas, 0.0, options)
+        placed = self.engine.target.named(kind).place(name, _asked(request), taken)
+        record = _new(name, request, kind, placed)
         self.engine.target.check(record, Desired({str(version): 100}))
         return self._save(record, actor, request.reason)
 
@@ -222,70 +179,22 @@ class DeployService:
                 f"deployment {d.name!r} runs on the {d.target} target, not {request.target}",
                 hint="give another deployment name with --name to deploy it there too",
             )
-        if d.target == "kubernetes":
-            return self._check_existing_on_cluster(d, request)
-        if request.replicas is not None:
-            check_replicas(request.replicas, "local")
-        if request.port is not None and request.port != d.port:
-            raise InvalidInputError(
-                f"deployment {d.name!r} listens on port {d.port}; its port cannot change",
-                hint=f"leave out --port, or delete it first (`shipyard undeploy {d.name}`)",
-            )
-        options = check_options({**d.options, **request.options})
-        restart = {
-            "--host": (request.host, d.host),
-            "--replicas": (request.replicas, d.replicas),
-            "--memory/--open-files/options": (server_options(options), server_options(d.options)),
-        }
-        changed = [flag for flag, (given, now) in restart.items() if given not in (None, now)]
-        if changed and request.strategy != "recreate":
-            raise InvalidInputError(
-                f"changing {', '.join(changed)} of deployment {d.name!r} restarts its server",
-                hint="deploy with --strategy recreate to apply it (downtime), or leave it out",
-            )
+        placed, changed = self.engine.target.of(d).update(d, _asked(request))
         active = self.stores.deploy.active_rollout(d.name)
         if active is None and d.stable == request.version and not changed:
             raise ConflictError(
                 f"deployment {d.name!r} already serves v{request.version}; nothing to do"
             )
-        return replace(
+        updated = replace(
             d,
-            host=request.host or d.host,
-            replicas=d.replicas if request.replicas is None else request.replicas,
+            host=placed.host,
+            port=placed.port,
+            replicas=placed.replicas,
             alias=request.alias or d.alias,
-            rollback_window=d.rollback_window
-            if request.rollback_window is None
-            else request.rollback_window,
-            options=options,
+            rollback_window=placed.rollback_window,
+            options=placed.options,
         )
-
-    def _check_existing_on_cluster(
-        self, d: DeploymentRecord, request: DeployRequest
-    ) -> DeploymentRecord:
-        """A new version (and new pod settings) on the same cluster: where it lives stays."""
-        from shipyard.k8s.target import ClusterOptions
-
-        given = dict(request.options.get("kubernetes") or {})
-        here = d.options["kubernetes"]["access"]
-        if given.get("access") not in (None, here):
-            raise InvalidInputError(
-                f"deployment {d.name!r} lives in namespace {here['namespace']!r} of context "
-                f"{here['context']!r}; its context and namespace cannot change",
-                hint="leave out --context and --namespace, or give another name with --name",
-            )
-        merged = {**d.options["kubernetes"], **{k: v for k, v in given.items() if k != "access"}}
-        options = check_options({**d.options, **request.options, "kubernetes": merged})
-        ClusterOptions.from_data(merged)
-        replicas = d.replicas if request.replicas is None else request.replicas
-        check_replicas(replicas, "kubernetes")
-        changed = merged != d.options["kubernetes"] or replicas != d.replicas
-        active = self.stores.deploy.active_rollout(d.name)
-        if active is None and d.stable == request.version and not changed:
-            raise ConflictError(
-                f"deployment {d.name!r} already serves v{request.version}; nothing to do"
-            )
-        updated = replace(d, replicas=replicas, alias=request.alias or d.alias, options=options)
-        if changed:  # new pod settings: the cluster must accept them before anything changes
+        if changed:  # new settings: the target must accept them before anything changes
             self.engine.target.check(updated, Desired({str(request.version): 100}))
         return updated
 
@@ -470,28 +379,30 @@ class DeployService:
         return self.stores.deploy.list_rollouts(name, limit)
 
 
-def _new(
-    name: str,
-    request: DeployRequest,
-    target: str,
-    host: str,
-    port: int,
-    replicas: int,
-    rollback_window: float,
-    options: dict[str, Any],
-) -> DeploymentRecord:
+def _asked(request: DeployRequest) -> Asked:
+    return Asked(
+        request.strategy,
+        request.host,
+        request.port,
+        request.replicas,
+        request.rollback_window,
+        dict(request.options),
+    )
+
+
+def _new(name: str, request: DeployRequest, target: str, placed: Placement) -> DeploymentRecord:
     """A deployment as first recorded: no version yet."""
     now = utc_now()
     return DeploymentRecord(
         name=name,
         model=request.model,
         target=target,
-        host=host,
-        port=port,
-        replicas=replicas,
+        host=placed.host,
+        port=placed.port,
+        replicas=placed.replicas,
         alias=request.alias or "production",
-        rollback_window=rollback_window,
-        options=options,
+        rollback_window=placed.rollback_window,
+        options=placed.options,
         desired=Desired(),
         stable=None,
         history=(),

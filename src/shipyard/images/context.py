@@ -23,8 +23,8 @@ from shipyard import __version__
 from shipyard.errors import IntegrityError, NotFoundError, ShipyardError
 from shipyard.images.dependencies import WHEELS, fetch_local_wheels
 from shipyard.images.wheel import write_wheel
-from shipyard.registry import BUNDLE_TAG
 from shipyard.store import ModelVersion, Stores
+from shipyard.tags import BUNDLE_TAG
 
 
 @dataclass(frozen=True, slots=True)

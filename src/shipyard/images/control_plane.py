@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TextIO
 
 from shipyard import __version__
+from shipyard.client.state import DEFAULT_PORT
 from shipyard.errors import InvalidInputError
 from shipyard.images import CONTROL_PLANE_HOME, CONTROL_PLANE_TAG
 from shipyard.images.build import BuiltImage, ImageRequest, run_build
 from shipyard.images.context import Context, settle
 from shipyard.images.wheel import write_wheel
-from shipyard.server.state import DEFAULT_PORT
 
 EXTRAS = ("serve", "kubernetes", "postgres", "s3")  # REST API, its target, its stores
 COMMAND = ["shipyard", "server", "--host", "0.0.0.0", "--port", str(DEFAULT_PORT)]

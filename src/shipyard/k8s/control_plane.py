@@ -22,11 +22,11 @@ from typing import Any
 import yaml
 
 from shipyard import __version__
+from shipyard.client.state import DEFAULT_PORT, TOKEN_ENV
 from shipyard.errors import InvalidInputError
 from shipyard.home import ARTIFACTS_ENV, HOME_ENV, STORE_ENV
 from shipyard.images import CONTROL_PLANE_HOME
 from shipyard.k8s.helm import chart_files, layout_values, split_image, write_files
-from shipyard.server.state import DEFAULT_PORT, TOKEN_ENV
 
 CHART = "shipyard-control-plane"
 FOLDER = "control_plane_chart"

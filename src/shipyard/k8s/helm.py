@@ -24,8 +24,8 @@ from typing import Any
 import yaml
 
 from shipyard.expressions.alert_rules import AlertRule
+from shipyard.expressions.prometheus_rules import alerting_rules
 from shipyard.k8s.manifests import Settings, objects
-from shipyard.monitor.export import alerting_rules
 from shipyard.store import ModelVersion
 
 MONITORING_API = "monitoring.coreos.com/v1"  # the Prometheus Operator's; the chart asks for it

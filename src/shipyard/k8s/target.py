@@ -24,13 +24,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.deploy.target import LoadFailed, Observed, TargetError
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.images import DEFAULT_TAG
 from shipyard.k8s import manifests
 from shipyard.k8s.cluster import FIELD_MANAGER, Access, Cluster
 from shipyard.k8s.progress import deployment_progress, pod_problem, stuck
 from shipyard.store import DeploymentRecord, Desired, Stores
+from shipyard.targets.contract import (
+    Asked,
+    LoadFailed,
+    Observed,
+    Placement,
+    TargetError,
+    check_replicas,
+)
+from shipyard.targets.local_process import check_options
 
 OPERATOR = "monitoring.coreos.com/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -38,6 +46,7 @@ RECHECK = 30.0  # seconds an applied, finished state is trusted before it is loo
 POLL = 1.0
 STUCK_FOR = 30.0  # seconds pods may wait for a reason waiting will not clear (a bad image)
 STRATEGIES = ("rolling", "canary")  # Kubernetes rolls pods itself; shadow needs in-process routes
+MOST_PODS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,9 @@ def _digest(objects: list[dict[str, Any]]) -> str:
 class KubernetesTarget:
     """Runs deployments as objects in the clusters their options name."""
 
+    strategies: tuple[str, ...] = STRATEGIES
+    analysis_reads_prometheus = True  # pods are scraped by the monitor's Prometheus
+
     def __init__(self, stores: Stores, actor: str) -> None:
         self.stores = stores
         self.actor = actor
@@ -112,6 +124,40 @@ class KubernetesTarget:
             if access not in self._clusters:
                 self._clusters[access] = Cluster(access)
             return self._clusters[access]
+
+    # -- placement ---------------------------------------------------------------------
+
+    def place(self, name: str, asked: Asked, taken: dict[int, str]) -> Placement:
+        """The Service's address in the deployment's namespace, 2 pods unless given; no
+        warm versions (a rollback re-applies the previous version's objects)."""
+        options = check_options(dict(asked.options))
+        settings = ClusterOptions.from_data(options.get("kubernetes"))
+        host, port = service_address(name, settings.access.namespace)
+        replicas = check_replicas(
+            2 if asked.replicas is None else asked.replicas, MOST_PODS, "pods"
+        )
+        return Placement(host, port, replicas, 0.0, options)
+
+    def update(self, record: DeploymentRecord, asked: Asked) -> tuple[Placement, bool]:
+        """New pod settings on the same cluster: its context and namespace stay."""
+        given = dict(asked.options.get("kubernetes") or {})
+        here = record.options["kubernetes"]["access"]
+        if given.get("access") not in (None, here):
+            raise InvalidInputError(
+                f"deployment {record.name!r} lives in namespace {here['namespace']!r} of "
+                f"context {here['context']!r}; its context and namespace cannot change",
+                hint="leave out --context and --namespace, or give another name with --name",
+            )
+        merged = {
+            **record.options["kubernetes"],
+            **{k: v for k, v in given.items() if k != "access"},
+        }
+        options = check_options({**record.options, **asked.options, "kubernetes": merged})
+        ClusterOptions.from_data(merged)
+        replicas = record.replicas if asked.replicas is None else asked.replicas
+        check_replicas(replicas, MOST_PODS, "pods")
+        changed = merged != record.options["kubernetes"] or replicas != record.replicas
+        return Placement(record.host, record.port, replicas, 0.0, options), changed
 
     # -- rendering -------------------------------------------------------------------
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from shipyard.errors import ShipyardError
 from shipyard.expressions.alert_rules import UNAVAILABLE, AlertRule
+from shipyard.expressions.promql import metric_expr
 from shipyard.monitor.actions import RUN_ACTIONS, Actions
 from shipyard.monitor.evaluate import AlertState, step
 from shipyard.monitor.notify import Notice, Notifier
-from shipyard.monitor.promql import metric_expr
 from shipyard.monitor.scraper import Scraper
 from shipyard.outbound import shown
 from shipyard.prometheus_api import PrometheusError, scalar

@@ -7,7 +7,7 @@
 
 Every query is PromQL over the serving metrics of ``architecture/monitoring.md``. The
 error-rate, drift and live-quality panels show the very expressions the alert rules use
-(``monitor/promql.py``), and each alert rule of the project is drawn as a threshold line
+(``expressions/promql.py``), and each alert rule of the project is drawn as a threshold line
 on the panel of its metric.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from shipyard.expressions.alert_rules import AlertRule
-from shipyard.monitor.export import STEP
-from shipyard.monitor.promql import drift_psi_expr, duration, live_expr, metric_expr
+from shipyard.expressions.prometheus_rules import STEP
+from shipyard.expressions.promql import drift_psi_expr, duration, live_expr, metric_expr
 
 DASHBOARD_FILE = "dashboards/shipyard.json"
 PROVIDER_FILE = "provisioning/dashboards/shipyard.yaml"

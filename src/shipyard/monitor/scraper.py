@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.deploy.target import Target, TargetError
 from shipyard.errors import ShipyardError
 from shipyard.expressions.alert_rules import AlertRule
 from shipyard.monitor import snapshot
 from shipyard.monitor.evaluate import Series, metric_value
 from shipyard.monitor.snapshot import Snapshot
 from shipyard.store import Stores
+from shipyard.targets.contract import TargetError, Targets
 
 log = logging.getLogger("shipyard.scraper")
 SHOWN = (
@@ -42,7 +42,7 @@ class Scraper:
     """Scrapes every deployment of a home until stopped."""
 
     def __init__(
-        self, stores: Stores, target: Target, interval: float = 5.0, keep: float = 3600.0
+        self, stores: Stores, target: Targets, interval: float = 5.0, keep: float = 3600.0
     ) -> None:
         self.stores = stores
         self.target = target

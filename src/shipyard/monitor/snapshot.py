@@ -15,7 +15,7 @@ from typing import Any
 
 from shipyard.deploy import analysis
 from shipyard.exposition import samples
-from shipyard.monitor.promql import DRIFT_MIN_ROWS, PSI_FLOOR
+from shipyard.expressions.promql import DRIFT_MIN_ROWS, PSI_FLOOR
 
 Snapshot = dict[str, dict[str, Any]]  # version → totals
 

@@ -11,12 +11,12 @@ import math
 from typing import Any
 from urllib.parse import urlsplit
 
+from shipyard.client.connection import connect
+from shipyard.client.rest import RemoteError, ServerClient
 from shipyard.errors import ShipyardError
 from shipyard.pipeline.plan import StagePlan
 from shipyard.pipeline.stages import StageContext, StageFailed, StageResult
 from shipyard.scores import class_of
-from shipyard.server.client import RemoteError, ServerClient
-from shipyard.server.connection import connect
 from shipyard.spec.monitor_config import attach_call
 
 ROLLOUT_TIMEOUT = 3600.0

@@ -22,9 +22,10 @@ from shipyard.pipeline.execute import run_command
 from shipyard.pipeline.outputs import save_outputs
 from shipyard.pipeline.plan import StagePlan
 from shipyard.project import Project, read_metrics_file, register_options
-from shipyard.registry import BUNDLE_TAG, choose_flavor, register
+from shipyard.registry import choose_flavor, register
 from shipyard.registry.aliases import set_alias
 from shipyard.store import Stores
+from shipyard.tags import BUNDLE_TAG
 from shipyard.validation.report import markdown
 
 

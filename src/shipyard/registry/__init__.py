@@ -8,8 +8,6 @@ stores only keep what they decide.
 from __future__ import annotations
 
 from shipyard.registry.service import (
-    BUNDLE_TAG,
-    REFERENCE_TAG,
     RegisterOptions,
     Registration,
     choose_flavor,
@@ -22,8 +20,6 @@ from shipyard.registry.service import (
 )
 
 __all__ = [
-    "BUNDLE_TAG",
-    "REFERENCE_TAG",
     "RegisterOptions",
     "Registration",
     "choose_flavor",

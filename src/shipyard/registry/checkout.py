@@ -16,9 +16,10 @@ from pathlib import Path
 from shipyard.errors import IntegrityError, NotFoundError, ShipyardError
 from shipyard.flavors import Predictor, TrustPolicy, get_flavor
 from shipyard.refs import ModelRef
-from shipyard.registry.service import REFERENCE_TAG, resolve
+from shipyard.registry.service import resolve
 from shipyard.store import ModelVersion, Stores
 from shipyard.store.artifacts import file_digest
+from shipyard.tags import REFERENCE_TAG
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from shipyard.store import (
     VersionDraft,
 )
 from shipyard.store.artifacts import Blob, file_digest
+from shipyard.tags import REFERENCE_TAG
 
 # Never part of a model: editor and VCS litter that would change the digest for nothing.
 _IGNORED = {"__pycache__", ".git", ".DS_Store", ".ipynb_checkpoints", ".shipyard"}
@@ -71,10 +72,6 @@ class RegisterOptions:
     data_digests: dict[str, str] = field(default_factory=dict)
     actor: str | None = None
     reference: dict[str, Any] | None = None  # the inputs' summary (monitor.reference)
-
-
-REFERENCE_TAG = "shipyard.reference"  # the digest of the version's reference summary
-BUNDLE_TAG = "shipyard.bundle"  # the digest of the manifest of the version's bundle
 
 
 def _model_files(source: Path) -> tuple[Path, list[tuple[str, Path]]]:

@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from shipyard import jsonio
 from shipyard.access import Identity
-from shipyard.deploy.target import TargetError
 from shipyard.errors import AuthError, InvalidInputError, ShipyardError, StoreError
+from shipyard.targets.contract import TargetError
 
 if TYPE_CHECKING:
     from shipyard.server.context import ServerContext

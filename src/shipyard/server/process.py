@@ -15,30 +15,22 @@ import os
 import secrets
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard import jsonio
+from shipyard.client.rest import URL_ENV
+from shipyard.client.state import (
+    TOKEN_ENV,
+    ServerOptions,
+    hold_lock,
+    is_loopback,
+    read_state,
+    state_file,
+)
 from shipyard.errors import InvalidInputError
 from shipyard.home import ARTIFACTS_ENV, STORE_ENV, write_private
-from shipyard.server.client import URL_ENV
-from shipyard.server.state import TOKEN_ENV, hold_lock, is_loopback, read_state, state_file
 
 _log = logging.getLogger("shipyard.server")
-
-
-@dataclass(frozen=True, slots=True)
-class ServerOptions:
-    """How ``shipyard server`` was asked to run."""
-
-    host: str = "127.0.0.1"
-    port: int = 7700
-    token: str | None = None  # the bootstrap admin token; generated when not given
-    store: str | None = None  # None: HOME/registry.db
-    artifacts: str | None = None  # None: HOME/artifacts
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    scrape_interval: float = 5.0
 
 
 def _check_tls(options: ServerOptions) -> None:
@@ -60,20 +52,20 @@ def serve(home: Path, options: ServerOptions, on_ready: Callable[[str], None]) -
     from shipyard.access import Authenticator
     from shipyard.deploy.controller import Controller
     from shipyard.deploy.engine import CONTROLLER, Engine
-    from shipyard.deploy.local import LocalTarget
-    from shipyard.deploy.process import boot_id
     from shipyard.deploy.service import DeployService
-    from shipyard.deploy.target import Targets
     from shipyard.k8s.target import KubernetesTarget
     from shipyard.monitor.actions import Actions
     from shipyard.monitor.alerting import Alerting
     from shipyard.monitor.scraper import Scraper
     from shipyard.monitor.service import MonitorService
+    from shipyard.process_info import boot_id
     from shipyard.server.app import create_app
     from shipyard.server.context import ServerContext
     from shipyard.serving.supervisor import bind
     from shipyard.store import open_stores
     from shipyard.store.location import shown_location
+    from shipyard.targets.contract import Targets
+    from shipyard.targets.local import LocalTarget
     from shipyard.ui.sessions import Sessions
 
     logging.basicConfig(

@@ -17,10 +17,10 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from shipyard.errors import AuthError, InvalidInputError, ShipyardError
 from shipyard.refs import parse_version, whole_number
-from shipyard.registry import BUNDLE_TAG
 from shipyard.registry import service as registry
 from shipyard.server.context import ServerContext
 from shipyard.store import ModelVersion
+from shipyard.tags import BUNDLE_TAG
 from shipyard.ui.alerts import alert_routes
 from shipyard.ui.deployments import deployment_routes
 from shipyard.ui.events import event_routes

@@ -22,9 +22,9 @@ from typing import Any
 
 from shipyard import jsonio
 from shipyard.errors import ConflictError
-from shipyard.registry.service import REFERENCE_TAG
 from shipyard.store.artifacts import ArtifactStore
 from shipyard.store.sql.database import Database, Transaction
+from shipyard.tags import REFERENCE_TAG
 
 _VERSION_COLUMNS = (
     "version, flavor, entrypoint, content_digest, artifacts, params, metrics, tags, "

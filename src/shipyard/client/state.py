@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def state_file(home: Path) -> Path:
 def read_state(home: Path) -> dict[str, Any] | None:
     """The running server's record, if one was written and that very process still runs
     (its pid and start time match: a reused pid does not)."""
-    from shipyard.deploy.process import boot_id
+    from shipyard.process_info import boot_id
 
     try:
         data: dict[str, Any] = jsonio.loads(state_file(home).read_bytes())
@@ -77,3 +78,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """How ``shipyard server`` was asked to run."""
+
+    host: str = "127.0.0.1"
+    port: int = 7700
+    token: str | None = None  # the bootstrap admin token; generated when not given
+    store: str | None = None  # None: HOME/registry.db
+    artifacts: str | None = None  # None: HOME/artifacts
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    scrape_interval: float = 5.0

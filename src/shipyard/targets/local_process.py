@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.clock import utc_now
+from shipyard.process_info import boot_id
 from shipyard.store import DeploymentRecord, ProcessRecord
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
@@ -75,16 +76,6 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
             )
             raise InvalidInputError(f"deployment option {name!r}: expected {shown}, got {value!r}")
     return options
-
-
-def boot_id(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot), or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def alive(process: ProcessRecord) -> bool:
@@ -241,14 +232,3 @@ def rotate(log: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> b
     with log.open("r+b") as f:
         f.truncate(0)
     return True
-
-
-def tail(log: Path, lines: int = 20) -> list[str]:
-    """The last lines of a server's log (to explain why it stopped)."""
-    try:
-        with log.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]

@@ -11,11 +11,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shipyard.client.rest import URL_ENV, ServerClient
+from shipyard.client.state import (
+    DEFAULT_PORT,
+    PORT_ENV,
+    TOKEN_ENV,
+    ServerOptions,
+    lock_held,
+    read_state,
+)
 from shipyard.errors import ShipyardError, UnreachableError
 from shipyard.home import configured_server
-from shipyard.server.client import URL_ENV, ServerClient
-from shipyard.server.process import ServerOptions
-from shipyard.server.state import DEFAULT_PORT, PORT_ENV, TOKEN_ENV, lock_held, read_state
 
 
 def stop_server(home: Path, timeout: float = 30.0) -> int | None:
@@ -23,7 +29,7 @@ def stop_server(home: Path, timeout: float = 30.0) -> int | None:
     state = read_state(home)
     if state is None:
         return None
-    from shipyard.deploy.process import boot_id
+    from shipyard.process_info import boot_id
 
     pid = int(state["pid"])
     os.kill(pid, signal.SIGTERM)
@@ -68,7 +74,7 @@ def start_detached(home: Path, options: ServerOptions) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if child.poll() is not None and not lock_held(home):
-            from shipyard.deploy.process import tail
+            from shipyard.process_info import tail
 
             raise ShipyardError(
                 f"the shipyard server did not start (exit code {child.returncode})",

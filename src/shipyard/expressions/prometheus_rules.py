@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from shipyard.expressions.alert_rules import AlertRule
-from shipyard.monitor.promql import duration, rule_expr
+from shipyard.expressions.promql import duration, rule_expr
 
 RULES_FILE = "shipyard-rules.yml"
 TESTS_FILE = "shipyard-rules.test.yml"

@@ -1,10 +1,14 @@
 """What a target is: the contract the engine drives, the state it reports, its errors.
 
 A target makes the running deployment match a desired state and reports what it
-observed; it never decides (the engine does). Two targets keep this contract:
-``local`` (a ``shipyard serve`` process on this machine) and ``kubernetes``
-(Deployments and a Service, through the cluster's API). ``Targets`` hands each
-deployment to its own.
+observed; it never decides (the engine does). It also says where a new deployment
+goes (``place``: address, replicas, its own options checked) and what a new
+request changes of one it runs (``update``), which strategies it can run, and
+whether its analysis reads Prometheus, so the deploy service asks instead of
+knowing any target. Two targets keep this contract: ``local`` (a ``shipyard
+serve`` process on this machine, ``targets/local.py``) and ``kubernetes``
+(Deployments and a Service, through the cluster's API, ``k8s/target.py``).
+``Targets`` hands each deployment to its own.
 """
 
 from __future__ import annotations
@@ -13,10 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.store import DeploymentRecord, Desired
-
-TARGETS = ("local", "kubernetes")
 
 
 class TargetError(ShipyardError):
@@ -74,8 +76,52 @@ def normal(routes: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a deploy request says of where and how its deployment runs (None: not said)."""
+
+    strategy: str
+    host: str | None = None
+    port: int | None = None
+    replicas: int | None = None
+    rollback_window: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where and how a deployment runs, as its target decided."""
+
+    host: str
+    port: int
+    replicas: int
+    rollback_window: float  # seconds a rolled-out version's predecessor stays loaded
+    options: dict[str, Any]
+
+
+def check_replicas(replicas: int, most: int, what: str) -> int:
+    """A replica count from 1 to ``most`` (a target's bound), or a clear error."""
+    if not 1 <= replicas <= most:
+        raise InvalidInputError(f"--replicas {replicas}: choose 1 to {most} {what}")
+    return replicas
+
+
 class Target(Protocol):
-    """What the engine asks of a target (every method may raise ``TargetError``)."""
+    """What the engine and the deploy service ask of a target (every method may raise
+    ``TargetError``; ``place`` and ``update`` raise ``InvalidInputError`` for a request
+    the target cannot run, and ``check`` for a state it cannot reach, before anything is
+    recorded)."""
+
+    strategies: tuple[str, ...]  # the strategies it can run
+    analysis_reads_prometheus: bool  # a step's analysis needs the monitor's prometheus_url
+
+    def place(self, name: str, asked: Asked, taken: dict[int, str]) -> Placement:
+        """Where a new deployment ``name`` goes (``taken``: ports of the other deployments)."""
+        ...
+
+    def update(self, record: DeploymentRecord, asked: Asked) -> tuple[Placement, bool]:
+        """The placement a new request gives ``record``, and whether it changed."""
+        ...
 
     def check(self, record: DeploymentRecord, desired: Desired) -> None: ...
 
@@ -105,14 +151,26 @@ class Targets:
         self._makers = makers
         self._made: dict[str, Target] = {}
 
-    def of(self, record: DeploymentRecord) -> Target:
-        """The target that runs ``record``."""
-        kind = record.target
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The targets a deployment may name."""
+        return tuple(self._makers)
+
+    def named(self, kind: str) -> Target:
+        """The target called ``kind`` (an unknown name: a clear error)."""
         if kind not in self._made:
             if kind not in self._makers:
-                raise TargetError(f"deployment {record.name!r} has an unknown target {kind!r}")
+                raise InvalidInputError(
+                    f"unknown target {kind!r}; choose one of: {', '.join(self._makers)}"
+                )
             self._made[kind] = self._makers[kind]()
         return self._made[kind]
+
+    def of(self, record: DeploymentRecord) -> Target:
+        """The target that runs ``record``."""
+        if record.target not in self._makers:
+            raise TargetError(f"deployment {record.name!r} has an unknown target {record.target!r}")
+        return self.named(record.target)
 
     def check(self, record: DeploymentRecord, desired: Desired) -> None:
         self.of(record).check(record, desired)

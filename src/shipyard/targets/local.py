@@ -15,21 +15,37 @@ import http.client
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.deploy import process
-from shipyard.deploy.target import LoadFailed, Observed, StartFailed, TargetError, normal
+from shipyard.errors import InvalidInputError
+from shipyard.expressions.rollout_steps import STRATEGIES
+from shipyard.process_info import tail
 from shipyard.serving.admin_client import AdminClient, AdminError
 from shipyard.serving.server import admin_socket_path
 from shipyard.store import DeploymentRecord, Desired, ProcessRecord, Stores
+from shipyard.targets import local_process as process
+from shipyard.targets.contract import (
+    Asked,
+    LoadFailed,
+    Observed,
+    Placement,
+    StartFailed,
+    TargetError,
+    check_replicas,
+    normal,
+)
 
 START_TIMEOUT = 300.0  # seconds a new server may take to load its versions
 LOAD_SETTLE = 60.0  # seconds a worker already restarting may take to come back with a load
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+FIRST_PORT = 8000  # a new deployment without --port takes the next free one from here
+MOST_WORKERS = 64
+ROLLBACK_WINDOW = 600.0  # seconds the previous version stays loaded after a rollout
 
 
 @dataclass(slots=True)
@@ -50,6 +66,9 @@ def _admin(name: str) -> Iterator[None]:
 class LocalTarget:
     """Runs deployments as server processes under a Shipyard home."""
 
+    strategies: tuple[str, ...] = STRATEGIES
+    analysis_reads_prometheus = False  # the control plane scrapes its own servers
+
     def __init__(self, stores: Stores, actor: str) -> None:
         self.stores = stores
         self.actor = actor
@@ -58,6 +77,68 @@ class LocalTarget:
         self._workers: dict[str, list[int]] = {}  # worker pids last seen, for a hard kill
 
     # -- the process ---------------------------------------------------------------
+
+    # -- placement ---------------------------------------------------------------------
+
+    def place(self, name: str, asked: Asked, taken: dict[int, str]) -> Placement:
+        """A port of this machine (the next free one from 8000 unless given), 1 worker."""
+        host = asked.host or "127.0.0.1"
+        port = asked.port
+        if port is None:
+            candidates = range(FIRST_PORT, 65536)
+            port = next((p for p in candidates if p not in taken and port_free(host, p)), None)
+            if port is None:
+                raise InvalidInputError(f"no free port on {host} from {FIRST_PORT} up")
+        elif port in taken:
+            raise InvalidInputError(
+                f"port {port} belongs to deployment {taken[port]!r}; {name!r} was not created",
+                hint="choose another --port, or leave it out to take the next free one",
+            )
+        elif not port_free(host, port):
+            raise InvalidInputError(
+                f"port {port} on {host} is already in use; deployment {name!r} was not created",
+                hint="choose another --port, or leave it out to take the next free one",
+            )
+        replicas = check_replicas(
+            1 if asked.replicas is None else asked.replicas, MOST_WORKERS, "worker processes"
+        )
+        window = ROLLBACK_WINDOW if asked.rollback_window is None else asked.rollback_window
+        options = process.check_options(dict(asked.options))
+        return Placement(host, port, replicas, window, options)
+
+    def update(self, record: DeploymentRecord, asked: Asked) -> tuple[Placement, bool]:
+        """The port stays; a new host, worker count or server option restarts the server, so
+        only ``recreate`` may change them."""
+        if asked.replicas is not None:
+            check_replicas(asked.replicas, MOST_WORKERS, "worker processes")
+        if asked.port is not None and asked.port != record.port:
+            raise InvalidInputError(
+                f"deployment {record.name!r} listens on port {record.port}; its port cannot change",
+                hint=f"leave out --port, or delete it first (`shipyard undeploy {record.name}`)",
+            )
+        options = process.check_options({**record.options, **asked.options})
+        restart = {
+            "--host": (asked.host, record.host),
+            "--replicas": (asked.replicas, record.replicas),
+            "--memory/--open-files/options": (
+                _server_options(options),
+                _server_options(record.options),
+            ),
+        }
+        changed = [flag for flag, (given, now) in restart.items() if given not in (None, now)]
+        if changed and asked.strategy != "recreate":
+            raise InvalidInputError(
+                f"changing {', '.join(changed)} of deployment {record.name!r} restarts its server",
+                hint="deploy with --strategy recreate to apply it (downtime), or leave it out",
+            )
+        placement = Placement(
+            asked.host or record.host,
+            record.port,
+            record.replicas if asked.replicas is None else asked.replicas,
+            record.rollback_window if asked.rollback_window is None else asked.rollback_window,
+            options,
+        )
+        return placement, bool(changed)
 
     def _client(self, proc: ProcessRecord, timeout: float = 330.0) -> AdminClient:
         with _admin(proc.deployment):
@@ -287,6 +368,22 @@ class LocalTarget:
 
 
 def _errors(log: Path) -> list[str]:
-    lines = process.tail(log, 40)
+    lines = tail(log, 40)
     errors = [line for line in lines if "error" in line.lower()]
     return (errors or lines)[-8:]
+
+
+def _server_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that shape the server process (smoke inputs do not)."""
+    return {k: v for k, v in options.items() if k not in ("verify_inputs", "kubernetes")}
+
+
+def port_free(host: str, port: int) -> bool:
+    """Nothing listens on ``host:port`` now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -23,8 +23,8 @@ from urllib.parse import quote
 from pydantic import TypeAdapter
 
 from shipyard import jsonio
+from shipyard.client.rest import RemoteError, ServerClient
 from shipyard.errors import IntegrityError, NotFoundError, ShipyardError
-from shipyard.server.client import RemoteError, ServerClient
 from shipyard.store import (
     AlertStore,
     AliasMove,

@@ -18,15 +18,16 @@ from test_serving import digits_registry
 
 # The control plane and everything above the serving runtime.
 CONTROL_PLANE = (
-    "shipyard.cli", "shipyard.server", "shipyard.ui", "shipyard.client", "shipyard.deploy",
+    "shipyard.cli", "shipyard.controlplane", "shipyard.ui", "shipyard.client", "shipyard.deploy",
     "shipyard.targets", "shipyard.pipeline", "shipyard.monitor", "shipyard.k8s",
     "shipyard.images", "shipyard.validation", "shipyard.packaging", "shipyard.api",
 )  # fmt: skip
-# Stores and libraries a worker serving an sklearn model from a local home never uses.
-# (The SQL run, alert and token stores are still imported: ``open_stores`` builds every
-# SQL store of a database at once. rich comes with scikit-learn's own import.)
+# Stores and libraries a worker serving an sklearn model from a local home never uses
+# (rich comes with scikit-learn's own import: not listed).
 UNUSED = (
     "shipyard.store.postgres", "shipyard.store.s3", "shipyard.store.sql.copy",
+    "shipyard.store.sql.runs", "shipyard.store.sql.alerts", "shipyard.store.sql.tokens",
+    "shipyard.store.sql.deploy",
     "psycopg", "boto3", "botocore", "kubernetes", "pydantic", "jinja2", "httpx", "matplotlib",
     "torch", "keras", "onnxruntime", "typer",
 )  # fmt: skip
@@ -67,12 +68,12 @@ def test_a_worker_imports_no_control_plane_and_no_store_it_does_not_use(tmp_path
     assert unused == [], f"a worker imported what it does not serve with: {unused}"
 
 
-# What `shipyard server` imports before it listens (server/process.py's `serve`).
+# What `shipyard server` imports before it listens (controlplane/process.py's `serve`).
 CONTROL_PLANE_START = (
-    "shipyard.server.process", "shipyard.deploy.controller", "shipyard.deploy.engine",
+    "shipyard.controlplane.process", "shipyard.deploy.controller", "shipyard.deploy.engine",
     "shipyard.deploy.service", "shipyard.k8s.target", "shipyard.monitor.actions",
     "shipyard.monitor.alerting", "shipyard.monitor.scraper", "shipyard.monitor.service",
-    "shipyard.server.app", "shipyard.server.context", "shipyard.targets.local",
+    "shipyard.controlplane.app", "shipyard.controlplane.context", "shipyard.targets.local",
     "shipyard.ui.sessions",
 )  # fmt: skip
 MODEL_LIBRARIES = ("numpy", "sklearn", "scipy", "skops", "torch", "keras", "onnxruntime")
@@ -89,5 +90,5 @@ def test_the_control_plane_imports_no_model_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     loaded = json.loads(done.stdout)
-    assert "shipyard.server.app" in loaded
+    assert "shipyard.controlplane.app" in loaded
     assert sorted(m for m in loaded if m.split(".")[0] in MODEL_LIBRARIES) == []

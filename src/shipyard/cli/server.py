@@ -51,7 +51,7 @@ def server_cmd(
     """
     from shipyard.client import connection
     from shipyard.client.state import ServerOptions, read_state
-    from shipyard.server import process
+    from shipyard.controlplane import process
 
     if stop:
         stopped = connection.stop_server(home())

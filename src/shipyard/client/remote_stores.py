@@ -330,12 +330,12 @@ class _ServerSide:
 def remote_stores(home: Path, client: ServerClient) -> Stores:
     """The stores of the server ``client`` talks to; ``home`` keeps local checkouts."""
     return Stores(
-        home=home,
-        metadata=RemoteMetadataStore(client),
-        runs=RemoteRunStore(client),
-        artifacts=RemoteArtifactStore(client),
+        home,
+        RemoteMetadataStore(client),
+        RemoteArtifactStore(client),
+        runs=lambda: RemoteRunStore(client),
         # mypy does not count __getattr__ towards a protocol; these refuse every use
-        deploy=cast(DeployStore, _ServerSide("deployments")),
-        alerts=cast(AlertStore, _ServerSide("alert states")),
-        tokens=cast(TokenStore, _ServerSide("tokens")),
+        deploy=lambda: cast(DeployStore, _ServerSide("deployments")),
+        alerts=lambda: cast(AlertStore, _ServerSide("alert states")),
+        tokens=lambda: cast(TokenStore, _ServerSide("tokens")),
     )

@@ -10,7 +10,8 @@ written once over a ``Database`` that ``sqlite/`` (the embedded default) or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,17 +73,44 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
 class Stores:
-    """The stores a Shipyard home holds (metadata and runs share one database)."""
+    """The stores a Shipyard home holds (metadata and runs share one database).
 
-    home: Path
-    metadata: MetadataStore
-    runs: RunStore
-    artifacts: ArtifactStore
-    deploy: DeployStore
-    alerts: AlertStore
-    tokens: TokenStore
+    The run, deployment, alert and token stores are made on first use, so a process
+    that reads model versions only (a model server's worker) imports none of them.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        *,
+        runs: Callable[[], RunStore],
+        deploy: Callable[[], DeployStore],
+        alerts: Callable[[], AlertStore],
+        tokens: Callable[[], TokenStore],
+    ) -> None:
+        self.home = home
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self._runs, self._deploy, self._alerts, self._tokens = runs, deploy, alerts, tokens
+
+    @cached_property
+    def runs(self) -> RunStore:
+        return self._runs()
+
+    @cached_property
+    def deploy(self) -> DeployStore:
+        return self._deploy()
+
+    @cached_property
+    def alerts(self) -> AlertStore:
+        return self._alerts()
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        return self._tokens()
 
     def close(self) -> None:
         """Release the database connection."""
@@ -99,22 +127,43 @@ def open_stores(home: Path, *, metadata: str | None = None, artifacts: str | Non
     directory or ``s3://bucket/prefix`` (see ``store.location``).
     """
     from shipyard.store.location import open_artifacts
-    from shipyard.store.sql.alerts import SqlAlertStore
-    from shipyard.store.sql.deploy import SqlDeployStore
     from shipyard.store.sql.metadata import SqlMetadataStore
-    from shipyard.store.sql.runs import SqlRunStore
-    from shipyard.store.sql.tokens import SqlTokenStore
 
     db = open_database(home, metadata)
     return Stores(
-        home=home,
-        metadata=SqlMetadataStore(db),
-        runs=SqlRunStore(db),
-        artifacts=open_artifacts(artifacts or home / "artifacts", home),
-        deploy=SqlDeployStore(db),
-        alerts=SqlAlertStore(db),
-        tokens=SqlTokenStore(db),
+        home,
+        SqlMetadataStore(db),
+        open_artifacts(artifacts or home / "artifacts", home),
+        runs=lambda: _sql_runs(db),
+        deploy=lambda: _sql_deploy(db),
+        alerts=lambda: _sql_alerts(db),
+        tokens=lambda: _sql_tokens(db),
     )
+
+
+# Each SQL store's module is imported when the store is first used.
+def _sql_runs(db: Database) -> RunStore:
+    from shipyard.store.sql.runs import SqlRunStore
+
+    return SqlRunStore(db)
+
+
+def _sql_deploy(db: Database) -> DeployStore:
+    from shipyard.store.sql.deploy import SqlDeployStore
+
+    return SqlDeployStore(db)
+
+
+def _sql_alerts(db: Database) -> AlertStore:
+    from shipyard.store.sql.alerts import SqlAlertStore
+
+    return SqlAlertStore(db)
+
+
+def _sql_tokens(db: Database) -> TokenStore:
+    from shipyard.store.sql.tokens import SqlTokenStore
+
+    return SqlTokenStore(db)
 
 
 def open_database(home: Path, metadata: str | None) -> Database:

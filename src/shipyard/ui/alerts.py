@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shipyard.server.context import ServerContext
+from shipyard.controlplane.context import ServerContext
 from shipyard.ui.web import HEADERS, Guard, Viewer, form, html, refused, same_origin
 
 HISTORY = 50  # the newest alert events shown

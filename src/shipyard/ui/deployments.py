@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shipyard.controlplane.context import ServerContext
 from shipyard.deploy.service import DeployService
 from shipyard.errors import InvalidInputError
 from shipyard.refs import parse_version
-from shipyard.server.context import ServerContext
 from shipyard.serving.routing import parse_shares
 from shipyard.ui.charts import WINDOW_S, charts
 from shipyard.ui.web import HEADERS, Guard, Viewer, form, html, refused, same_origin

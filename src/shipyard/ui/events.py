@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from shipyard.controlplane.context import ServerContext
 from shipyard.refs import whole_number
 from shipyard.registry import service as registry
-from shipyard.server.context import ServerContext
 from shipyard.ui.web import Guard, Viewer, html
 
 PAGE_SIZE = 100

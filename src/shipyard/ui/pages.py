@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from shipyard.controlplane.context import ServerContext
 from shipyard.errors import AuthError, InvalidInputError, ShipyardError
 from shipyard.refs import parse_version, whole_number
 from shipyard.registry import service as registry
-from shipyard.server.context import ServerContext
 from shipyard.store import ModelVersion
 from shipyard.tags import BUNDLE_TAG
 from shipyard.ui.alerts import alert_routes

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from shipyard.controlplane.context import ServerContext
 from shipyard.errors import NotFoundError
 from shipyard.pipeline import runs
-from shipyard.server.context import ServerContext
 from shipyard.ui.web import HEADERS, Guard, Viewer, html
 
 LIST_SIZE = 50

@@ -19,8 +19,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from shipyard.access import Identity
+from shipyard.controlplane.api import error_status, read_body
 from shipyard.errors import ShipyardError
-from shipyard.server.api import error_status, read_body
 from shipyard.ui.render import page
 from shipyard.ui.sessions import Session
 

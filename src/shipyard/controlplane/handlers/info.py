@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from shipyard import __version__
-from shipyard.server.api import Call, Operation
+from shipyard.controlplane.api import Call, Operation
 
 
 async def info(call: Call) -> Any:

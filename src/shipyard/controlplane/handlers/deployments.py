@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.errors import InvalidInputError
-from shipyard.server.api import Call, Operation
-from shipyard.server.schema import (
+from shipyard.controlplane.api import Call, Operation
+from shipyard.controlplane.schema import (
     DeployBody,
     MonitorBody,
     PromoteBody,
@@ -14,6 +13,7 @@ from shipyard.server.schema import (
     RollbackBody,
     TrafficBody,
 )
+from shipyard.errors import InvalidInputError
 from shipyard.units import parse_duration
 
 

@@ -29,11 +29,11 @@ from shipyard.errors import AuthError, InvalidInputError, ShipyardError, StoreEr
 from shipyard.targets.contract import TargetError
 
 if TYPE_CHECKING:
-    from shipyard.server.context import ServerContext
+    from shipyard.controlplane.context import ServerContext
 
 MAX_BODY = 256 * 1024
 STATUS = {2: 400, 3: 422, 4: 404, 5: 422, 6: 503, 8: 409}  # exit code → HTTP status
-_log = logging.getLogger("shipyard.server")
+_log = logging.getLogger("shipyard.controlplane")
 B = TypeVar("B")
 
 

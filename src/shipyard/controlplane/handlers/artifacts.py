@@ -12,8 +12,8 @@ import anyio.to_thread
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
+from shipyard.controlplane.api import Call, Operation, json_response
 from shipyard.registry import blobs
-from shipyard.server.api import Call, Operation, json_response
 
 
 async def head_blob(call: Call) -> Any:

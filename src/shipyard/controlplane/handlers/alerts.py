@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.server.api import Call, Operation
-from shipyard.server.handlers.events import paging
-from shipyard.server.schema import AlertTestBody
+from shipyard.controlplane.api import Call, Operation
+from shipyard.controlplane.handlers.events import paging
+from shipyard.controlplane.schema import AlertTestBody
 
 
 async def alerts(call: Call) -> Any:

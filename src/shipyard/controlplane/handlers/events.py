@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.controlplane.api import Call, Operation
 from shipyard.errors import InvalidInputError
 from shipyard.registry import service as registry
-from shipyard.server.api import Call, Operation
 
 
 def paging(call: Call) -> tuple[int, int, int | None]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.controlplane.api import Call, Operation
+from shipyard.controlplane.schema import FinishBody
 from shipyard.errors import InvalidInputError
 from shipyard.pipeline import runs
-from shipyard.server.api import Call, Operation
-from shipyard.server.schema import FinishBody
 from shipyard.store import CacheEntry, Run, StageRun
 
 

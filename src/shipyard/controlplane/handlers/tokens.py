@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard import access
-from shipyard.server.api import Call, Operation
-from shipyard.server.schema import TokenBody
+from shipyard.controlplane.api import Call, Operation
+from shipyard.controlplane.schema import TokenBody
 
 
 async def create(call: Call) -> Any:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from shipyard.controlplane.api import Call, Operation
+from shipyard.controlplane.schema import AliasMoveBody
 from shipyard.refs import parse_version, whole_number
 from shipyard.registry import aliases
 from shipyard.registry import service as registry
-from shipyard.server.api import Call, Operation
-from shipyard.server.schema import AliasMoveBody
 from shipyard.store import VersionDraft
 
 

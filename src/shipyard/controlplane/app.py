@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from shipyard.server.api import Operation, json_response, route
-from shipyard.server.context import ServerContext
-from shipyard.server.handlers import (
+from shipyard.controlplane.api import Operation, json_response, route
+from shipyard.controlplane.context import ServerContext
+from shipyard.controlplane.handlers import (
     alerts,
     artifacts,
     deployments,
@@ -25,7 +25,7 @@ from shipyard.server.handlers import (
     tokens,
     ui,
 )
-from shipyard.server.openapi import openapi
+from shipyard.controlplane.openapi import openapi
 from shipyard.serving.openapi import DOCS_HTML
 from shipyard.ui.pages import ui_routes
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard import __version__
 
 if TYPE_CHECKING:
-    from shipyard.server.api import Operation
+    from shipyard.controlplane.api import Operation
 
 _ERROR = {
     "type": "object",
@@ -25,7 +25,7 @@ _REFUSED = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"
 
 
 def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
-    from shipyard.server.api import adapter
+    from shipyard.controlplane.api import adapter
 
     responses: dict[str, Any] = {str(op.status): {"description": "OK"}}
     for code in (401, 403, *op.codes):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.server.api import Call, Operation
+from shipyard.controlplane.api import Call, Operation
 from shipyard.ui.sessions import LINK_S
 
 

@@ -30,7 +30,7 @@ from shipyard.client.state import (
 from shipyard.errors import InvalidInputError
 from shipyard.home import ARTIFACTS_ENV, STORE_ENV, write_private
 
-_log = logging.getLogger("shipyard.server")
+_log = logging.getLogger("shipyard.controlplane")
 
 
 def _check_tls(options: ServerOptions) -> None:
@@ -50,6 +50,8 @@ def serve(home: Path, options: ServerOptions, on_ready: Callable[[str], None]) -
     import uvicorn
 
     from shipyard.access import Authenticator
+    from shipyard.controlplane.app import create_app
+    from shipyard.controlplane.context import ServerContext
     from shipyard.deploy.controller import Controller
     from shipyard.deploy.engine import CONTROLLER, Engine
     from shipyard.deploy.service import DeployService
@@ -59,8 +61,6 @@ def serve(home: Path, options: ServerOptions, on_ready: Callable[[str], None]) -
     from shipyard.monitor.scraper import Scraper
     from shipyard.monitor.service import MonitorService
     from shipyard.process_info import boot_id
-    from shipyard.server.app import create_app
-    from shipyard.server.context import ServerContext
     from shipyard.serving.supervisor import bind
     from shipyard.store import open_stores
     from shipyard.store.location import shown_location

@@ -175,12 +175,8 @@ def deploy_cmd(
         "force": force,
         "reason": reason,
     }
-    if existing is not None:  # its rules (and the Prometheus analysis reads) before it starts
-        _watch(client, existing["name"], model)
-    rollout = client.call("POST", "deployments", body)
+    rollout = client.deploy(body, existing is not None, lambda name: _watch(client, name, model))
     deployment = rollout["deployment"]
-    if existing is None:
-        _watch(client, deployment, model)
     if not wait:
         if as_json:
             print_json(rollout)

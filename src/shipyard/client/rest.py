@@ -231,6 +231,20 @@ class ServerClient:
 
     # -- rollouts --------------------------------------------------------------------------
 
+    def deploy(
+        self, body: dict[str, Any], exists: bool, watch: Callable[[str], None]
+    ) -> dict[str, Any]:
+        """Start a rollout (``POST /deployments``) with a project's monitor attached by
+        ``watch(deployment)``: before the rollout when the deployment ``exists`` (its
+        rules, and the Prometheus its analysis reads, hold from the first step), else as
+        soon as the deployment is created. Returns the rollout."""
+        if exists:
+            watch(body.get("name") or body["model"])
+        rollout: dict[str, Any] = self.call("POST", "deployments", body)
+        if not exists:
+            watch(rollout["deployment"])
+        return rollout
+
     def follow(
         self,
         name: str,

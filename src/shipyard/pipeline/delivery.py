@@ -60,12 +60,13 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         under_way = (current or {}).get("rollout") or {}
         if under_way.get("active") and under_way["to_version"] == version:
             rollout = under_way  # a previous run started it: follow that one
+            _watch(client, name, ctx)
         elif current is not None and current["stable"] == version and not under_way.get("active"):
             _watch(client, name, ctx, holds=current.get("monitor_digest"))
             return StageResult({}, {}, note=f"{name} already serves v{version}", reused=True)
         else:
-            rollout = client.call("POST", "deployments", _body(spec, model, version, ctx.run_id))
-        _watch(client, name, ctx)
+            body = {**_body(spec, model, version, ctx.run_id), "name": name}
+            rollout = client.deploy(body, current is not None, lambda n: _watch(client, n, ctx))
     except RemoteError as err:
         raise StageFailed(stage.name, err.message, hint=err.hint) from None
     strategy = rollout["strategy"]

@@ -11,7 +11,7 @@ Every answer carries ``x-request-id``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard import __version__
 from shipyard.serving import metrics
@@ -27,11 +28,9 @@ from shipyard.serving.codec import ProtocolError
 from shipyard.serving.config import Limits
 from shipyard.serving.deployment import Deployment, VersionNotLoaded
 from shipyard.serving.feedback import Feedback
-from shipyard.serving.inference import Inference, Receive, Scope, Send, match, request_id
+from shipyard.serving.inference import Inference, match, request_id
 from shipyard.serving.openapi import DOCS_HTML, openapi
 from shipyard.serving.predictions import PredictionLog
-
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -59,7 +58,7 @@ def create_app(
             return
         rid = request_id(dict(scope["headers"]))
 
-        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":  # every answer, 404s included
                 headers = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
                 message = {**message, "headers": headers}

@@ -20,12 +20,12 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
+from starlette.types import Receive, Scope, Send
 
 from shipyard.serving.batching import Overloaded
 from shipyard.serving.codec import (
@@ -42,10 +42,6 @@ from shipyard.serving.host import VersionHost
 from shipyard.serving.logs import REQUEST_ID
 from shipyard.serving.metrics import VersionMetrics
 from shipyard.serving.predictions import PredictionLog
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("shipyard.serve")
 access = logging.getLogger("shipyard.access")

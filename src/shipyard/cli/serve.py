@@ -7,12 +7,14 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from shipyard.cli.common import console, home
 from shipyard.errors import InvalidInputError
 from shipyard.serving.config import BatchOptions, Limits, LogOptions, ServeConfig
+from shipyard.serving.options import SERVE_OPTIONS
 
 
 def _from_registry(
@@ -76,6 +78,14 @@ def _prediction_log(path: str | None, retention: str, max_rows: int, name: str) 
     return LogOptions(str(file.resolve()), seconds, max_rows)
 
 
+def serve_option(name: str) -> Any:
+    """The ``shipyard serve`` flag of a serving option, from its one table."""
+    option = SERVE_OPTIONS[name]
+    if option.type in (int, float):
+        return typer.Option(option.default, min=option.low, max=option.high, help=option.help)
+    return typer.Option(option.default, help=option.help)
+
+
 def serve_cmd(
     ref: str = typer.Argument(
         ..., help="What to serve: NAME@ALIAS, NAME:VERSION, NAME (with --weights) or a bundle path."
@@ -92,25 +102,15 @@ def serve_cmd(
     deployment: str | None = typer.Option(
         None, help="Deployment name in metrics and logs (default: the model's name)."
     ),
-    max_concurrent: int = typer.Option(
-        64, min=1, help="Requests a worker holds at once (then 503)."
-    ),
-    max_body: int = typer.Option(
-        8 * 1024 * 1024, min=1, help="Largest request body in bytes (413)."
-    ),
-    timeout: float = typer.Option(30.0, min=0.001, help="Seconds a prediction may take (408)."),
-    max_batch_size: int = typer.Option(32, min=1, help="Rows per adaptive batch (1: no batching)."),
-    max_latency_ms: float = typer.Option(
-        20.0, min=0.1, help="Latency budget batches are sized for."
-    ),
-    max_queue: int = typer.Option(
-        256, min=1, help="Requests that may wait for a batch (then 503)."
-    ),
-    threads: int = typer.Option(4, min=1, max=256, help="Inference threads per version."),
-    trust: list[str] | None = typer.Option(None, help="Extra type a skops file may contain."),
-    trust_pickle: bool = typer.Option(
-        False, help="Allow formats that can run code when loaded (pickle, Keras Lambda layers)."
-    ),
+    max_concurrent: int = serve_option("max_concurrent"),
+    max_body: int = serve_option("max_body"),
+    timeout: float = serve_option("timeout"),
+    max_batch_size: int = serve_option("max_batch_size"),
+    max_latency_ms: float = serve_option("max_latency_ms"),
+    max_queue: int = serve_option("max_queue"),
+    threads: int = serve_option("threads"),
+    trust: list[str] | None = serve_option("trust"),
+    trust_pickle: bool = serve_option("trust_pickle"),
     admin_socket: Path | None = typer.Option(
         None,
         help="Unix socket of the admin interface (default: $SHIPYARD_HOME/run/serve-PORT.sock).",

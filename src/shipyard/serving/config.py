@@ -11,22 +11,24 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from shipyard.serving.options import default
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What one request may cost."""
 
-    max_body_bytes: int = 8 * 1024 * 1024
-    timeout_s: float = 30.0
+    max_body_bytes: int = default("max_body")
+    timeout_s: float = default("timeout")
 
 
 @dataclass(frozen=True, slots=True)
 class BatchOptions:
     """Adaptive batching settings (``max_batch_size`` 1 turns batching off)."""
 
-    max_batch_size: int = 32
-    max_latency_ms: float = 20.0
-    max_queue: int = 256
+    max_batch_size: int = default("max_batch_size")
+    max_latency_ms: float = default("max_latency_ms")
+    max_queue: int = default("max_queue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +51,11 @@ class ServeConfig:
     home: str | None = None  # the registry's home; None when serving a bundle
     bundle: str | None = None
     trust: tuple[str, ...] = ()
-    trust_pickle: bool = False
+    trust_pickle: bool = default("trust_pickle")
     limits: Limits = field(default_factory=Limits)
     batching: BatchOptions = field(default_factory=BatchOptions)
-    max_concurrent: int = 64
-    threads: int = 4
+    max_concurrent: int = default("max_concurrent")
+    threads: int = default("threads")
     log_format: str = "text"
     access_log: bool = False
     predictions: LogOptions = field(default_factory=LogOptions)

@@ -20,6 +20,7 @@ from typing import Any
 
 from shipyard.clock import utc_now
 from shipyard.process_info import boot_id
+from shipyard.serving.options import SERVE_OPTIONS
 from shipyard.store import DeploymentRecord, ProcessRecord
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
@@ -28,25 +29,14 @@ _children: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped here
 _exit_codes: dict[int, int] = {}  # of children that ended, until asked for
 _SECRETS = ("SHIPYARD_ADMIN_TOKEN", "SHIPYARD_SERVER_TOKEN")  # never passed to a model server
 
-# ``shipyard serve`` options a deployment may set: type and range, as ``serve`` checks them.
-SERVE_OPTIONS: dict[str, tuple[type, float, float]] = {
-    "max_concurrent": (int, 1, 1e9),
-    "max_body": (int, 1, 1e12),
-    "timeout": (float, 0.001, 1e6),
-    "max_batch_size": (int, 1, 1e6),
-    "max_latency_ms": (float, 0.1, 1e6),
-    "max_queue": (int, 1, 1e9),
-    "threads": (int, 1, 256),
-    "trust": (list, 0, 0),
-    "trust_pickle": (bool, 0, 0),
-}
 LIMIT_OPTIONS: dict[str, tuple[type, float, float]] = {  # applied around it, by prlimit
     "memory": (int, 64 * 2**20, 2**50),
     "open_files": (int, 16, 2**20),
 }
 # the kubernetes target's settings are checked by k8s.target.ClusterOptions
-OPTIONS = {
-    **SERVE_OPTIONS,
+OPTIONS: dict[str, tuple[type, float, float]] = {
+    # ``shipyard serve`` options a deployment may set: type and range from their one table
+    **{o.name: (o.type, o.low or 0, o.high or 0) for o in SERVE_OPTIONS.values()},
     **LIMIT_OPTIONS,
     "verify_inputs": (list, 0, 0),
     "kubernetes": (dict, 0, 0),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import typer
 
 from shipyard.cli.deploy import deploy_cmd
 from shipyard.cli.serve import serve_cmd
-from shipyard.controlplane.schema import DeployBody
 from shipyard.deploy.request import DeployRequest
 from shipyard.errors import InvalidInputError
 from shipyard.k8s.target import MOST_PODS
@@ -108,19 +107,17 @@ def test_a_deployments_options_reach_its_server_as_the_same_values(tmp_path: Pat
 
 
 def test_the_deploy_surfaces_name_the_same_request() -> None:
-    requested = {f.name for f in fields(DeployRequest)}
-    body = set(DeployBody.model_fields)
-    assert body == requested  # the REST body is the service's request, field for field
+    requested = set(DeployRequest.model_fields)  # the REST body and the service's request
     cli = set(inspect.signature(deploy_cmd).parameters)
     assert requested - cli <= {"analysis", "options", "alias"}  # the CLI spells these out
-    assert set(_REQUESTED) <= set(DeploySpec.model_fields) & body
+    assert set(_REQUESTED) <= set(DeploySpec.model_fields) & requested
 
 
 def test_replica_bounds_agree_with_the_targets() -> None:
     most = max(MOST_WORKERS, MOST_PODS)
     cli = inspect.signature(deploy_cmd).parameters["replicas"].default
     assert cli.max == most
-    metadata = DeployBody.model_fields["replicas"].metadata
+    metadata = DeployRequest.model_fields["replicas"].metadata
     assert any(getattr(m, "le", None) == most for m in metadata)
     spec = DeploySpec.model_fields["replicas"].metadata  # the pipeline deploys locally
     assert any(getattr(m, "le", None) == MOST_WORKERS for m in spec)

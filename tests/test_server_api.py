@@ -55,7 +55,7 @@ def test_the_api_is_versioned_and_documented_in_openapi(cp: ControlPlane) -> Non
         "/api/v1/events",
     ):
         assert path in doc["paths"]
-    deploy = doc["components"]["schemas"]["DeployBody"]
+    deploy = doc["components"]["schemas"]["DeployRequest"]
     assert {"model", "version"} <= set(deploy["required"])
     status, page = request(cp.port, "GET", "/docs")
     assert status == 200 and b"openapi.json" in page

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 import socket
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shipyard.deploy.plan import AnalysisPolicy
 from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.expressions.rollout_steps import STRATEGIES
+from shipyard.units import parse_duration
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -20,27 +23,59 @@ class RefusedVersion(ShipyardError):
     exit_code = 3
 
 
-@dataclass(frozen=True, slots=True)
-class DeployRequest:
-    """What ``shipyard deploy`` (or ``POST /api/v1/deployments``) asks for."""
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class AnalysisRequest(_Request):
+    """Thresholds of each canary step's analysis."""
+
+    def policy(self) -> AnalysisPolicy:
+        """As the plan keeps them."""
+        return AnalysisPolicy(**{**self.model_dump(), "rules": tuple(self.rules)})
+
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p95_latency: Duration | None = None
+    max_p99_latency: Duration | None = None
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
+    max_latency_ratio: float = Field(default=2.0, gt=0)
+    latency_slack: Duration = 0.010
+    max_shadow_mismatch: float | None = Field(default=None, ge=0, le=1)
+    min_requests: int = Field(default=20, ge=1)
+    rules: list[str] = Field(default_factory=list, description="e.g. 'p99_latency < 250ms'")
+
+
+class DeployRequest(_Request):
+    """What ``shipyard deploy``, the pipeline's deploy stage and ``POST
+    /api/v1/deployments`` ask for: roll a version out to a deployment (created if new).
+    The REST body, checked by pydantic and published in the OpenAPI document."""
 
     model: str
-    version: int | str  # a number, or an alias resolved when the rollout starts
-    name: str | None = None
-    strategy: str = "rolling"
-    steps: tuple[int, ...] | None = None
-    interval: float | None = None
-    shadow_percent: int = 100
-    analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
-    on_resume: str = "continue"
-    port: int | None = None  # None: the target's choice (local: the next free one from 8000)
-    # None: a new deployment's default, an existing deployment's own value
+    version: int | str = Field(description="A version number or an alias ('candidate').")
+    name: str | None = Field(default=None, description="Deployment name (default: the model's).")
+    strategy: str = Field(default="rolling", json_schema_extra={"enum": list(STRATEGIES)})
+    steps: list[int] | None = Field(default=None, description="Canary weights, e.g. [10, 50, 100].")
+    interval: Duration | None = Field(
+        None, description="Wait (and analyse) this long at each step; none: pause for promote."
+    )
+    shadow_percent: int = Field(default=100, ge=1, le=100)
+    analysis: AnalysisRequest = Field(default_factory=lambda: AnalysisRequest())
+    on_resume: str = Field(default="continue", json_schema_extra={"enum": ["continue", "abort"]})
+    port: int | None = Field(default=None, ge=1, le=65535)
+    # None: the default for a new deployment (127.0.0.1, 1, production, 10m), else its own
     host: str | None = None
-    replicas: int | None = None
+    replicas: int | None = Field(default=None, ge=1, le=1000)  # local workers: up to 64
     alias: str | None = None
-    rollback_window: float | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    target: str | None = None  # None: a new deployment's "local", an existing one's own
+    rollback_window: Duration | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    target: str | None = Field(
+        default=None,
+        description="local or kubernetes (a new deployment: local; an existing one: its own).",
+        json_schema_extra={"enum": ["local", "kubernetes"]},
+    )
     force: bool = False
     reason: str = ""
 

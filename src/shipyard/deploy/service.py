@@ -47,17 +47,17 @@ class DeployService:
             check_host(request.host)
         plan = build_plan(
             request.strategy,
-            steps=request.steps,
+            steps=None if request.steps is None else tuple(request.steps),
             interval=request.interval,
             shadow_percent=request.shadow_percent,
-            analysis=request.analysis,
+            analysis=request.analysis.policy(),
             on_resume=request.on_resume,
         )
         version = self._resolve(request.model, request.version)
         number = version.version
         if request.target is not None:
             self.engine.target.named(request.target)  # an unknown one: a clear error
-        request = replace(request, version=number)
+        request = request.model_copy(update={"version": number})
         if version.tags.get(GATES_TAG) == "failed" and not request.force:
             self.stores.metadata.append_event(
                 "deploy.refused",

@@ -6,13 +6,13 @@ from typing import Any
 
 from shipyard.controlplane.api import Call, Operation
 from shipyard.controlplane.schema import (
-    DeployBody,
     MonitorBody,
     PromoteBody,
     ReasonBody,
     RollbackBody,
     TrafficBody,
 )
+from shipyard.deploy.request import DeployRequest
 from shipyard.errors import InvalidInputError
 from shipyard.units import parse_duration
 
@@ -27,8 +27,8 @@ async def list_deployments(call: Call) -> Any:
 
 
 async def deploy(call: Call) -> Any:
-    body = await call.body(DeployBody)
-    return await call.run(call.ctx.deploy.deploy, body.request(), call.actor)
+    body = await call.body(DeployRequest)
+    return await call.run(call.ctx.deploy.deploy, body, call.actor)
 
 
 async def get_deployment(call: Call) -> Any:
@@ -105,7 +105,7 @@ OPERATIONS = (
         "deploy",
         "Roll a version out (creates the deployment)",
         deploy,
-        body=DeployBody,
+        body=DeployRequest,
         status=202,
         codes=(400, 404, 409, 422),
         wakes=True,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import replace
-from typing import Any
 
 from shipyard.clock import utc_now
 from shipyard.deploy.engine import Engine, all_traffic_to
@@ -21,7 +20,7 @@ from shipyard.deploy.request import (
     check_deployment_name,
     check_host,
 )
-from shipyard.deploy.status import deployment_status
+from shipyard.deploy.status import DeploymentStatus, deployment_status
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import check_alias_name
 from shipyard.store import DeploymentRecord, Desired, ModelVersion, RolloutRecord, Stores
@@ -359,11 +358,11 @@ class DeployService:
                 reason += f" (--force; not stopped: {err.message})"
             self.stores.deploy.delete_deployment(name, actor, reason)
 
-    def status(self, name: str) -> dict[str, Any]:
+    def status(self, name: str) -> DeploymentStatus:
         """Desired against observed, the rollout under way (or the last one), the process."""
         return deployment_status(self.stores, self.engine, name)
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self) -> list[DeploymentStatus]:
         """``status`` of every deployment (one deleted meanwhile is left out)."""
         found = []
         for d in self.stores.deploy.list_deployments():

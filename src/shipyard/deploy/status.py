@@ -3,7 +3,7 @@ desired against observed, the rollout under way (or the last one), the server pr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from shipyard.deploy.engine import Engine
 from shipyard.deploy.rollout import ACTIVE
@@ -11,7 +11,80 @@ from shipyard.spec.monitor_config import config_digest
 from shipyard.store import RolloutRecord, Stores
 
 
-def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, Any]:
+class DesiredView(TypedDict):
+    weights: dict[str, int]
+    shadow: dict[str, int]
+    warm: dict[str, float]  # version → until when it stays loaded (epoch seconds)
+
+
+class ObservedView(TypedDict):
+    running: bool
+    ready: bool
+    pid: int | None
+    versions: list[str]
+    routes: dict[str, Any]
+    workers: list[dict[str, Any]]
+    error: str | None
+
+
+class RolloutView(TypedDict):
+    id: int
+    strategy: str
+    from_version: int | None
+    to_version: int
+    state: str
+    active: bool
+    step: int  # 1-based
+    steps: int
+    weights: list[int]
+    step_started_at: float | None  # epoch seconds
+    analysis: dict[str, Any]
+    error: str | None
+    actor: str
+    started_at: str
+    finished_at: str | None
+
+
+class ChangeView(TypedDict):
+    kind: str
+    at: str
+    actor: str
+    reason: str | None
+
+
+class ProcessView(TypedDict):
+    pid: int
+    log: str
+
+
+class ClusterView(TypedDict):
+    context: str | None
+    namespace: str | None
+    image: str | None
+    gateway: str | None
+
+
+class DeploymentStatus(TypedDict):
+    """``shipyard status NAME --json`` and ``GET /api/v1/deployments/NAME``."""
+
+    name: str
+    model: str
+    target: str
+    url: str
+    replicas: int
+    alias: str
+    stable: int | None
+    desired: DesiredView
+    observed: ObservedView
+    in_sync: bool
+    rollout: RolloutView | None
+    last_change: ChangeView | None
+    process: ProcessView | None
+    cluster: ClusterView | None
+    monitor_digest: str | None
+
+
+def deployment_status(stores: Stores, engine: Engine, name: str) -> DeploymentStatus:
     """Everything an operator asks first about one deployment."""
     d = stores.deploy.get_deployment(name)
     observed = engine.observe(d)
@@ -50,7 +123,7 @@ def deployment_status(stores: Stores, engine: Engine, name: str) -> dict[str, An
     }
 
 
-def _cluster_view(options: dict[str, Any]) -> dict[str, Any]:
+def _cluster_view(options: dict[str, Any]) -> ClusterView:
     """Where a kubernetes deployment lives, and how its traffic is split."""
     settings = options.get("kubernetes") or {}
     access = settings.get("access") or {}
@@ -65,7 +138,7 @@ def _cluster_view(options: dict[str, Any]) -> dict[str, Any]:
 _CHANGES = ("rollout.", "deployment.rolled_back", "deployment.traffic")
 
 
-def _last_change(stores: Stores, model: str, name: str) -> dict[str, Any] | None:
+def _last_change(stores: Stores, model: str, name: str) -> ChangeView | None:
     """The newest event that moved this deployment's traffic: who, what, why, when."""
     for event in reversed(stores.metadata.list_events(model=model, limit=50)):
         if event.data.get("deployment") == name and event.kind.startswith(_CHANGES):
@@ -78,7 +151,7 @@ def _last_change(stores: Stores, model: str, name: str) -> dict[str, Any] | None
     return None
 
 
-def _rollout_view(r: RolloutRecord) -> dict[str, Any]:
+def _rollout_view(r: RolloutRecord) -> RolloutView:
     steps = r.plan["steps"]
     return {
         "id": r.id,

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from shipyard.controlplane.context import ServerContext
 from shipyard.deploy.service import DeployService
+from shipyard.deploy.status import DeploymentStatus
 from shipyard.errors import InvalidInputError
 from shipyard.refs import parse_version
 from shipyard.serving.routing import parse_shares
@@ -125,17 +126,18 @@ def deployment_routes(ctx: ServerContext, signed_in: Guard) -> list[BaseRoute]:
     ]
 
 
-def seen(status: dict[str, Any]) -> str:
+def seen(status: DeploymentStatus) -> str:
     """What a confirmation page was shown: the rollout and its step, the traffic split.
     An action confirmed on it runs only while this is still so."""
-    r = status["rollout"] or {}
+    r = status["rollout"]
     weights = ",".join(f"{v}={w}" for v, w in sorted(status["desired"]["weights"].items()))
-    return f"{r.get('id')}:{r.get('step')}:{r.get('state')}:{weights}"
+    shown = (None, None, None) if r is None else (r["id"], r["step"], r["state"])
+    return ":".join(map(str, (*shown, weights)))
 
 
 def _act(
     service: DeployService,
-    status: dict[str, Any],
+    status: DeploymentStatus,
     verb: str,
     actor: str,
     reason: str,

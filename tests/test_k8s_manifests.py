@@ -15,8 +15,8 @@ import yaml
 from deploy_helpers import echo_home
 from shipyard.errors import InvalidInputError
 from shipyard.expressions.alert_rules import alert_rule
+from shipyard.images.model_dockerfile import SERVE_COMMAND
 from shipyard.k8s.manifests import Settings, objects, split
-from shipyard.packaging import SERVE_COMMAND
 from shipyard.refs import parse_ref
 from shipyard.registry import resolve
 from shipyard.store import ModelVersion, open_stores

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from conftest import Result, committed_project, git
+from shipyard.images.model_dockerfile import SERVE_COMMAND
 from shipyard.jsonio import to_data
-from shipyard.packaging import SERVE_COMMAND
 from shipyard.store import open_stores
 from shipyard.store.artifacts import file_digest
 

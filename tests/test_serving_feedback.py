@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 
 from deploy_helpers import echo_home
 from test_serving import start
-from test_serving_drift import digits_versions
+from test_serving_input_bins import digits_versions
 
 
 def feedback(url: str, body: Any, protocol: str = "v2", model: str = "digits") -> httpx.Response:

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 
 from shipyard.errors import ShipyardError
 
-WHEELS = "dependencies"  # the context's directory (packaging.DOCKERFILE mounts it)
+WHEELS = "dependencies"  # the context's directory (images/model_dockerfile.py mounts it)
 _TAIL = 10  # pip output lines a failed download repeats
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from shipyard.errors import InvalidInputError
 from shipyard.expressions.alert_rules import AlertRule
 from shipyard.expressions.prometheus_rules import alerting_rules
-from shipyard.packaging import SERVE_COMMAND
+from shipyard.images.model_dockerfile import SERVE_COMMAND
 from shipyard.store import ModelVersion
 
 PORT = 8000

@@ -16,7 +16,7 @@ from typing import Any
 
 from shipyard.deploy.analysis import compare, empty_entry, stats
 from shipyard.expressions.alert_rules import AlertRule
-from shipyard.monitor import snapshot
+from shipyard.monitor import drift, snapshot
 from shipyard.monitor.snapshot import Snapshot
 
 
@@ -41,7 +41,7 @@ def _worst(values: list[float | None], highest: bool) -> float | None:
 def metric_value(metric: str, span: Snapshot, seconds: float) -> float | None:
     """A rule's metric over a window of ``seconds`` (None: no data, as PromQL has none)."""
     if metric == "drift_psi":
-        return _worst([max(snapshot.psi(e).values(), default=None) for e in span.values()], True)
+        return _worst([max(drift.psi(e).values(), default=None) for e in span.values()], True)
     if metric == "live_accuracy":
         return _worst([snapshot.live_accuracy(e) for e in span.values()], False)
     if metric == "live_mae":

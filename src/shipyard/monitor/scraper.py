@@ -16,7 +16,7 @@ from typing import Any
 
 from shipyard.errors import ShipyardError
 from shipyard.expressions.alert_rules import AlertRule
-from shipyard.monitor import snapshot
+from shipyard.monitor import drift, snapshot
 from shipyard.monitor.evaluate import Series, metric_value
 from shipyard.monitor.snapshot import Snapshot
 from shipyard.store import Stores
@@ -170,7 +170,7 @@ def _drift(span: Snapshot) -> dict[str, Any]:
     """Per version, the features that moved most: PSI and KS over the window."""
     versions: list[dict[str, Any]] = []
     for version, entry in sorted(span.items()):
-        psi, ks = snapshot.psi(entry), snapshot.ks(entry)
+        psi, ks = drift.psi(entry), drift.ks(entry)
         worst = sorted(psi, key=lambda f: -psi[f])[:WORST]
         if worst:
             inputs: dict[str, dict[str, float]] = entry["inputs"]

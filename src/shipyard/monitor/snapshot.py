@@ -4,18 +4,16 @@ between two scrapes.
 Per version: the serving totals canary analysis reads (requests, 5xx, latency
 buckets — ``deploy.analysis``), the live input counts per feature and reference
 bin, the reference shares, and the feedback counts. The metrics computed from a
-window are the same expressions as ``monitor.promql`` (a test holds both to it).
+window are the same expressions as ``expressions/promql.py`` (a test holds both to it);
+drift's (PSI, KS) are in ``drift.py``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
 from typing import Any
 
 from shipyard.deploy import analysis
 from shipyard.exposition import samples
-from shipyard.expressions.promql import DRIFT_MIN_ROWS, PSI_FLOOR
 
 Snapshot = dict[str, dict[str, Any]]  # version → totals
 
@@ -87,43 +85,6 @@ def between(before: Snapshot, now: Snapshot) -> Snapshot:
             "batch_rows": entry["batch_rows"] - old["batch_rows"],
             "batches": entry["batches"] - old["batches"],
         }
-    return out
-
-
-def _judged(
-    entry: dict[str, Any],
-) -> Iterator[tuple[str, dict[str, float], dict[str, float], float]]:
-    """Features with a reference and enough live rows: (feature, bins, reference, rows)."""
-    for feature, bins in entry["inputs"].items():
-        reference = entry["reference"].get(feature)
-        rows = sum(bins.values())
-        if reference and rows >= DRIFT_MIN_ROWS:
-            yield feature, bins, reference, rows
-
-
-def psi(entry: dict[str, Any]) -> dict[str, float]:
-    """The population stability index per feature with at least ``DRIFT_MIN_ROWS`` rows."""
-    out: dict[str, float] = {}
-    for feature, bins, reference, rows in _judged(entry):
-        total = 0.0
-        for b, ref in reference.items():
-            live = bins.get(b, 0.0) / rows
-            total += (live - ref) * math.log(max(live, PSI_FLOOR) / max(ref, PSI_FLOOR))
-        out[feature] = total
-    return out
-
-
-def ks(entry: dict[str, Any]) -> dict[str, float]:
-    """The Kolmogorov-Smirnov statistic per feature, at the reference's bin edges: the
-    largest gap between the live and the reference cumulative shares."""
-    out: dict[str, float] = {}
-    for feature, bins, reference, rows in _judged(entry):
-        live_cdf = ref_cdf = gap = 0.0
-        for b in sorted(reference, key=int):
-            live_cdf += bins.get(b, 0.0) / rows
-            ref_cdf += reference[b]
-            gap = max(gap, abs(live_cdf - ref_cdf))
-        out[feature] = gap
     return out
 
 

@@ -30,7 +30,7 @@ from shipyard.flavors import Predictor, TrustPolicy
 from shipyard.serving.batching import Batcher, expiring
 from shipyard.serving.bundle import bundle_version, read_manifest
 from shipyard.serving.config import BatchOptions
-from shipyard.serving.drift import InputBins
+from shipyard.serving.input_bins import InputBins
 from shipyard.serving.metrics import VersionMetrics
 from shipyard.signature import Signature
 

@@ -128,7 +128,7 @@ spec:
       containers:
         - name: model
           image: {{ include "shipyard.image" (dict "root" $root "tag" .tag "version" .version) | quote }}
-          # the image's own serve command (packaging.SERVE_COMMAND), told the deployment's name
+          # the image's own serve command (images/model_dockerfile.py SERVE_COMMAND), told the deployment's name
           command: [shipyard, serve, /srv/bundle, --host, 0.0.0.0, --port, "8000", --deployment, {{ $name | quote }}]
           ports:
             - name: http

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from shipyard.reference_summary import summarize
 from shipyard.registry import RegisterOptions, register
-from shipyard.serving.drift import InputBins
+from shipyard.serving.input_bins import InputBins
 from shipyard.store import open_stores
 from test_serving import start
 

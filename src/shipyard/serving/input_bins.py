@@ -1,4 +1,5 @@
-"""Live inputs counted into the reference's quantile bins, per feature, for drift (PSI).
+"""Live inputs counted into the reference's quantile bins, per feature: what drift (PSI,
+``monitor/drift.py``) is computed from.
 
 A version registered with a reference summary (``reference_summary.py``) gets
 one ``InputBins`` per worker. A request only hands over its input array (a

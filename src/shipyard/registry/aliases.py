@@ -1,14 +1,15 @@
 """Aliases: mutable, audited pointers from a name to a version.
 
-Every move is recorded; ``rollback`` walks the history back like an undo stack,
-so rolling back twice after ``1 → 2 → 3`` lands on 1, not on 3 again.
+Every move is recorded and read back by ``alias_history``; ``rollback`` walks the
+history back like an undo stack, so rolling back twice after ``1 → 2 → 3`` lands on
+1, not on 3 again.
 """
 
 from __future__ import annotations
 
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.lineage import current_actor
-from shipyard.refs import check_alias_name
+from shipyard.refs import check_alias_name, check_model_name
 from shipyard.store import AliasMove, Stores
 
 
@@ -111,3 +112,13 @@ def move_alias(
         reason=reason,
         expect_last_move=expect_last_move,
     )
+
+
+def alias_target(stores: Stores, name: str, alias: str) -> int:
+    """The version an alias points at; ``NotFoundError`` if unset."""
+    return stores.metadata.resolve_alias(check_model_name(name), alias)
+
+
+def alias_history(stores: Stores, name: str, alias: str | None = None) -> list[AliasMove]:
+    """Every move of one alias (or of all of a model's aliases), oldest first."""
+    return stores.metadata.alias_history(check_model_name(name), alias)

@@ -30,7 +30,6 @@ from shipyard.refs import ModelRef, check_model_name
 from shipyard.registry.signatures import inferred_signature
 from shipyard.signature import Signature
 from shipyard.store import (
-    AliasMove,
     ArtifactRef,
     Event,
     Lineage,
@@ -292,16 +291,6 @@ def version(stores: Stores, name: str, number: int) -> ModelVersion:
 def find_version(stores: Stores, name: str, digest: str) -> ModelVersion | None:
     """The version of ``name`` with this content digest, if there is one."""
     return stores.metadata.find_by_content(check_model_name(name), digest)
-
-
-def alias_target(stores: Stores, name: str, alias: str) -> int:
-    """The version an alias points at; ``NotFoundError`` if unset."""
-    return stores.metadata.resolve_alias(check_model_name(name), alias)
-
-
-def alias_history(stores: Stores, name: str, alias: str | None = None) -> list[AliasMove]:
-    """Every move of one alias (or of all of a model's aliases), oldest first."""
-    return stores.metadata.alias_history(check_model_name(name), alias)
 
 
 def events(

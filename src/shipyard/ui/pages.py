@@ -19,6 +19,7 @@ from shipyard.controlplane.context import ServerContext
 from shipyard.errors import AuthError, InvalidInputError, ShipyardError
 from shipyard.refs import parse_version, whole_number
 from shipyard.registry import service as registry
+from shipyard.registry.aliases import alias_history
 from shipyard.store import ModelVersion
 from shipyard.tags import BUNDLE_TAG
 from shipyard.ui.alerts import alert_routes
@@ -174,7 +175,7 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         versions = await asyncio.to_thread(
             lambda: registry.versions(ctx.stores, name, below=below, limit=PAGE_SIZE)
         )
-        history = await asyncio.to_thread(registry.alias_history, ctx.stores, name, None)
+        history = await asyncio.to_thread(alias_history, ctx.stores, name, None)
         return html("model.html", viewer=viewer, model=summary, versions=versions[::-1],
                     history=history[::-1], page=number, pages=pages)  # fmt: skip
 

@@ -54,7 +54,7 @@ async def add_version(call: Call) -> Any:
 
 async def resolve_alias(call: Call) -> Any:
     stores, name, alias = call.ctx.stores, call.path("model"), call.path("alias")
-    return {"version": await call.run(registry.alias_target, stores, name, alias)}
+    return {"version": await call.run(aliases.alias_target, stores, name, alias)}
 
 
 async def move_alias(call: Call) -> Any:
@@ -75,7 +75,7 @@ async def move_alias(call: Call) -> Any:
 
 async def alias_history(call: Call) -> Any:
     stores, name = call.ctx.stores, call.path("model")
-    return await call.run(registry.alias_history, stores, name, call.query("alias"))
+    return await call.run(aliases.alias_history, stores, name, call.query("alias"))
 
 
 _MODEL = "/models/{model}"

@@ -34,7 +34,7 @@ from container_helpers import (
 from shipyard.errors import ShipyardError
 from shipyard.images.dependencies import WHEELS, fetch_local_wheels, local_builds
 from shipyard.images.model_dockerfile import DOCKERFILE, SERVE_COMMAND
-from shipyard.packaging import flavor_packages
+from shipyard.pipeline.packaging import flavor_packages
 from shipyard.registry.checkout import load_version
 from shipyard.store import open_stores
 

@@ -20,7 +20,7 @@ from test_serving import digits_registry
 CONTROL_PLANE = (
     "shipyard.cli", "shipyard.controlplane", "shipyard.ui", "shipyard.client", "shipyard.deploy",
     "shipyard.targets", "shipyard.pipeline", "shipyard.monitor", "shipyard.k8s",
-    "shipyard.images", "shipyard.validation", "shipyard.packaging", "shipyard.api",
+    "shipyard.images", "shipyard.validation", "shipyard.pipeline.packaging", "shipyard.api",
 )  # fmt: skip
 # Stores and libraries a worker serving an sklearn model from a local home never uses
 # (rich comes with scikit-learn's own import: not listed).

@@ -17,8 +17,8 @@ def init(
     force: bool = typer.Option(False, help="Replace an existing pipeline file."),
 ) -> None:
     """Write Jenkinsfile, .github/workflows/shipyard.yml or .gitlab-ci.yml for this project."""
-    from shipyard.ci import init_ci
     from shipyard.project import load_project
+    from shipyard.project.ci import init_ci
 
     written = init_ci(load_project(Path.cwd()), provider, force=force)
     console.print(f"wrote {written.path}")

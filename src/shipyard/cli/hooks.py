@@ -25,8 +25,8 @@ _SAID = {
 @app.command("install")
 def install() -> None:
     """post-commit: run the pipeline in the background; pre-push: run it up to the gates."""
-    from shipyard.hooks import install_hooks
     from shipyard.project import load_project
+    from shipyard.project.hooks import install_hooks
 
     project = load_project(Path.cwd())
     for change in install_hooks(project.root):
@@ -42,8 +42,8 @@ def install() -> None:
 @app.command("uninstall")
 def uninstall() -> None:
     """Remove Shipyard's hooks, restoring any hook they had kept aside."""
-    from shipyard.hooks import uninstall_hooks
     from shipyard.project import load_project
+    from shipyard.project.hooks import uninstall_hooks
 
     project = load_project(Path.cwd())
     for change in uninstall_hooks(project.root):

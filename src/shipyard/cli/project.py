@@ -23,10 +23,10 @@ from shipyard.cli.common import (
 from shipyard.errors import InvalidInputError
 from shipyard.flavors import FLAVOR_NAMES, TrustPolicy
 from shipyard.jsonio import to_data
+from shipyard.project.scaffold import init_project
 from shipyard.refs import check_alias_name
 from shipyard.registry import RegisterOptions, Registration, register
 from shipyard.registry.aliases import set_alias
-from shipyard.scaffold import init_project
 from shipyard.signature import Signature
 
 

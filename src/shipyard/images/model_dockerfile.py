@@ -1,6 +1,6 @@
 """The Dockerfile of a model's bundle, and the command its image serves with.
 
-``shipyard run``'s package stage writes it into the bundle (``packaging.py``);
+``shipyard run``'s package stage writes it into the bundle (``pipeline/packaging.py``);
 ``shipyard image build`` builds it (``build.py``), and the Kubernetes pods run the
 same ``SERVE_COMMAND`` (``k8s/manifests.py``). A non-root image whose layers go from
 the least to the most often changed: dependencies, Shipyard, code, the version's files.

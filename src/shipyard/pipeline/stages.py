@@ -287,7 +287,7 @@ def _reference(ctx: StageContext) -> dict[str, Any] | None:
 
 def run_package_stage(stage: StagePlan, ctx: StageContext, commit: str | None) -> StageResult:
     """Build the deployable bundle: manifest, model files, code, pinned requirements, Dockerfile."""
-    from shipyard.packaging import build_bundle
+    from shipyard.pipeline.packaging import build_bundle
 
     root = ctx.project.root
     manifest = build_bundle(ctx.project, root / BUNDLE_DIR, commit=commit, home=ctx.stores.home)

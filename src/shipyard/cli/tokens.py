@@ -47,7 +47,7 @@ def create_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a token; it is printed once, and only its salted hash is kept."""
-    from shipyard import access
+    from shipyard.controlplane import access
     from shipyard.lineage import current_actor
 
     scopes = access.parse_scopes(scope)
@@ -76,7 +76,7 @@ def create_cmd(
 @app.command("list")
 def list_cmd(store: str | None = STORE, as_json: bool = JSON_OPTION) -> None:
     """Every token: name, scopes, who made it, when it was last used, revoked or not."""
-    from shipyard import access
+    from shipyard.controlplane import access
 
     tokens = _through(
         store,
@@ -111,7 +111,7 @@ def revoke_cmd(
     """Revoke a token: every call made with it from now on is refused (401)."""
     from urllib.parse import quote
 
-    from shipyard import access
+    from shipyard.controlplane import access
     from shipyard.lineage import current_actor
 
     revoked = _through(

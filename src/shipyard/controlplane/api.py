@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard import jsonio
-from shipyard.access import Identity
+from shipyard.controlplane.access import Identity
 from shipyard.errors import AuthError, InvalidInputError, ShipyardError, StoreError
 from shipyard.targets.contract import TargetError
 

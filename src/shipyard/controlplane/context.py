@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shipyard.access import Authenticator
+from shipyard.controlplane.access import Authenticator
 from shipyard.deploy.controller import Controller
 from shipyard.deploy.service import DeployService
 from shipyard.monitor.scraper import Scraper

@@ -49,7 +49,7 @@ def serve(home: Path, options: ServerOptions, on_ready: Callable[[str], None]) -
     lock = hold_lock(home)
     import uvicorn
 
-    from shipyard.access import Authenticator
+    from shipyard.controlplane.access import Authenticator
     from shipyard.controlplane.app import create_app
     from shipyard.controlplane.context import ServerContext
     from shipyard.deploy.controller import Controller

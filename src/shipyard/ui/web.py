@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from shipyard.access import Identity
+from shipyard.controlplane.access import Identity
 from shipyard.controlplane.api import error_status, read_body
 from shipyard.errors import ShipyardError
 from shipyard.ui.render import page

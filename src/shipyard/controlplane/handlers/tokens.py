@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard import access
+from shipyard.controlplane import access
 from shipyard.controlplane.api import Call, Operation
 from shipyard.controlplane.schema import TokenBody
 

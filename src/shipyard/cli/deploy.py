@@ -5,7 +5,7 @@ the background if it is not running); ``deploy`` then follows the rollout."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -22,6 +22,7 @@ from shipyard.errors import InvalidInputError, RolloutFailed, ShipyardError
 from shipyard.units import format_duration, parse_duration
 
 if TYPE_CHECKING:
+    from shipyard.client.documents import DeploymentStatus
     from shipyard.client.rest import ServerClient
 
 
@@ -211,10 +212,10 @@ def _watch(client: ServerClient, deployment: str, model: str) -> None:
         err_console.print(f"[yellow]warning:[/] the project's alerts were not attached: {err}")
 
 
-def _existing(client: ServerClient, name: str) -> dict[str, Any] | None:
+def _existing(client: ServerClient, name: str) -> DeploymentStatus | None:
     """The deployment's status, or None if there is none of that name yet."""
     try:
-        found: dict[str, Any] = client.call("GET", f"deployments/{name}")
+        found = cast("DeploymentStatus", client.call("GET", f"deployments/{name}"))
     except ShipyardError:
         return None  # not there (or a bad name: the deploy call says so)
     return found
@@ -267,8 +268,10 @@ def _steps(text: str) -> list[int]:
     return list(parse_steps(text))
 
 
-def _progress(status: dict[str, Any]) -> None:
+def _progress(status: DeploymentStatus) -> None:
     r = status["rollout"]
+    if r is None:  # the deployment was deleted meanwhile: the end says so
+        return
     arrow = (
         f"v{r['from_version']} → v{r['to_version']}" if r["from_version"] else f"v{r['to_version']}"
     )
@@ -287,7 +290,7 @@ def _progress(status: dict[str, Any]) -> None:
         console.print(f"  analysis: {describe_analysis(r['analysis'])}")
 
 
-def _by_pods(status: dict[str, Any], version: str) -> str:
+def _by_pods(status: DeploymentStatus, version: str) -> str:
     """On a cluster without a Gateway, the pods that carry a canary's share of traffic."""
     cluster = status.get("cluster")
     share = status["desired"]["weights"].get(version, 100)
@@ -318,8 +321,10 @@ def describe_analysis(a: dict[str, Any]) -> str:
     return text + (f" — {a['note']}" if a.get("note") else "")
 
 
-def _exit_for(status: dict[str, Any]) -> None:
+def _exit_for(status: DeploymentStatus) -> None:
     r = status["rollout"]
+    if r is None:
+        raise RolloutFailed(f"deployment {status['name']} has no rollout any more")
     if r["state"] == "succeeded":
         warm = status["desired"]["warm"]
         kept = f" (v{', v'.join(warm)} kept warm for rollback)" if warm else ""
@@ -344,10 +349,10 @@ def status_cmd(
     """Desired against observed: versions, weights, replicas, health, rollout step, analysis."""
     client = _client()
 
-    def fetch() -> list[dict[str, Any]]:
+    def fetch() -> list[DeploymentStatus]:
         if name:
             return [client.call("GET", f"deployments/{name}")]
-        result: list[dict[str, Any]] = client.call("GET", "deployments")
+        result = cast("list[DeploymentStatus]", client.call("GET", "deployments"))
         return result
 
     if as_json and not watch:
@@ -368,7 +373,7 @@ def status_cmd(
             pass
 
 
-def _status_table(statuses: list[dict[str, Any]]) -> Any:
+def _status_table(statuses: list[DeploymentStatus]) -> Any:
     if not statuses:
         return "no deployments yet: `shipyard deploy MODEL --version N`"
     table = new_table("deployment", "url", "stable", "traffic", "warm", "replicas", "rollout")
@@ -397,8 +402,11 @@ def _status_table(statuses: list[dict[str, Any]]) -> Any:
                 rollout += f"\n{describe_analysis(r['analysis'])}"
             if r["error"] and not r["active"]:
                 rollout += f"\n{r['error']}"
-        change = s.get("last_change") or {}
-        if change.get("kind") in ("deployment.rolled_back", "deployment.traffic"):
+        change = s["last_change"]
+        if change is not None and change["kind"] in (
+            "deployment.rolled_back",
+            "deployment.traffic",
+        ):
             what = "rolled back" if change["kind"] == "deployment.rolled_back" else "split by hand"
             rollout += f"\nthen {what} by {change['actor']}: {change['reason']}"
         stable = "-" if s["stable"] is None else f"v{s['stable']}"

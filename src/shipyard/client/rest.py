@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 from shipyard.errors import (
@@ -34,6 +34,9 @@ from shipyard.errors import (
 )
 from shipyard.home import SERVER_ENV
 from shipyard.lineage import current_actor
+
+if TYPE_CHECKING:
+    from shipyard.client.documents import DeploymentStatus
 
 URL_ENV = SERVER_ENV
 CA_ENV = "SHIPYARD_CA_CERT"  # a PEM bundle to trust for an https server (default: the system's)
@@ -249,18 +252,18 @@ class ServerClient:
         self,
         name: str,
         rollout_id: int,
-        on_change: Callable[[dict[str, Any]], None],
+        on_change: Callable[[DeploymentStatus], None],
         *,
         until_loaded: bool = False,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> DeploymentStatus:
         """Poll a rollout until it finishes or pauses (``until_loaded``: until its new
         version is loaded), calling ``on_change`` at each new state, step or analysis;
         returns the last status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen: tuple[Any, ...] = ()
         while deadline is None or time.monotonic() < deadline:
-            status: dict[str, Any] = self.call("GET", f"deployments/{name}")
+            status = cast("DeploymentStatus", self.call("GET", f"deployments/{name}"))
             r = status["rollout"]
             if r is None or r["id"] != rollout_id:
                 return status

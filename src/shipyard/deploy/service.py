@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 
+from shipyard.client.documents import DeploymentStatus
 from shipyard.clock import utc_now
 from shipyard.deploy.engine import Engine, all_traffic_to
 from shipyard.deploy.plan import Plan, build_plan
@@ -20,7 +21,7 @@ from shipyard.deploy.request import (
     check_deployment_name,
     check_host,
 )
-from shipyard.deploy.status import DeploymentStatus, deployment_status
+from shipyard.deploy.status import deployment_status
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
 from shipyard.refs import check_alias_name
 from shipyard.store import DeploymentRecord, Desired, ModelVersion, RolloutRecord, Stores

@@ -8,10 +8,11 @@ from __future__ import annotations
 import http.client
 import json
 import math
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from shipyard.client.connection import connect
+from shipyard.client.documents import DeploymentStatus, RolloutView
 from shipyard.client.rest import RemoteError, ServerClient
 from shipyard.errors import ShipyardError
 from shipyard.pipeline.plan import StagePlan
@@ -57,12 +58,14 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     try:
         client = connect(ctx.stores.home)
         current = _status(client, name)
-        under_way = (current or {}).get("rollout") or {}
-        if under_way.get("active") and under_way["to_version"] == version:
-            rollout = under_way  # a previous run started it: follow that one
+        under_way = None if current is None else current["rollout"]
+        active = under_way is not None and under_way["active"]
+        rollout: dict[str, Any]
+        if under_way is not None and active and under_way["to_version"] == version:
+            rollout = dict(under_way)  # a previous run started it: follow that one
             _watch(client, name, ctx)
-        elif current is not None and current["stable"] == version and not under_way.get("active"):
-            _watch(client, name, ctx, holds=current.get("monitor_digest"))
+        elif current is not None and current["stable"] == version and not active:
+            _watch(client, name, ctx, holds=current["monitor_digest"])
             return StageResult({}, {}, note=f"{name} already serves v{version}", reused=True)
         else:
             body = {**_body(spec, model, version, ctx.run_id), "name": name}
@@ -75,16 +78,15 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         status = client.follow(
             name,
             rollout["id"],
-            lambda s: ctx.on_line(
-                f"[shipyard] {s['rollout']['state']}, step "
-                f"{s['rollout']['step']}/{s['rollout']['steps']}"
-            ),
+            lambda s: ctx.on_line(_progress(s)),
             until_loaded=not spec["wait"],
             timeout=ROLLOUT_TIMEOUT,
         )
     except ShipyardError as err:
         raise StageFailed(stage.name, err.message) from None
     r = status["rollout"]
+    if r is None:
+        raise StageFailed(stage.name, f"deployment {name} has no rollout any more")
     if r["state"] in ("failed", "aborted"):
         raise StageFailed(stage.name, f"rollout {r['state']}: {r['error']}")
     if r["state"] == "succeeded":
@@ -96,7 +98,16 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
     return StageResult({}, {}, note=f"{at}; the rollout goes on ({follow})")
 
 
-def _paused_because(name: str, rollout: dict[str, Any]) -> str:
+def _progress(status: DeploymentStatus) -> str:
+    r = status["rollout"]
+    return (
+        "[shipyard] gone"
+        if r is None
+        else f"[shipyard] {r['state']}, step {r['step']}/{r['steps']}"
+    )
+
+
+def _paused_because(name: str, rollout: RolloutView) -> str:
     """Why a rollout waits, and what a person can do about it."""
     step = f"rollout {rollout['id']} of {name} paused at step {rollout['step']}/{rollout['steps']}"
     analysis = rollout.get("analysis") or {}
@@ -121,9 +132,9 @@ def _watch(client: ServerClient, name: str, ctx: StageContext, holds: str | None
     client.call(*attach_call(name, bp.monitor, ctx.project.root))
 
 
-def _status(client: ServerClient, name: str) -> dict[str, Any] | None:
+def _status(client: ServerClient, name: str) -> DeploymentStatus | None:
     try:
-        status: dict[str, Any] = client.call("GET", f"deployments/{name}")
+        status = cast(DeploymentStatus, client.call("GET", f"deployments/{name}"))
     except RemoteError as err:
         if err.exit_code == 4:
             return None

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shipyard.client.documents import DeploymentStatus
 from shipyard.controlplane.context import ServerContext
 from shipyard.deploy.service import DeployService
-from shipyard.deploy.status import DeploymentStatus
 from shipyard.errors import InvalidInputError
 from shipyard.refs import parse_version
 from shipyard.serving.routing import parse_shares

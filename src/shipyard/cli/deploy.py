@@ -22,7 +22,7 @@ from shipyard.errors import InvalidInputError, RolloutFailed, ShipyardError
 from shipyard.units import format_duration, parse_duration
 
 if TYPE_CHECKING:
-    from shipyard.client.documents import DeploymentStatus
+    from shipyard.client.documents import DeploymentStatus, RolloutView
     from shipyard.client.rest import ServerClient
 
 
@@ -186,7 +186,9 @@ def deploy_cmd(
                 f"rollout {rollout['id']} of {deployment} started ({rollout['strategy']})"
             )
         return
-    status = client.follow(deployment, rollout["id"], (lambda _: None) if as_json else _progress)
+    status = client.follow(
+        deployment, rollout["id"], (lambda _, __: None) if as_json else _progress
+    )
     if as_json:
         print_json(status)
     _exit_for(status)
@@ -268,10 +270,7 @@ def _steps(text: str) -> list[int]:
     return list(parse_steps(text))
 
 
-def _progress(status: DeploymentStatus) -> None:
-    r = status["rollout"]
-    if r is None:  # the deployment was deleted meanwhile: the end says so
-        return
+def _progress(status: DeploymentStatus, r: RolloutView) -> None:
     arrow = (
         f"v{r['from_version']} → v{r['to_version']}" if r["from_version"] else f"v{r['to_version']}"
     )

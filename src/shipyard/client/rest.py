@@ -36,7 +36,7 @@ from shipyard.home import SERVER_ENV
 from shipyard.lineage import current_actor
 
 if TYPE_CHECKING:
-    from shipyard.client.documents import DeploymentStatus
+    from shipyard.client.documents import DeploymentStatus, RolloutView
 
 URL_ENV = SERVER_ENV
 CA_ENV = "SHIPYARD_CA_CERT"  # a PEM bundle to trust for an https server (default: the system's)
@@ -252,14 +252,14 @@ class ServerClient:
         self,
         name: str,
         rollout_id: int,
-        on_change: Callable[[DeploymentStatus], None],
+        on_change: Callable[[DeploymentStatus, RolloutView], None],
         *,
         until_loaded: bool = False,
         timeout: float | None = None,
     ) -> DeploymentStatus:
         """Poll a rollout until it finishes or pauses (``until_loaded``: until its new
-        version is loaded), calling ``on_change`` at each new state, step or analysis;
-        returns the last status."""
+        version is loaded), calling ``on_change`` with the status and the rollout at each
+        new state, step or analysis; returns the last status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen: tuple[Any, ...] = ()
         while deadline is None or time.monotonic() < deadline:
@@ -269,7 +269,7 @@ class ServerClient:
                 return status
             now = (r["state"], r["step"], bool(r["analysis"]))
             if now != seen:
-                on_change(status)
+                on_change(status, r)
                 seen = now
             if not r["active"] or r["state"] == "paused":
                 return status

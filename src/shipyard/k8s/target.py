@@ -157,7 +157,8 @@ class KubernetesTarget:
         replicas = record.replicas if asked.replicas is None else asked.replicas
         check_replicas(replicas, MOST_PODS, "pods")
         changed = merged != record.options["kubernetes"] or replicas != record.replicas
-        return Placement(record.host, record.port, replicas, 0.0, options), changed
+        placed = Placement(record.host, record.port, replicas, record.rollback_window, options)
+        return placed, changed
 
     # -- rendering -------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         status = client.follow(
             name,
             rollout["id"],
-            lambda s: ctx.on_line(_progress(s)),
+            lambda _, r: ctx.on_line(f"[shipyard] {r['state']}, step {r['step']}/{r['steps']}"),
             until_loaded=not spec["wait"],
             timeout=ROLLOUT_TIMEOUT,
         )
@@ -96,15 +96,6 @@ def run_deploy_stage(stage: StagePlan, ctx: StageContext) -> StageResult:
         return StageResult({}, {}, note=f"{at}, paused", paused=_paused_because(name, r))
     follow = f"`shipyard status {name} --watch` follows it"
     return StageResult({}, {}, note=f"{at}; the rollout goes on ({follow})")
-
-
-def _progress(status: DeploymentStatus) -> str:
-    r = status["rollout"]
-    return (
-        "[shipyard] gone"
-        if r is None
-        else f"[shipyard] {r['state']}, step {r['step']}/{r['steps']}"
-    )
 
 
 def _paused_because(name: str, rollout: RolloutView) -> str:

@@ -30,22 +30,25 @@ class _Request(BaseModel):
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+_POLICY = AnalysisPolicy()  # the defaults, kept once: by the plan's own record
+
+
 class AnalysisRequest(_Request):
     """Thresholds of each canary step's analysis."""
+
+    max_error_rate: float = Field(default=_POLICY.max_error_rate, ge=0, le=1)
+    max_p95_latency: Duration | None = _POLICY.max_p95_latency
+    max_p99_latency: Duration | None = _POLICY.max_p99_latency
+    max_error_rate_increase: float = Field(default=_POLICY.max_error_rate_increase, ge=0, le=1)
+    max_latency_ratio: float = Field(default=_POLICY.max_latency_ratio, gt=0)
+    latency_slack: Duration = _POLICY.latency_slack
+    max_shadow_mismatch: float | None = Field(default=_POLICY.max_shadow_mismatch, ge=0, le=1)
+    min_requests: int = Field(default=_POLICY.min_requests, ge=1)
+    rules: list[str] = Field(default_factory=list, description="e.g. 'p99_latency < 250ms'")
 
     def policy(self) -> AnalysisPolicy:
         """As the plan keeps them."""
         return AnalysisPolicy(**{**self.model_dump(), "rules": tuple(self.rules)})
-
-    max_error_rate: float = Field(default=0.01, ge=0, le=1)
-    max_p95_latency: Duration | None = None
-    max_p99_latency: Duration | None = None
-    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
-    max_latency_ratio: float = Field(default=2.0, gt=0)
-    latency_slack: Duration = 0.010
-    max_shadow_mismatch: float | None = Field(default=None, ge=0, le=1)
-    min_requests: int = Field(default=20, ge=1)
-    rules: list[str] = Field(default_factory=list, description="e.g. 'p99_latency < 250ms'")
 
 
 class DeployRequest(_Request):
